@@ -1,0 +1,303 @@
+//! Reverse-mode gradients of every op: parameter gradients (training) and input gradients
+//! (adversarial attacks), from a forward `Tape`.
+
+use crate::conv::{avg_pool_adjoint, col2im, im2col, Window};
+use crate::forward::{rows_per_task, Tape};
+use crate::op::{Mode, Op};
+use crate::scalar::{gemm, MatRef};
+use crate::{Network, NodeId, Scalar, Tensor};
+use rayon::prelude::*;
+
+/// What a backward pass should produce.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Wants {
+    pub params: bool,
+    pub input: bool,
+}
+
+impl Wants {
+    pub const ALL: Wants = Wants { params: true, input: true };
+    pub const PARAMS: Wants = Wants { params: true, input: false };
+    pub const INPUT: Wants = Wants { params: false, input: true };
+}
+
+/// Gradients of a scalar loss.
+#[derive(Clone, Debug)]
+pub struct Gradients<T> {
+    /// One tensor per trainable tensor, in the order of `Network::trainable` (empty if not wanted).
+    pub params: Vec<Vec<T>>,
+    /// Gradient with respect to the network input (if wanted).
+    pub input: Option<Tensor<T>>,
+}
+
+impl<T: Scalar> Network<T> {
+    /// Back-propagate `grad_output` (dLoss/dOutput for the taped batch).
+    pub fn backward(&self, tape: &Tape<T>, grad_output: &Tensor<T>, wants: Wants) -> Gradients<T> {
+        let n = self.nodes().len();
+        let mut grads: Vec<Option<Tensor<T>>> = vec![None; n];
+        grads[n - 1] = Some(grad_output.clone().reshaped(self.shape(n - 1)));
+        let slots = self.param_slots();
+        let mut params: Vec<Vec<T>> = if wants.params {
+            self.trainable().iter().map(|t| vec![T::zero(); t.len()]).collect()
+        } else {
+            Vec::new()
+        };
+        let needs_input_grad = self.nodes_needing_input_grad(wants.input);
+        for id in (1..n).rev() {
+            let Some(g) = grads[id].take() else { continue };
+            let node = self.node(id);
+            let want_dx = needs_input_grad[id];
+            let count = node.op.param_names().len();
+            let param_out = if wants.params { Some(&mut params[slots[id]..slots[id] + count]) } else { None };
+            let dx = self.node_backward(id, tape, &g, want_dx, param_out);
+            if !want_dx {
+                continue;
+            }
+            for (k, &i) in node.inputs.iter().enumerate() {
+                let d = if node.inputs.len() == 1 { dx[0].clone() } else { dx[k].clone() };
+                accumulate(&mut grads[i], d.reshaped(self.shape(i)));
+            }
+        }
+        Gradients { params, input: if wants.input { grads[0].take() } else { None } }
+    }
+
+    /// Index of each node's first tensor in the `trainable` order.
+    fn param_slots(&self) -> Vec<usize> {
+        let mut slots = Vec::with_capacity(self.nodes().len());
+        let mut next = 0;
+        for node in self.nodes() {
+            slots.push(next);
+            next += node.op.param_names().len();
+        }
+        slots
+    }
+
+    /// Whether each node must pass a gradient to its inputs: only where some node upstream
+    /// has parameters, or leads back to the input and the input gradient is wanted.
+    fn nodes_needing_input_grad(&self, input_wanted: bool) -> Vec<bool> {
+        let mut needs: Vec<bool> = Vec::with_capacity(self.nodes().len());
+        for (id, node) in self.nodes().iter().enumerate() {
+            let has_params = !node.op.param_names().is_empty();
+            needs.push(if id == 0 { input_wanted } else { has_params || node.inputs.iter().any(|&i| needs[i]) });
+        }
+        self.nodes().iter().map(|node| node.inputs.iter().any(|&i| needs[i])).collect()
+    }
+
+    /// Gradients of one node: returns the gradient for each input (empty if `want_dx` is false)
+    /// and writes parameter gradients into `param_out`.
+    fn node_backward(
+        &self,
+        id: NodeId,
+        tape: &Tape<T>,
+        g: &Tensor<T>,
+        want_dx: bool,
+        param_out: Option<&mut [Vec<T>]>,
+    ) -> Vec<Tensor<T>> {
+        let node = self.node(id);
+        let x = &tape.values[node.inputs[0]];
+        match node.op {
+            Op::Input { .. } => vec![],
+            Op::Flatten => vec![g.clone()],
+            Op::Add => vec![g.clone(), g.clone()],
+            Op::Dense { in_features, out_features, .. } => {
+                if let Some(out) = param_out {
+                    dense_param_grads(x, g, in_features, out_features, out);
+                }
+                if !want_dx {
+                    return vec![];
+                }
+                let w = &self.params(id).tensors[0];
+                let mut dx = Tensor::zeros(g.batch, self.shape(node.inputs[0]));
+                let chunk = rows_per_task(g.batch, in_features * out_features);
+                dx.data.par_chunks_mut(chunk * in_features).zip(g.data.par_chunks(chunk * out_features)).for_each(
+                    |(d, gi)| {
+                        let rows = gi.len() / out_features;
+                        gemm(MatRef::new(gi, rows, out_features), MatRef::new(w, out_features, in_features), T::zero(), d)
+                    },
+                );
+                vec![dx]
+            }
+            Op::Conv2d { out_channels, .. } => {
+                vec![self.conv_backward(id, x, g, out_channels, want_dx, param_out)].into_iter().flatten().collect()
+            }
+            Op::AvgPool2d { .. } => {
+                let w = self.window(id);
+                let mut dx = Tensor::zeros(g.batch, self.shape(node.inputs[0]));
+                let (in_w, out_w) = (dx.width(), g.width());
+                dx.data
+                    .par_chunks_mut(in_w)
+                    .zip(g.data.par_chunks(out_w))
+                    .for_each(|(d, gi)| avg_pool_adjoint(&w, gi, d));
+                vec![dx]
+            }
+            Op::MaxPool2d { .. } => {
+                let argmax = tape.argmax[id].as_ref().expect("max pool argmax on tape");
+                let mut dx = Tensor::zeros(g.batch, self.shape(node.inputs[0]));
+                let (in_w, out_w) = (dx.width(), g.width());
+                dx.data.par_chunks_mut(in_w).zip(g.data.par_chunks(out_w)).zip(argmax.par_chunks(out_w)).for_each(
+                    |((d, gi), a)| {
+                        for (&v, &s) in gi.iter().zip(a) {
+                            d[s as usize] += v;
+                        }
+                    },
+                );
+                vec![dx]
+            }
+            Op::BatchNorm { channels, .. } => vec![self.batch_norm_backward(id, tape, x, g, channels, param_out)],
+            Op::Activation { activation } => {
+                let mut dx = g.clone();
+                dx.data.par_iter_mut().zip(&x.data).for_each(|(d, &pre)| *d *= T::from_f64(activation.slope_at(pre.to_f64())));
+                vec![dx]
+            }
+        }
+    }
+
+    fn conv_backward(
+        &self,
+        id: NodeId,
+        x: &Tensor<T>,
+        g: &Tensor<T>,
+        cout: usize,
+        want_dx: bool,
+        param_out: Option<&mut [Vec<T>]>,
+    ) -> Option<Tensor<T>> {
+        let w: Window = self.window(id);
+        let weight = &self.params(id).tensors[0];
+        let (rows, plen) = (w.col_rows(), w.out_len());
+        let (in_w, out_w) = (x.width(), g.width());
+        if let Some(out) = param_out {
+            let chunk = x.batch.div_ceil(rayon::current_num_threads().max(1)).max(1);
+            let (dw, db) = x
+                .data
+                .par_chunks(chunk * in_w)
+                .zip(g.data.par_chunks(chunk * out_w))
+                .map(|(xs, gs)| {
+                    let mut dw = vec![T::zero(); cout * rows];
+                    let mut db = vec![T::zero(); cout];
+                    let mut col = vec![T::zero(); rows * plen];
+                    for (xi, gi) in xs.chunks(in_w).zip(gs.chunks(out_w)) {
+                        let cols: &[T] = if w.is_pointwise() {
+                            xi
+                        } else {
+                            im2col(&w, xi, &mut col);
+                            &col
+                        };
+                        gemm(MatRef::new(gi, cout, plen), MatRef::transposed(cols, plen, rows), T::one(), &mut dw);
+                        for (c, b) in db.iter_mut().enumerate() {
+                            *b += gi[c * plen..(c + 1) * plen].iter().copied().sum::<T>();
+                        }
+                    }
+                    (dw, db)
+                })
+                .reduce(|| (vec![T::zero(); cout * rows], vec![T::zero(); cout]), |a, b| (add_vecs(a.0, &b.0), add_vecs(a.1, &b.1)));
+            add_into(&mut out[0], &dw);
+            if out.len() > 1 {
+                add_into(&mut out[1], &db);
+            }
+        }
+        if !want_dx {
+            return None;
+        }
+        let mut dx = Tensor::zeros(x.batch, &x.shape);
+        dx.data.par_chunks_mut(in_w).zip(g.data.par_chunks(out_w)).for_each_init(
+            || vec![T::zero(); rows * plen],
+            |dcol, (d, gi)| {
+                gemm(MatRef::transposed(weight, rows, cout), MatRef::new(gi, cout, plen), T::zero(), dcol);
+                if w.is_pointwise() {
+                    add_into(d, dcol);
+                } else {
+                    col2im(&w, dcol, d);
+                }
+            },
+        );
+        Some(dx)
+    }
+
+    fn batch_norm_backward(
+        &self,
+        id: NodeId,
+        tape: &Tape<T>,
+        x: &Tensor<T>,
+        g: &Tensor<T>,
+        channels: usize,
+        param_out: Option<&mut [Vec<T>]>,
+    ) -> Tensor<T> {
+        let spatial = x.width() / channels;
+        let gamma = &self.params(id).tensors[0];
+        // Per channel: mean and inverse std used in the forward pass.
+        let (mean, inv_std, batch_mode) = match (&tape.batch_stats[id], tape.mode) {
+            (Some(s), Mode::Train) => (s.mean.clone(), s.inv_std.clone(), true),
+            _ => {
+                let Op::BatchNorm { eps, .. } = self.node(id).op else { unreachable!() };
+                let r = self.params(id).running.as_ref().expect("running stats");
+                let inv = r.var.iter().map(|&v| T::one() / (v + T::from_f64(eps)).sqrt()).collect();
+                (r.mean.clone(), inv, false)
+            }
+        };
+        let mut sum_g = vec![T::zero(); channels];
+        let mut sum_gx = vec![T::zero(); channels];
+        for (xr, gr) in x.data.chunks(x.width()).zip(g.data.chunks(g.width())) {
+            for c in 0..channels {
+                let (xs, gs) = (&xr[c * spatial..(c + 1) * spatial], &gr[c * spatial..(c + 1) * spatial]);
+                for (&xv, &gv) in xs.iter().zip(gs) {
+                    sum_g[c] += gv;
+                    sum_gx[c] += gv * (xv - mean[c]) * inv_std[c];
+                }
+            }
+        }
+        if let Some(out) = param_out {
+            add_into(&mut out[0], &sum_gx);
+            add_into(&mut out[1], &sum_g);
+        }
+        let n = T::from_f64((spatial * x.batch) as f64);
+        let mut dx = g.clone();
+        for (dr, xr) in dx.data.chunks_mut(x.width()).zip(x.data.chunks(x.width())) {
+            for c in 0..channels {
+                let k = gamma[c] * inv_std[c];
+                for (d, &xv) in dr[c * spatial..(c + 1) * spatial].iter_mut().zip(&xr[c * spatial..(c + 1) * spatial]) {
+                    *d = if batch_mode {
+                        let xhat = (xv - mean[c]) * inv_std[c];
+                        k * (*d - sum_g[c] / n - xhat * sum_gx[c] / n)
+                    } else {
+                        k * *d
+                    };
+                }
+            }
+        }
+        dx
+    }
+}
+
+/// dW += g^T x (out x in), db += column sums of g, split over output rows for parallelism.
+fn dense_param_grads<T: Scalar>(x: &Tensor<T>, g: &Tensor<T>, in_f: usize, out_f: usize, out: &mut [Vec<T>]) {
+    let batch = g.batch;
+    let gt = MatRef::transposed(&g.data, out_f, batch);
+    let xm = MatRef::new(&x.data, batch, in_f);
+    let chunk = rows_per_task(out_f, batch * in_f);
+    out[0].par_chunks_mut(chunk * in_f).enumerate().for_each(|(k, dw)| {
+        let r0 = k * chunk;
+        let r1 = r0 + dw.len() / in_f;
+        gemm(gt.row_range(r0, r1), xm, T::one(), dw);
+    });
+    if out.len() > 1 {
+        for row in g.data.chunks(out_f) {
+            add_into(&mut out[1], row);
+        }
+    }
+}
+
+fn accumulate<T: Scalar>(slot: &mut Option<Tensor<T>>, value: Tensor<T>) {
+    match slot {
+        Some(existing) => add_into(&mut existing.data, &value.data),
+        None => *slot = Some(value),
+    }
+}
+
+fn add_into<T: Scalar>(dst: &mut [T], src: &[T]) {
+    dst.iter_mut().zip(src).for_each(|(d, &s)| *d += s);
+}
+
+fn add_vecs<T: Scalar>(mut a: Vec<T>, b: &[T]) -> Vec<T> {
+    add_into(&mut a, b);
+    a
+}

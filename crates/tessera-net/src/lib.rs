@@ -1,0 +1,39 @@
+//! # tessera-net: the network IR
+//!
+//! What it is for: a continuous piecewise-affine network as a DAG of ops (dense, conv, pooling,
+//! batch norm, ReLU-type activations, residual additions), with forward passes in `f32`/`f64`
+//! that can return every activation's pre-activation ("taps"), backward passes for every op,
+//! the exact local affine map at a point, PyTorch-default initialisation, builders for the
+//! paper's architectures, and save/load (JSON + safetensors, PyTorch `nn.Sequential` import).
+//!
+//! What it must not do: no geometry beyond one region (partitions live in `tessera-regions`),
+//! no statistics (`tessera-lc`), no datasets, losses or optimisers (`tessera-data`,
+//! `tessera-train`), no printing.
+//!
+//! Layout convention: a batch is sample-major; each sample is row-major in its shape
+//! (`[D]` or `[C, H, W]`). Dense weights are `[out, in]`, conv weights `[out, in, kh, kw]`,
+//! exactly as PyTorch stores them.
+
+pub mod backward;
+pub mod builders;
+pub mod conv;
+mod error;
+pub mod forward;
+mod init;
+pub mod io;
+pub mod linearize;
+pub mod network;
+pub mod op;
+pub mod pytorch;
+pub mod scalar;
+mod tensor;
+
+pub use backward::{Gradients, Wants};
+pub use builders::{cnn, mlp, mlp_with_norm, preact_resnet18, CnnSpec, ConvLayer};
+pub use error::{NetError, Result};
+pub use forward::{OffsetRows, Tape};
+pub use linearize::{AffineMap, NodePattern, Pattern};
+pub use network::{GraphBuilder, Network, Node, NodeId, NodeParams, RunningStats};
+pub use op::{Activation, Mode, Op};
+pub use scalar::Scalar;
+pub use tensor::Tensor;

@@ -1,0 +1,355 @@
+//! The network: a DAG of nodes in topological order, their shapes and parameters.
+
+use crate::op::{window_out, Activation, Op};
+use crate::{NetError, Result, Scalar};
+use serde::{Deserialize, Serialize};
+
+/// Index of a node in a network.
+pub type NodeId = usize;
+
+/// A node: an op applied to the outputs of earlier nodes.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Node {
+    pub name: String,
+    #[serde(flatten)]
+    pub op: Op,
+    #[serde(default)]
+    pub inputs: Vec<NodeId>,
+}
+
+/// Running statistics of a batch-norm node (buffers, not trained by gradients).
+#[derive(Clone, Debug, PartialEq)]
+pub struct RunningStats<T> {
+    pub mean: Vec<T>,
+    pub var: Vec<T>,
+}
+
+/// Parameters of one node: the tensors of `Op::param_names`, plus batch-norm buffers.
+#[derive(Clone, Debug, PartialEq)]
+pub struct NodeParams<T> {
+    pub tensors: Vec<Vec<T>>,
+    pub running: Option<RunningStats<T>>,
+}
+
+/// A network whose parameters are of type `T`. The last node is the output.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Network<T> {
+    nodes: Vec<Node>,
+    shapes: Vec<Vec<usize>>,
+    params: Vec<NodeParams<T>>,
+}
+
+impl<T: Scalar> Network<T> {
+    /// Build a network from nodes, checking every edge and shape; parameters start at zero
+    /// (call `init::pytorch_default` or load weights).
+    pub fn new(nodes: Vec<Node>) -> Result<Self> {
+        if nodes.is_empty() {
+            return Err(NetError::Empty);
+        }
+        let mut shapes = Vec::with_capacity(nodes.len());
+        for (id, node) in nodes.iter().enumerate() {
+            let shape = infer_shape(id, node, &shapes)?;
+            shapes.push(shape);
+        }
+        let params = nodes.iter().map(|n| zero_params(&n.op)).collect();
+        Ok(Self { nodes, shapes, params })
+    }
+
+    pub fn nodes(&self) -> &[Node] {
+        &self.nodes
+    }
+    pub fn node(&self, id: NodeId) -> &Node {
+        &self.nodes[id]
+    }
+    /// Per-sample output shape of node `id`.
+    pub fn shape(&self, id: NodeId) -> &[usize] {
+        &self.shapes[id]
+    }
+    pub fn params(&self, id: NodeId) -> &NodeParams<T> {
+        &self.params[id]
+    }
+    pub fn params_mut(&mut self, id: NodeId) -> &mut NodeParams<T> {
+        &mut self.params[id]
+    }
+    pub fn output_id(&self) -> NodeId {
+        self.nodes.len() - 1
+    }
+    /// Per-sample input shape (the first node must be `Input`).
+    pub fn input_shape(&self) -> &[usize] {
+        &self.shapes[0]
+    }
+    pub fn input_width(&self) -> usize {
+        self.input_shape().iter().product()
+    }
+    pub fn output_width(&self) -> usize {
+        self.shapes[self.output_id()].iter().product()
+    }
+
+    /// Ids of the activation nodes, in order: the "layers of neurons".
+    pub fn activation_ids(&self) -> Vec<NodeId> {
+        self.nodes
+            .iter()
+            .enumerate()
+            .filter(|(_, n)| matches!(n.op, Op::Activation { .. }))
+            .map(|(i, _)| i)
+            .collect()
+    }
+
+    /// The activation of node `id`, if it is an activation node.
+    pub fn activation(&self, id: NodeId) -> Option<Activation> {
+        match self.nodes[id].op {
+            Op::Activation { activation } => Some(activation),
+            _ => None,
+        }
+    }
+
+    /// Number of nodes before which every op is affine: nodes `0..k` form the leading affine
+    /// part of the network (everything before the first kink).
+    pub fn leading_affine_len(&self) -> usize {
+        self.nodes.iter().position(|n| !n.op.is_affine()).unwrap_or(self.nodes.len())
+    }
+
+    /// Total number of trainable scalars.
+    pub fn num_parameters(&self) -> usize {
+        self.params.iter().flat_map(|p| &p.tensors).map(Vec::len).sum()
+    }
+
+    /// All trainable tensors, in a fixed order (node order, then `Op::param_names` order).
+    pub fn trainable(&self) -> Vec<&[T]> {
+        self.params.iter().flat_map(|p| p.tensors.iter().map(Vec::as_slice)).collect()
+    }
+
+    /// Mutable access to all trainable tensors, in the order of `trainable`.
+    pub fn trainable_mut(&mut self) -> Vec<&mut [T]> {
+        self.params.iter_mut().flat_map(|p| p.tensors.iter_mut().map(Vec::as_mut_slice)).collect()
+    }
+
+    /// Qualified names (`node.param`) of all trainable tensors, in the order of `trainable`.
+    pub fn trainable_names(&self) -> Vec<String> {
+        self.nodes
+            .iter()
+            .flat_map(|n| n.op.param_names().iter().map(move |p| format!("{}.{}", n.name, p)))
+            .collect()
+    }
+
+    /// Multiply every parameter (not the batch-norm buffers) by `scale`.
+    pub fn scale_parameters(&mut self, scale: f64) {
+        let s = T::from_f64(scale);
+        for t in self.trainable_mut() {
+            t.iter_mut().for_each(|v| *v *= s);
+        }
+    }
+
+    /// Fail if any parameter or buffer is NaN or infinite.
+    pub fn check_finite(&self) -> Result<()> {
+        for (node, p) in self.nodes.iter().zip(&self.params) {
+            let named = node.op.param_names().iter().zip(&p.tensors).map(|(n, t)| (n.to_string(), t));
+            let buffers = p.running.iter().flat_map(|r| {
+                [("running_mean".to_string(), &r.mean), ("running_var".to_string(), &r.var)]
+            });
+            for (pname, values) in named.chain(buffers) {
+                if let Some(index) = values.iter().position(|v| !v.is_finite()) {
+                    return Err(NetError::NonFinite { name: format!("{}.{}", node.name, pname), index });
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The same network with parameters converted to another element type.
+    pub fn cast<U: Scalar>(&self) -> Network<U> {
+        let conv = |v: &Vec<T>| v.iter().map(|x| U::from_f64(x.to_f64())).collect::<Vec<U>>();
+        Network {
+            nodes: self.nodes.clone(),
+            shapes: self.shapes.clone(),
+            params: self
+                .params
+                .iter()
+                .map(|p| NodeParams {
+                    tensors: p.tensors.iter().map(conv).collect(),
+                    running: p.running.as_ref().map(|r| RunningStats { mean: conv(&r.mean), var: conv(&r.var) }),
+                })
+                .collect(),
+        }
+    }
+}
+
+fn zero_params<T: Scalar>(op: &Op) -> NodeParams<T> {
+    let tensors = op.param_shapes().iter().map(|s| vec![T::zero(); s.iter().product()]).collect();
+    let running = match op {
+        Op::BatchNorm { channels, .. } => {
+            Some(RunningStats { mean: vec![T::zero(); *channels], var: vec![T::one(); *channels] })
+        }
+        _ => None,
+    };
+    let mut p = NodeParams { tensors, running };
+    if let Op::BatchNorm { .. } = op {
+        p.tensors[0].iter_mut().for_each(|g| *g = T::one());
+    }
+    p
+}
+
+fn infer_shape(id: NodeId, node: &Node, shapes: &[Vec<usize>]) -> Result<Vec<usize>> {
+    let fail = |message: String| NetError::Shape { node: id, name: node.name.clone(), message };
+    for &i in &node.inputs {
+        if i >= id {
+            return Err(NetError::BadInput { node: id, name: node.name.clone(), input: i });
+        }
+    }
+    let expected_inputs = match node.op {
+        Op::Input { .. } => 0,
+        Op::Add => 2,
+        _ => 1,
+    };
+    if node.inputs.len() != expected_inputs {
+        return Err(fail(format!(
+            "{} takes {} input(s), got {}",
+            node.op.kind_name(),
+            expected_inputs,
+            node.inputs.len()
+        )));
+    }
+    if id == 0 && !matches!(node.op, Op::Input { .. }) {
+        return Err(fail("the first node must be an input".into()));
+    }
+    let input = node.inputs.first().map(|&i| shapes[i].as_slice()).unwrap_or(&[]);
+    let width: usize = input.iter().product();
+    match &node.op {
+        Op::Input { shape } => {
+            if id != 0 {
+                return Err(fail("only the first node may be an input".into()));
+            }
+            if shape.is_empty() || shape.contains(&0) {
+                return Err(fail(format!("input shape {shape:?} must be non-empty")));
+            }
+            Ok(shape.clone())
+        }
+        Op::Dense { in_features, out_features, .. } => {
+            if input.len() != 1 || width != *in_features {
+                return Err(fail(format!("dense expects input [{in_features}], got {input:?}")));
+            }
+            if *out_features == 0 {
+                return Err(fail("dense with zero outputs".into()));
+            }
+            Ok(vec![*out_features])
+        }
+        Op::Conv2d { in_channels, out_channels, kernel, stride, padding, .. } => {
+            let (h, w) = image_dims(input, *in_channels).map_err(&fail)?;
+            let oh = window_out(h, kernel[0], stride[0], padding[0]);
+            let ow = window_out(w, kernel[1], stride[1], padding[1]);
+            match (oh, ow) {
+                (Some(oh), Some(ow)) if *out_channels > 0 => Ok(vec![*out_channels, oh, ow]),
+                _ => Err(fail(format!("conv2d kernel {kernel:?} does not fit input {input:?}"))),
+            }
+        }
+        Op::AvgPool2d { kernel, stride, padding } | Op::MaxPool2d { kernel, stride, padding } => {
+            if input.len() != 3 {
+                return Err(fail(format!("pooling expects [C, H, W], got {input:?}")));
+            }
+            if padding[0] * 2 > kernel[0] || padding[1] * 2 > kernel[1] {
+                return Err(fail("pooling padding must be at most half the kernel".into()));
+            }
+            let oh = window_out(input[1], kernel[0], stride[0], padding[0]);
+            let ow = window_out(input[2], kernel[1], stride[1], padding[1]);
+            match (oh, ow) {
+                (Some(oh), Some(ow)) => Ok(vec![input[0], oh, ow]),
+                _ => Err(fail(format!("pooling window {kernel:?} does not fit input {input:?}"))),
+            }
+        }
+        Op::BatchNorm { channels, eps, momentum } => {
+            if input.first() != Some(channels) {
+                return Err(fail(format!("batch norm over {channels} channels, input {input:?}")));
+            }
+            if !(*eps > 0.0) || !(0.0..=1.0).contains(momentum) {
+                return Err(fail("batch norm needs eps > 0 and momentum in [0, 1]".into()));
+            }
+            Ok(input.to_vec())
+        }
+        Op::Activation { activation } => {
+            if let Activation::LeakyRelu { slope } = activation {
+                if !slope.is_finite() {
+                    return Err(fail("leaky ReLU slope must be finite".into()));
+                }
+            }
+            Ok(input.to_vec())
+        }
+        Op::Add => {
+            let other = &shapes[node.inputs[1]];
+            if input != other.as_slice() {
+                return Err(fail(format!("add of different shapes {input:?} and {other:?}")));
+            }
+            Ok(input.to_vec())
+        }
+        Op::Flatten => Ok(vec![width]),
+    }
+}
+
+fn image_dims(input: &[usize], channels: usize) -> std::result::Result<(usize, usize), String> {
+    match input {
+        [c, h, w] if *c == channels => Ok((*h, *w)),
+        _ => Err(format!("expects input [{channels}, H, W], got {input:?}")),
+    }
+}
+
+/// Builds networks node by node; each call returns the new node's id.
+#[derive(Default)]
+pub struct GraphBuilder {
+    nodes: Vec<Node>,
+}
+
+impl GraphBuilder {
+    pub fn new(input_shape: &[usize]) -> Self {
+        let mut b = Self::default();
+        b.push("input", Op::Input { shape: input_shape.to_vec() }, &[]);
+        b
+    }
+
+    /// Append a node with an automatic name (`kind` + index).
+    pub fn push(&mut self, kind: &str, op: Op, inputs: &[NodeId]) -> NodeId {
+        let id = self.nodes.len();
+        self.nodes.push(Node { name: format!("{kind}{id}"), op, inputs: inputs.to_vec() });
+        id
+    }
+
+    /// The id of the most recently added node.
+    pub fn last(&self) -> NodeId {
+        self.nodes.len() - 1
+    }
+
+    pub fn dense(&mut self, from: NodeId, in_features: usize, out_features: usize) -> NodeId {
+        self.push("dense", Op::Dense { in_features, out_features, bias: true }, &[from])
+    }
+
+    pub fn conv3x3(&mut self, from: NodeId, cin: usize, cout: usize, stride: usize, bias: bool) -> NodeId {
+        let op = Op::Conv2d {
+            in_channels: cin,
+            out_channels: cout,
+            kernel: [3, 3],
+            stride: [stride; 2],
+            padding: [1, 1],
+            bias,
+        };
+        self.push("conv", op, &[from])
+    }
+
+    pub fn activation(&mut self, from: NodeId, activation: Activation) -> NodeId {
+        self.push("act", Op::Activation { activation }, &[from])
+    }
+
+    pub fn batch_norm(&mut self, from: NodeId, channels: usize) -> NodeId {
+        self.push("bn", Op::BatchNorm { channels, eps: 1e-5, momentum: 0.1 }, &[from])
+    }
+
+    pub fn add(&mut self, a: NodeId, b: NodeId) -> NodeId {
+        self.push("add", Op::Add, &[a, b])
+    }
+
+    pub fn flatten(&mut self, from: NodeId) -> NodeId {
+        self.push("flatten", Op::Flatten, &[from])
+    }
+
+    /// Finish: check shapes and allocate parameters.
+    pub fn build<T: Scalar>(self) -> Result<Network<T>> {
+        Network::new(self.nodes)
+    }
+}

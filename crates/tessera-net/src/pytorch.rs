@@ -1,0 +1,1 @@
+//! Import of PyTorch `nn.Sequential` models (state dict as safetensors + printed architecture).

@@ -1,0 +1,1 @@
+//! tessera-plot (skeleton)

@@ -1,0 +1,1 @@
+//! tessera-regions (skeleton)
