@@ -31,25 +31,16 @@ pub(crate) const IDX_TRAIN_FILES: [&str; 2] = ["train-images-idx3-ubyte", "train
 pub(crate) const IDX_TEST_FILES: [&str; 2] = ["t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"];
 
 /// CIFAR-10 binary training batches, in order.
-pub(crate) const CIFAR10_TRAIN_FILES: [&str; 5] = [
-    "data_batch_1.bin",
-    "data_batch_2.bin",
-    "data_batch_3.bin",
-    "data_batch_4.bin",
-    "data_batch_5.bin",
-];
+pub(crate) const CIFAR10_TRAIN_FILES: [&str; 5] =
+    ["data_batch_1.bin", "data_batch_2.bin", "data_batch_3.bin", "data_batch_4.bin", "data_batch_5.bin"];
 pub(crate) const CIFAR10_TEST_FILE: &str = "test_batch.bin";
 pub(crate) const CIFAR100_TRAIN_FILE: &str = "train.bin";
 pub(crate) const CIFAR100_TEST_FILE: &str = "test.bin";
 
 impl DatasetKind {
     /// Every known dataset.
-    pub const ALL: [DatasetKind; 4] = [
-        DatasetKind::Mnist,
-        DatasetKind::FashionMnist,
-        DatasetKind::Cifar10,
-        DatasetKind::Cifar100,
-    ];
+    pub const ALL: [DatasetKind; 4] =
+        [DatasetKind::Mnist, DatasetKind::FashionMnist, DatasetKind::Cifar10, DatasetKind::Cifar100];
 
     /// The dataset's name as the command line spells it: "mnist", "fashion-mnist", "cifar10",
     /// "cifar100".
@@ -112,11 +103,7 @@ impl DatasetKind {
         DataError::MissingFiles {
             dataset: self.name().to_string(),
             dir: dir.to_path_buf(),
-            expected: self
-                .expected_files(split)
-                .iter()
-                .map(|name| format!("{name}[.gz]"))
-                .collect(),
+            expected: self.expected_files(split).iter().map(|name| format!("{name}[.gz]")).collect(),
             fetch_name: self.name().to_string(),
         }
     }
@@ -169,9 +156,7 @@ mod tests {
 
     #[test]
     fn missing_files_message_says_how_to_get_them() {
-        let message = DatasetKind::Mnist
-            .missing_files(Path::new("/somewhere"), Split::Test)
-            .to_string();
+        let message = DatasetKind::Mnist.missing_files(Path::new("/somewhere"), Split::Test).to_string();
         assert!(message.contains("t10k-images-idx3-ubyte"), "{message}");
         assert!(message.contains("tessera data fetch mnist"), "{message}");
         assert!(message.contains("TESSERA_DATA"), "{message}");

@@ -6,9 +6,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::catalog::{
-    DatasetKind, CIFAR100_TEST_FILE, CIFAR100_TRAIN_FILE, CIFAR10_TEST_FILE, CIFAR10_TRAIN_FILES,
-};
+use crate::catalog::{DatasetKind, CIFAR100_TEST_FILE, CIFAR100_TRAIN_FILE, CIFAR10_TEST_FILE, CIFAR10_TRAIN_FILES};
 use crate::dataset::{Dataset, Split};
 use crate::error::{DataError, Result};
 use crate::file_bytes::{find_plain_or_gz, read_maybe_gzip};
@@ -43,25 +41,13 @@ pub struct CifarRecordLayout {
 
 impl CifarRecordLayout {
     /// CIFAR-10: one label byte, 10 classes.
-    pub const CIFAR10: CifarRecordLayout = CifarRecordLayout {
-        label_bytes: 1,
-        label_index: 0,
-        num_classes: 10,
-    };
+    pub const CIFAR10: CifarRecordLayout = CifarRecordLayout { label_bytes: 1, label_index: 0, num_classes: 10 };
 
     /// CIFAR-100: coarse then fine label byte.
     pub fn cifar100(labels: Cifar100Labels) -> CifarRecordLayout {
         match labels {
-            Cifar100Labels::Coarse => CifarRecordLayout {
-                label_bytes: 2,
-                label_index: 0,
-                num_classes: 20,
-            },
-            Cifar100Labels::Fine => CifarRecordLayout {
-                label_bytes: 2,
-                label_index: 1,
-                num_classes: 100,
-            },
+            Cifar100Labels::Coarse => CifarRecordLayout { label_bytes: 2, label_index: 0, num_classes: 20 },
+            Cifar100Labels::Fine => CifarRecordLayout { label_bytes: 2, label_index: 1, num_classes: 100 },
         }
     }
 
@@ -100,8 +86,7 @@ pub fn load_cifar100(dir: &Path, split: Split, labels: Cifar100Labels) -> Result
         Split::Train => CIFAR100_TRAIN_FILE,
         Split::Test => CIFAR100_TEST_FILE,
     };
-    let file = find_plain_or_gz(dir, file_name)
-        .ok_or_else(|| DatasetKind::Cifar100.missing_files(dir, split))?;
+    let file = find_plain_or_gz(dir, file_name).ok_or_else(|| DatasetKind::Cifar100.missing_files(dir, split))?;
     let suffix = match labels {
         Cifar100Labels::Coarse => "-coarse",
         Cifar100Labels::Fine => "",
@@ -116,14 +101,8 @@ pub fn load_cifar_files(name: &str, files: &[PathBuf], layout: CifarRecordLayout
     for file in files {
         read_cifar_file(file, layout, &mut records)?;
     }
-    Ok(Dataset::new(
-        name,
-        records.pixels,
-        records.labels,
-        CIFAR_SAMPLE_SHAPE.to_vec(),
-        layout.num_classes,
-    )?
-    .with_source_files(files.to_vec()))
+    Ok(Dataset::new(name, records.pixels, records.labels, CIFAR_SAMPLE_SHAPE.to_vec(), layout.num_classes)?
+        .with_source_files(files.to_vec()))
 }
 
 /// Appends one file's records, checking its length and labels.
@@ -217,10 +196,7 @@ mod tests {
         bytes.truncate(3073 + 100);
         std::fs::write(dir.path().join("test_batch.bin.gz"), gzip(&bytes)).unwrap();
         let error = load_cifar10(dir.path(), Split::Test).unwrap_err();
-        assert!(
-            matches!(error, DataError::Truncated { expected: 6146, actual: 3173, .. }),
-            "{error}"
-        );
+        assert!(matches!(error, DataError::Truncated { expected: 6146, actual: 3173, .. }), "{error}");
         assert!(error.to_string().contains("test_batch.bin.gz"));
     }
 
@@ -239,10 +215,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("test_batch.bin"), records(&[1, 10])).unwrap();
         let error = load_cifar10(dir.path(), Split::Test).unwrap_err();
-        assert!(
-            matches!(error, DataError::BadLabel { index: 1, label: 10, .. }),
-            "{error}"
-        );
+        assert!(matches!(error, DataError::BadLabel { index: 1, label: 10, .. }), "{error}");
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("train.bin"), record(&[20, 5], 0)).unwrap();
         assert!(load_cifar100(dir.path(), Split::Train, Cifar100Labels::Coarse).is_err());

@@ -45,9 +45,9 @@ impl FromStr for Split {
         match text.to_ascii_lowercase().as_str() {
             "train" => Ok(Split::Train),
             "test" => Ok(Split::Test),
-            other => Err(DataError::InvalidArgument(format!(
-                "unknown split {other:?} (expected \"train\" or \"test\")"
-            ))),
+            other => {
+                Err(DataError::InvalidArgument(format!("unknown split {other:?} (expected \"train\" or \"test\")")))
+            }
         }
     }
 }
@@ -259,12 +259,10 @@ impl Dataset {
 
     /// Maps the domain box onto `[0, 1]^d` coordinate by coordinate (a coordinate whose interval
     /// is a single point maps to 0). Images read by this crate are already in `[0, 1]`.
-    pub fn rescaled_to_unit_box(mut self) -> Dataset {
+    pub fn scale_to_unit_box(mut self) -> Dataset {
         let d = self.dim();
         let lower = self.domain.lower().to_vec();
-        let width: Vec<f32> = (self.domain.upper().iter().zip(&lower))
-            .map(|(hi, lo)| hi - lo)
-            .collect();
+        let width: Vec<f32> = (self.domain.upper().iter().zip(&lower)).map(|(hi, lo)| hi - lo).collect();
         for sample in self.images.chunks_exact_mut(d) {
             for (x, (lo, w)) in sample.iter_mut().zip(lower.iter().zip(&width)) {
                 *x = if *w > 0.0 { (*x - lo) / w } else { 0.0 };
@@ -277,18 +275,14 @@ impl Dataset {
     /// Per-channel normalization `x -> (x - mean[c]) / std[c]`, the domain transformed alike.
     /// `mean` and `std` have one value per channel (or a single value for all channels); every
     /// `std` must be positive and finite.
-    pub fn normalized(mut self, mean: &[f32], std: &[f32]) -> Result<Dataset> {
+    pub fn normalize(mut self, mean: &[f32], std: &[f32]) -> Result<Dataset> {
         let shift = self.per_coordinate(mean, "mean")?;
         let scale = self.per_coordinate(std, "std")?;
         if let Some(s) = scale.iter().find(|s| !(s.is_finite() && **s > 0.0)) {
-            return Err(DataError::InvalidArgument(format!(
-                "normalization std must be positive and finite, got {s}"
-            )));
+            return Err(DataError::InvalidArgument(format!("normalization std must be positive and finite, got {s}")));
         }
         if let Some(m) = shift.iter().find(|m| !m.is_finite()) {
-            return Err(DataError::InvalidArgument(format!(
-                "normalization mean must be finite, got {m}"
-            )));
+            return Err(DataError::InvalidArgument(format!("normalization mean must be finite, got {m}")));
         }
         for sample in self.images.chunks_exact_mut(shift.len()) {
             for (x, (m, s)) in sample.iter_mut().zip(shift.iter().zip(&scale)) {
@@ -300,7 +294,7 @@ impl Dataset {
     }
 
     /// The mean and (population) standard deviation of each channel over all samples, computed
-    /// in `f64`; what [`Dataset::normalized`] is usually given (from the training set).
+    /// in `f64`; what [`Dataset::normalize`] is usually given (from the training set).
     pub fn channel_statistics(&self) -> (Vec<f32>, Vec<f32>) {
         let channels = self.channels();
         let per_channel = self.dim() / channels;
@@ -316,9 +310,7 @@ impl Dataset {
         }
         let count = (self.len() * per_channel).max(1) as f64;
         let mean: Vec<f64> = sum.iter().map(|s| s / count).collect();
-        let std = (sum_sq.iter().zip(&mean))
-            .map(|(sq, m)| (sq / count - m * m).max(0.0).sqrt() as f32)
-            .collect();
+        let std = (sum_sq.iter().zip(&mean)).map(|(sq, m)| (sq / count - m * m).max(0.0).sqrt() as f32).collect();
         (mean.iter().map(|&m| m as f32).collect(), std)
     }
 
@@ -351,10 +343,7 @@ impl Dataset {
                 )))
             }
         };
-        Ok(per_channel_values
-            .iter()
-            .flat_map(|&v| std::iter::repeat_n(v, per_channel))
-            .collect())
+        Ok(per_channel_values.iter().flat_map(|&v| std::iter::repeat_n(v, per_channel)).collect())
     }
 
     /// A copy of everything but the samples, for building subsets.
@@ -397,9 +386,7 @@ fn one_hot_rows<T: From<u8>>(labels: &[u8], num_classes: usize) -> Vec<T> {
 /// gives the same indices). Fails when `n > population`.
 pub fn indices_without_replacement(population: usize, n: usize, seed: u64) -> Result<Vec<usize>> {
     if n > population {
-        return Err(DataError::InvalidArgument(format!(
-            "cannot draw {n} distinct samples from {population}"
-        )));
+        return Err(DataError::InvalidArgument(format!("cannot draw {n} distinct samples from {population}")));
     }
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let mut indices: Vec<usize> = (0..population).collect();
@@ -414,9 +401,7 @@ pub fn indices_without_replacement(population: usize, n: usize, seed: u64) -> Re
 /// The number of coordinates of a sample shape; rejects empty shapes and zero axes.
 fn checked_dim(sample_shape: &[usize]) -> Result<usize> {
     if sample_shape.is_empty() || sample_shape.contains(&0) {
-        return Err(DataError::InvalidDataset(format!(
-            "sample shape {sample_shape:?} has no coordinates"
-        )));
+        return Err(DataError::InvalidDataset(format!("sample shape {sample_shape:?} has no coordinates")));
     }
     sample_shape
         .iter()
@@ -429,9 +414,7 @@ fn check_num_classes(num_classes: usize) -> Result<()> {
     if (1..=256).contains(&num_classes) {
         Ok(())
     } else {
-        Err(DataError::InvalidDataset(format!(
-            "{num_classes} classes (labels are bytes: 1 to 256 classes)"
-        )))
+        Err(DataError::InvalidDataset(format!("{num_classes} classes (labels are bytes: 1 to 256 classes)")))
     }
 }
 
@@ -494,19 +477,19 @@ mod tests {
     #[test]
     fn normalization_transforms_data_and_domain() {
         let data = Dataset::new("x", vec![0.0, 1.0, 0.5, 0.5], vec![0, 0], vec![2], 1).unwrap();
-        let normalized = data.normalized(&[0.5, 0.0], &[0.5, 2.0]).unwrap();
+        let normalized = data.normalize(&[0.5, 0.0], &[0.5, 2.0]).unwrap();
         assert_eq!(normalized.images(), &[-1.0, 0.5, 0.0, 0.25]);
         assert_eq!(normalized.domain().lower(), &[-1.0, 0.0]);
         assert_eq!(normalized.domain().upper(), &[1.0, 0.5]);
-        let back = normalized.rescaled_to_unit_box();
+        let back = normalized.scale_to_unit_box();
         assert_eq!(back.images(), &[0.0, 1.0, 0.5, 0.5]);
     }
 
     #[test]
     fn normalization_rejects_bad_statistics() {
-        assert!(toy(2).normalized(&[0.0, 0.0, 0.0], &[1.0]).is_err());
-        assert!(toy(2).normalized(&[0.0], &[0.0]).is_err());
-        assert!(toy(2).normalized(&[f32::NAN], &[1.0]).is_err());
+        assert!(toy(2).normalize(&[0.0, 0.0, 0.0], &[1.0]).is_err());
+        assert!(toy(2).normalize(&[0.0], &[0.0]).is_err());
+        assert!(toy(2).normalize(&[f32::NAN], &[1.0]).is_err());
     }
 
     #[test]
@@ -517,7 +500,7 @@ mod tests {
         let (mean, std) = data.channel_statistics();
         assert_eq!(mean, vec![1.0, 1.0]);
         assert_eq!(std, vec![1.0, 0.0]);
-        let normalized = data.normalized(&mean, &[1.0, 1.0]).unwrap();
+        let normalized = data.normalize(&mean, &[1.0, 1.0]).unwrap();
         assert_eq!(normalized.sample(0), &[-1.0, 1.0, 0.0, 0.0]);
     }
 
@@ -558,7 +541,7 @@ mod tests {
             mean in -1.0f32..1.0, std in 0.1f32..3.0
         ) {
             let data = Dataset::new("x", values, vec![0, 0, 0], vec![2], 1).unwrap();
-            let normalized = data.normalized(&[mean], &[std]).unwrap();
+            let normalized = data.normalize(&[mean], &[std]).unwrap();
             for i in 0..normalized.len() {
                 let sample = normalized.sample(i);
                 let domain = normalized.domain();

@@ -27,10 +27,7 @@ impl Domain {
                 upper.len()
             )));
         }
-        let bad = lower
-            .iter()
-            .zip(&upper)
-            .position(|(lo, hi)| !(lo.is_finite() && hi.is_finite() && lo <= hi));
+        let bad = lower.iter().zip(&upper).position(|(lo, hi)| !(lo.is_finite() && hi.is_finite() && lo <= hi));
         if let Some(j) = bad {
             return Err(DataError::InvalidArgument(format!(
                 "domain coordinate {j} has bounds [{}, {}]",
@@ -43,10 +40,7 @@ impl Domain {
     /// The cube `[lo, hi]^dim` (the two bounds are put in order if given the other way round).
     pub fn cube(dim: usize, lo: f32, hi: f32) -> Self {
         let (lo, hi) = (lo.min(hi), lo.max(hi));
-        Domain {
-            lower: vec![lo; dim],
-            upper: vec![hi; dim],
-        }
+        Domain { lower: vec![lo; dim], upper: vec![hi; dim] }
     }
 
     /// The unit cube `[0, 1]^dim`, the domain of images scaled from bytes.
@@ -102,10 +96,7 @@ impl Domain {
     /// Whether `point` (of length `dim`) lies in the box.
     pub fn contains(&self, point: &[f32]) -> bool {
         point.len() == self.dim()
-            && point
-                .iter()
-                .zip(self.lower.iter().zip(&self.upper))
-                .all(|(x, (lo, hi))| lo <= x && x <= hi)
+            && point.iter().zip(self.lower.iter().zip(&self.upper)).all(|(x, (lo, hi))| lo <= x && x <= hi)
     }
 
     /// Clamps points to the box in place; `points` is row-major with `dim` values per point (a
@@ -137,16 +128,9 @@ impl Domain {
     /// `shift` and `scale` are given per coordinate; `scale` must be positive.
     pub(crate) fn affine_image(&self, shift: &[f32], scale: &[f32]) -> Domain {
         let map = |bounds: &[f32]| -> Vec<f32> {
-            bounds
-                .iter()
-                .zip(shift.iter().zip(scale))
-                .map(|(x, (m, s))| (x - m) / s)
-                .collect()
+            bounds.iter().zip(shift.iter().zip(scale)).map(|(x, (m, s))| (x - m) / s).collect()
         };
-        Domain {
-            lower: map(&self.lower),
-            upper: map(&self.upper),
-        }
+        Domain { lower: map(&self.lower), upper: map(&self.upper) }
     }
 }
 

@@ -25,10 +25,7 @@ pub fn read_maybe_gzip(path: &Path) -> Result<Vec<u8>> {
     let mut decoded = Vec::with_capacity(raw.len().saturating_mul(4));
     flate2::read::MultiGzDecoder::new(raw.as_slice())
         .read_to_end(&mut decoded)
-        .map_err(|source| DataError::BadGzip {
-            path: path.to_path_buf(),
-            source,
-        })?;
+        .map_err(|source| DataError::BadGzip { path: path.to_path_buf(), source })?;
     Ok(decoded)
 }
 
@@ -77,9 +74,7 @@ mod tests {
 
     #[test]
     fn missing_file_is_reported_with_the_path() {
-        let message = read_maybe_gzip(Path::new("/nonexistent/tessera/file"))
-            .unwrap_err()
-            .to_string();
+        let message = read_maybe_gzip(Path::new("/nonexistent/tessera/file")).unwrap_err().to_string();
         assert!(message.contains("/nonexistent/tessera/file"), "{message}");
     }
 

@@ -50,12 +50,7 @@ pub fn read_idx_images(path: &Path) -> Result<IdxImages> {
             problem: format!("images of {}x{} pixels", dims[1], dims[2]),
         });
     }
-    Ok(IdxImages {
-        count: dims[0],
-        rows: dims[1],
-        cols: dims[2],
-        pixels: body.to_vec(),
-    })
+    Ok(IdxImages { count: dims[0], rows: dims[1], cols: dims[2], pixels: body.to_vec() })
 }
 
 /// Reads an IDX label file (magic 2049), raw or gzipped; every label must be below
@@ -69,12 +64,7 @@ pub fn read_idx_labels(path: &Path, num_classes: usize) -> Result<Vec<u8>> {
 
 /// Reads a pair of IDX files (images, labels) as a dataset of `[1, rows, cols]` samples scaled
 /// to `[0, 1]`, checking that the counts agree.
-pub fn load_idx_pair(
-    name: &str,
-    images_path: &Path,
-    labels_path: &Path,
-    num_classes: usize,
-) -> Result<Dataset> {
+pub fn load_idx_pair(name: &str, images_path: &Path, labels_path: &Path, num_classes: usize) -> Result<Dataset> {
     let images = read_idx_images(images_path)?;
     let labels = read_idx_labels(labels_path, num_classes)?;
     if images.count != labels.len() {
@@ -141,14 +131,10 @@ fn parse_idx<'a>(
         .map(|k| read_u32_be(bytes, 4 + 4 * k).map(|d| d as usize))
         .collect::<Option<_>>()
         .ok_or_else(|| truncated(header_len))?;
-    let body_len = dims
-        .iter()
-        .try_fold(1usize, |acc, &d| acc.checked_mul(d))
-        .and_then(|n| n.checked_add(header_len))
-        .ok_or_else(|| DataError::BadHeader {
-            path: path.to_path_buf(),
-            problem: format!("dimensions {dims:?} overflow"),
-        })?;
+    let body_len =
+        dims.iter().try_fold(1usize, |acc, &d| acc.checked_mul(d)).and_then(|n| n.checked_add(header_len)).ok_or_else(
+            || DataError::BadHeader { path: path.to_path_buf(), problem: format!("dimensions {dims:?} overflow") },
+        )?;
     check_length(bytes.len(), body_len, path)?;
     Ok((dims, &bytes[header_len..]))
 }
@@ -167,12 +153,9 @@ fn check_length(actual: usize, expected: usize, path: &Path) -> Result<()> {
 /// Fails on the first label that is not below `num_classes`.
 pub(crate) fn check_labels(labels: &[u8], path: &Path, num_classes: usize) -> Result<()> {
     match labels.iter().position(|&l| usize::from(l) >= num_classes) {
-        Some(index) => Err(DataError::BadLabel {
-            path: path.to_path_buf(),
-            index,
-            label: u32::from(labels[index]),
-            num_classes,
-        }),
+        Some(index) => {
+            Err(DataError::BadLabel { path: path.to_path_buf(), index, label: u32::from(labels[index]), num_classes })
+        }
         None => Ok(()),
     }
 }
@@ -226,16 +209,9 @@ mod tests {
         let encode = |bytes: Vec<u8>| if gzipped { gzip(&bytes) } else { bytes };
         let suffix = if gzipped { ".gz" } else { "" };
         let count = labels.len() as u32;
-        std::fs::write(
-            dir.join(format!("t10k-images-idx3-ubyte{suffix}")),
-            encode(idx_images(count, 2, 2, pixels)),
-        )
-        .unwrap();
-        std::fs::write(
-            dir.join(format!("t10k-labels-idx1-ubyte{suffix}")),
-            encode(idx_labels(labels)),
-        )
-        .unwrap();
+        std::fs::write(dir.join(format!("t10k-images-idx3-ubyte{suffix}")), encode(idx_images(count, 2, 2, pixels)))
+            .unwrap();
+        std::fs::write(dir.join(format!("t10k-labels-idx1-ubyte{suffix}")), encode(idx_labels(labels))).unwrap();
     }
 
     #[test]
@@ -267,10 +243,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         write_split(dir.path(), true, &[0; 11], &[1, 2, 3]);
         let error = load_mnist(dir.path(), Split::Test).unwrap_err();
-        assert!(
-            matches!(error, DataError::Truncated { expected: 28, actual: 27, .. }),
-            "{error}"
-        );
+        assert!(matches!(error, DataError::Truncated { expected: 28, actual: 27, .. }), "{error}");
         assert!(error.to_string().contains("t10k-images-idx3-ubyte.gz"), "{error}");
     }
 
@@ -279,15 +252,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("short");
         std::fs::write(&path, &idx_images(1, 2, 2, &[])[..10]).unwrap();
-        assert!(matches!(
-            read_idx_images(&path),
-            Err(DataError::Truncated { expected: 16, actual: 10, .. })
-        ));
+        assert!(matches!(read_idx_images(&path), Err(DataError::Truncated { expected: 16, actual: 10, .. })));
         std::fs::write(&path, [0u8, 0]).unwrap();
-        assert!(matches!(
-            read_idx_images(&path),
-            Err(DataError::Truncated { expected: 4, .. })
-        ));
+        assert!(matches!(read_idx_images(&path), Err(DataError::Truncated { expected: 4, .. })));
     }
 
     #[test]
@@ -297,10 +264,7 @@ mod tests {
         let mut bytes = idx_labels(&[1, 2]);
         bytes.push(0);
         std::fs::write(&path, bytes).unwrap();
-        assert!(matches!(
-            read_idx_labels(&path, 10),
-            Err(DataError::TrailingData { .. })
-        ));
+        assert!(matches!(read_idx_labels(&path, 10), Err(DataError::TrailingData { .. })));
     }
 
     #[test]
@@ -309,10 +273,7 @@ mod tests {
         let path = dir.path().join("labels-as-images");
         std::fs::write(&path, idx_labels(&[1, 2])).unwrap();
         let error = read_idx_images(&path).unwrap_err();
-        assert!(
-            matches!(error, DataError::WrongMagic { expected: 2051, found: 2049, .. }),
-            "{error}"
-        );
+        assert!(matches!(error, DataError::WrongMagic { expected: 2051, found: 2049, .. }), "{error}");
         assert!(error.to_string().contains("labels-as-images"));
     }
 
@@ -322,10 +283,7 @@ mod tests {
         write_split(dir.path(), false, &[0; 12], &[1, 2, 3]);
         std::fs::write(dir.path().join("t10k-labels-idx1-ubyte"), idx_labels(&[1, 2])).unwrap();
         let error = load_mnist(dir.path(), Split::Test).unwrap_err();
-        assert!(
-            matches!(error, DataError::CountMismatch { images: 3, labels: 2, .. }),
-            "{error}"
-        );
+        assert!(matches!(error, DataError::CountMismatch { images: 3, labels: 2, .. }), "{error}");
     }
 
     #[test]
@@ -333,10 +291,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         write_split(dir.path(), false, &[0; 12], &[1, 10, 3]);
         let error = load_mnist(dir.path(), Split::Test).unwrap_err();
-        assert!(
-            matches!(error, DataError::BadLabel { index: 1, label: 10, num_classes: 10, .. }),
-            "{error}"
-        );
+        assert!(matches!(error, DataError::BadLabel { index: 1, label: 10, num_classes: 10, .. }), "{error}");
     }
 
     #[test]
