@@ -1,0 +1,197 @@
+//! Line charts of metrics against training steps: LC curves with confidence bands, accuracy
+//! curves, several panels in one picture; PNG or SVG chosen by the file extension.
+
+use crate::font::{ensure_registered, FAMILY};
+use crate::PlotError;
+use plotters::coord::ranged1d::ValueFormatter;
+use plotters::coord::Shift;
+use plotters::prelude::*;
+use std::path::Path;
+
+/// One named curve, optionally with a band `(low, high)` per point.
+#[derive(Clone, Debug, Default)]
+pub struct Series {
+    pub label: String,
+    pub points: Vec<(f64, f64)>,
+    pub band: Option<Vec<(f64, f64)>>,
+    /// RGB colour; a palette colour when `None`.
+    pub color: Option<(u8, u8, u8)>,
+    pub dashed: bool,
+}
+
+impl Series {
+    pub fn new(label: impl Into<String>, points: Vec<(f64, f64)>) -> Self {
+        Self { label: label.into(), points, ..Self::default() }
+    }
+    pub fn with_band(mut self, band: Vec<(f64, f64)>) -> Self {
+        self.band = Some(band);
+        self
+    }
+    pub fn with_color(mut self, rgb: (u8, u8, u8)) -> Self {
+        self.color = Some(rgb);
+        self
+    }
+    pub fn dashed(mut self) -> Self {
+        self.dashed = true;
+        self
+    }
+}
+
+/// One panel: axes, curves and vertical marker lines.
+#[derive(Clone, Debug, Default)]
+pub struct Chart {
+    pub title: String,
+    pub x_label: String,
+    pub y_label: String,
+    /// Logarithmic x axis (points with x <= 0 are left out).
+    pub log_x: bool,
+    pub series: Vec<Series>,
+    /// Dashed vertical lines, e.g. snapshot steps.
+    pub markers: Vec<f64>,
+}
+
+/// The paper's colours: train green, test orange, random blue.
+pub const TRAIN: (u8, u8, u8) = (44, 160, 44);
+pub const TEST: (u8, u8, u8) = (255, 127, 14);
+pub const RANDOM: (u8, u8, u8) = (31, 119, 180);
+const PALETTE: [(u8, u8, u8); 8] =
+    [(31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40), (148, 103, 189), (140, 86, 75), (227, 119, 194), (127, 127, 127)];
+
+/// Draw `charts` in a grid with `columns` columns into `path` (`.png` or `.svg`).
+pub fn draw_charts(charts: &[Chart], columns: usize, path: &Path) -> Result<(), PlotError> {
+    ensure_registered();
+    let columns = columns.clamp(1, charts.len().max(1));
+    let rows = charts.len().div_ceil(columns).max(1);
+    let size = (520 * columns as u32, 380 * rows as u32);
+    let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase();
+    let fail = |e: String| PlotError::Draw { path: path.to_path_buf(), message: e };
+    match ext.as_str() {
+        "svg" => {
+            let root = SVGBackend::new(path, size).into_drawing_area();
+            draw_grid(&root, charts, rows, columns).map_err(fail)?;
+            root.present().map_err(|e| fail(e.to_string()))
+        }
+        "png" => {
+            let root = BitMapBackend::new(path, size).into_drawing_area();
+            draw_grid(&root, charts, rows, columns).map_err(fail)?;
+            root.present().map_err(|e| fail(e.to_string()))
+        }
+        _ => Err(PlotError::Format { path: path.to_path_buf() }),
+    }
+}
+
+fn draw_grid<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    charts: &[Chart],
+    rows: usize,
+    columns: usize,
+) -> Result<(), String> {
+    root.fill(&WHITE).map_err(|e| e.to_string())?;
+    for (area, chart) in root.split_evenly((rows, columns)).iter().zip(charts) {
+        draw_chart(area, chart)?;
+    }
+    Ok(())
+}
+
+/// The data range of a chart, padded a little; `[1, 10]` style ranges when empty.
+fn ranges(chart: &Chart) -> ((f64, f64), (f64, f64)) {
+    let visible = |x: f64| !chart.log_x || x > 0.0;
+    let xs = chart.series.iter().flat_map(|s| s.points.iter().map(|p| p.0)).filter(|&x| visible(x));
+    let ys = chart.series.iter().flat_map(|s| {
+        let band = s.band.iter().flatten().flat_map(|&(lo, hi)| [lo, hi]);
+        s.points.iter().filter(|p| visible(p.0)).map(|p| p.1).chain(band)
+    });
+    let span = |it: &mut dyn Iterator<Item = f64>| {
+        it.filter(|v| v.is_finite()).fold(None, |acc: Option<(f64, f64)>, v| Some(acc.map_or((v, v), |(a, b)| (a.min(v), b.max(v)))))
+    };
+    let (x0, x1) = span(&mut xs.into_iter()).unwrap_or((1.0, 10.0));
+    let (y0, y1) = span(&mut ys.into_iter()).unwrap_or((0.0, 1.0));
+    let x1 = if x1 > x0 { x1 } else { x0 + 1.0 };
+    let pad = ((y1 - y0) * 0.05).max(1e-9);
+    ((x0, x1), (y0.min(0.0).max(y0 - pad), y1 + pad))
+}
+
+fn draw_chart<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, chart: &Chart) -> Result<(), String> {
+    let ((x0, x1), (y0, y1)) = ranges(chart);
+    let mut builder = ChartBuilder::on(area);
+    builder.caption(&chart.title, (FAMILY, 18)).margin(12).x_label_area_size(36).y_label_area_size(52);
+    if chart.log_x {
+        let mut ctx = builder.build_cartesian_2d((x0..x1).log_scale(), y0..y1).map_err(|e| e.to_string())?;
+        fill_chart(&mut ctx, chart, y0, y1)
+    } else {
+        let mut ctx = builder.build_cartesian_2d(x0..x1, y0..y1).map_err(|e| e.to_string())?;
+        fill_chart(&mut ctx, chart, y0, y1)
+    }
+}
+
+fn fill_chart<'a, DB, X>(
+    ctx: &mut ChartContext<'a, DB, Cartesian2d<X, plotters::coord::types::RangedCoordf64>>,
+    chart: &Chart,
+    y0: f64,
+    y1: f64,
+) -> Result<(), String>
+where
+    DB: DrawingBackend + 'a,
+    X: Ranged<ValueType = f64> + ValueFormatter<f64>,
+{
+    let e = |e: DrawingAreaErrorKind<DB::ErrorType>| e.to_string();
+    let log_x = chart.log_x;
+    let step_label = move |x: &f64| if log_x { short_number(*x) } else { format!("{x}") };
+    ctx.configure_mesh()
+        .x_label_formatter(&step_label)
+        .x_desc(chart.x_label.as_str())
+        .y_desc(chart.y_label.as_str())
+        .label_style((FAMILY, 13))
+        .light_line_style(WHITE.mix(0.0))
+        .draw()
+        .map_err(e)?;
+    let visible = |x: f64| !chart.log_x || x > 0.0;
+    for &m in chart.markers.iter().filter(|&&m| visible(m)) {
+        ctx.draw_series(DashedLineSeries::new([(m, y0), (m, y1)], 4, 4, BLACK.mix(0.35).stroke_width(1))).map_err(e)?;
+    }
+    for (k, s) in chart.series.iter().enumerate() {
+        let (r, g, b) = s.color.unwrap_or(PALETTE[k % PALETTE.len()]);
+        let color = RGBColor(r, g, b);
+        let pts: Vec<(f64, f64)> = s.points.iter().copied().filter(|p| visible(p.0) && p.1.is_finite()).collect();
+        if let Some(band) = &s.band {
+            let upper = s.points.iter().zip(band).filter(|(p, _)| visible(p.0)).map(|(p, b)| (p.0, b.1));
+            let lower: Vec<(f64, f64)> = s.points.iter().zip(band).filter(|(p, _)| visible(p.0)).map(|(p, b)| (p.0, b.0)).collect();
+            let polygon: Vec<(f64, f64)> = upper.chain(lower.into_iter().rev()).collect();
+            ctx.draw_series(std::iter::once(Polygon::new(polygon, color.mix(0.2).filled()))).map_err(e)?;
+        }
+        let style = color.stroke_width(2);
+        let drawn = if s.dashed {
+            ctx.draw_series(DashedLineSeries::new(pts, 6, 4, style)).map_err(e)?
+        } else {
+            ctx.draw_series(LineSeries::new(pts, style)).map_err(e)?
+        };
+        if !s.label.is_empty() {
+            drawn.label(s.label.clone()).legend(move |(x, y)| PathElement::new([(x, y), (x + 16, y)], color.stroke_width(2)));
+        }
+    }
+    if chart.series.iter().any(|s| !s.label.is_empty()) {
+        ctx.configure_series_labels()
+            .background_style(WHITE.mix(0.8))
+            .border_style(BLACK.mix(0.3))
+            .label_font((FAMILY, 12))
+            .position(SeriesLabelPosition::UpperRight)
+            .draw()
+            .map_err(e)?;
+    }
+    Ok(())
+}
+
+/// `1`, `10`, `1e3`, `2e4` style labels for step axes.
+fn short_number(x: f64) -> String {
+    if x.abs() < 1000.0 {
+        format!("{}", (x * 100.0).round() / 100.0)
+    } else {
+        let exp = x.abs().log10().floor();
+        let mantissa = (x / 10f64.powf(exp) * 10.0).round() / 10.0;
+        if mantissa == 1.0 {
+            format!("1e{exp}")
+        } else {
+            format!("{mantissa}e{exp}")
+        }
+    }
+}
