@@ -1,6 +1,8 @@
 //! The figure specs. Each figure says what it runs at each scale, produces pictures, and checks
 //! that the paper's phenomenon appears.
 
+mod lc_validation;
+
 use crate::Scale;
 use std::path::PathBuf;
 
@@ -57,7 +59,7 @@ pub trait Figure {
 
 /// Every figure, in report order.
 pub fn all() -> Vec<Box<dyn Figure>> {
-    vec![]
+    vec![Box::new(lc_validation::LinearSanity), Box::new(lc_validation::ShiftedNeighbourhood)]
 }
 
 /// The figures named in `only` (all when empty); unknown ids are an error listing the known ones.
