@@ -1,0 +1,119 @@
+//! One lowering per ONNX op type. Ops the IR cannot represent are refused with what is wrong;
+//! ops that are not piecewise affine are refused with why.
+
+mod affine;
+mod shape;
+mod window;
+
+use crate::attributes::Attributes;
+use crate::error::{NodeProblem, NodeResult};
+use crate::lower::{Lowered, Lowering, Value};
+use crate::proto::NodeProto;
+use tessera_net::{Activation, Op};
+
+/// The op types the importer understands, for messages.
+const SUPPORTED: &str = "Gemm, MatMul, Conv, Add, Relu, LeakyRelu, Abs, PRelu, BatchNormalization, MaxPool, \
+     AveragePool, GlobalAveragePool, GlobalMaxPool, ReduceMean (spatial), Flatten, Reshape (to [batch, features]), Identity, Dropout, \
+     Constant, a trailing Softmax/LogSoftmax, and Shape/Gather/Unsqueeze/Concat/Cast on constants";
+
+impl Lowering {
+    pub(crate) fn lower_op(&mut self, node: &NodeProto) -> NodeResult<Lowered> {
+        match node.op_type() {
+            "Identity" => Ok(Lowered::Alias(self.input(node, 0)?)),
+            "Dropout" => self.dropout(node),
+            "Constant" => self.constant_node(node),
+            "Gemm" => self.gemm(node),
+            "MatMul" => self.matmul(node),
+            "Add" => self.add(node),
+            "Conv" => self.conv(node),
+            "BatchNormalization" => self.batch_norm(node),
+            "Relu" => self.activation(node, Activation::Relu),
+            "Abs" => self.activation(node, Activation::Abs),
+            "LeakyRelu" => {
+                let slope = Attributes::of(node).float("alpha", 0.01)?;
+                self.activation(node, Activation::LeakyRelu { slope })
+            }
+            "PRelu" => self.prelu(node),
+            "MaxPool" | "AveragePool" => self.pool(node),
+            "GlobalAveragePool" | "GlobalMaxPool" => self.global_pool(node),
+            "ReduceMean" => self.reduce_mean(node),
+            "Flatten" => self.flatten(node),
+            "Reshape" => self.reshape(node),
+            "Shape" => self.shape_node(node),
+            "Gather" => self.gather(node),
+            "Unsqueeze" => self.unsqueeze(node),
+            "Concat" => self.concat(node),
+            "Cast" => self.cast(node),
+            "Softmax" | "LogSoftmax" if self.is_graph_output(node) => self.drop_trailing_softmax(node),
+            other => Err(refusal(other)),
+        }
+    }
+
+    fn activation(&mut self, node: &NodeProto, activation: Activation) -> NodeResult<Lowered> {
+        let x = self.tensor(node, 0)?;
+        Ok(Lowered::New(self.push(Op::Activation { activation }, &[x], Vec::new(), None)?))
+    }
+
+    /// PRelu with one slope for every unit is a leaky ReLU; the IR has no per-channel slopes.
+    fn prelu(&mut self, node: &NodeProto) -> NodeResult<Lowered> {
+        let x = self.tensor(node, 0)?;
+        let slopes = self.weight(node, 1)?;
+        let per_channel = slopes.per_channel(self.shape(x)).map_err(|e| format!("slope: {e}"))?;
+        let slope = per_channel[0];
+        if per_channel.iter().any(|&s| s != slope) {
+            return Err(format!(
+                "per-channel slopes {per_channel:?} differ; the IR supports one slope for all units \
+                 (nn.PReLU() with num_parameters=1)"
+            )
+            .into());
+        }
+        self.activation(node, Activation::LeakyRelu { slope })
+    }
+
+    fn dropout(&mut self, node: &NodeProto) -> NodeResult<Lowered> {
+        if let Some(Value::Constant(mode)) = self.optional_input(node, 2)? {
+            if mode.values.iter().any(|&v| v != 0.0) {
+                return Err("training_mode is true; export the model in eval mode (model.eval())".into());
+            }
+        }
+        Ok(Lowered::Alias(self.input(node, 0)?))
+    }
+
+    /// A softmax at the end changes neither the partition nor the argmax: drop it, with a note.
+    fn drop_trailing_softmax(&mut self, node: &NodeProto) -> NodeResult<Lowered> {
+        let x = self.tensor(node, 0)?;
+        self.notes.push(format!(
+            "dropped the trailing {} node '{}': it changes neither the linear regions nor the argmax, so the \
+             imported network outputs its input (the logits)",
+            node.op_type(),
+            node.name()
+        ));
+        Ok(Lowered::Alias(Value::Tensor(x)))
+    }
+}
+
+/// Why an op is refused: not piecewise affine (with the reason), or not supported.
+fn refusal(op_type: &str) -> NodeProblem {
+    let curved = "it is curved (smooth, not made of affine pieces), so the network has no finite set of \
+                  linear regions";
+    match op_type {
+        "Sigmoid" | "Tanh" | "Gelu" | "Erf" | "Softplus" | "Softsign" | "Elu" | "Selu" | "Celu" | "Mish"
+        | "HardSwish" | "Swish" | "Exp" | "Log" | "Sqrt" | "Pow" | "Reciprocal" | "Sin" | "Cos" => {
+            NodeProblem::NotPiecewiseAffine(curved.into())
+        }
+        "Softmax" | "LogSoftmax" => NodeProblem::NotPiecewiseAffine(
+            "a softmax is curved; it can only be dropped as the very last op, where it changes neither the \
+             linear regions nor the argmax"
+                .into(),
+        ),
+        "LayerNormalization"
+        | "InstanceNormalization"
+        | "GroupNormalization"
+        | "LpNormalization"
+        | "MeanVarianceNormalization"
+        | "RMSNormalization" => NodeProblem::NotPiecewiseAffine(
+            "it divides by a statistic of each sample, which is not piecewise affine".into(),
+        ),
+        other => NodeProblem::Invalid(format!("op '{other}' is not supported; supported: {SUPPORTED}")),
+    }
+}

@@ -1,0 +1,125 @@
+//! Small graphs built with the protobuf types: the attributes and foldings the PyTorch fixtures
+//! do not exercise compute what ONNX defines.
+
+mod common;
+
+use common::*;
+use proptest::prelude::*;
+use tessera_net::{Mode, Network, Op, Tensor};
+
+fn forward(net: &Network<f64>, x: &[f64]) -> Vec<f64> {
+    net.forward(&Tensor::from_vec(net.input_shape(), x.to_vec()).expect("input"), Mode::Eval).expect("forward").data
+}
+
+fn kinds(net: &Network<f64>) -> Vec<&'static str> {
+    net.nodes().iter().map(|n| n.op.kind_name()).collect()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(32))]
+
+    /// ONNX Gemm is `alpha * A * op(B) + beta * C`, with `op(B) = B^T` when `transB = 1`.
+    #[test]
+    fn gemm_import_computes_alpha_a_op_b_plus_beta_c(
+        trans_b in any::<bool>(),
+        alpha in -2.0f32..2.0,
+        beta in -2.0f32..2.0,
+        b in prop::collection::vec(-1.0f32..1.0, 6),
+        c in prop::collection::vec(-1.0f32..1.0, 3),
+        x in prop::collection::vec(-1.0f64..1.0, 2),
+    ) {
+        let b_dims: [i64; 2] = if trans_b { [3, 2] } else { [2, 3] };
+        let attributes = vec![
+            float_attribute("alpha", alpha),
+            float_attribute("beta", beta),
+            int_attribute("transB", trans_b as i64),
+        ];
+        let nodes = vec![onnx_node("Gemm", &["x", "b", "c"], "y", attributes)];
+        let model = model_of(&[2], nodes, vec![initializer("b", &b_dims, &b), initializer("c", &[3], &c)]);
+        let (net, _) = import_model(&model).expect("import");
+        let (alpha, beta) = (alpha.to_string().parse::<f64>().unwrap(), beta.to_string().parse::<f64>().unwrap());
+        let b_at = |k: usize, m: usize| if trans_b { b[m * 2 + k] } else { b[k * 3 + m] } as f64;
+        let expected: Vec<f64> =
+            (0..3).map(|m| alpha * (0..2).map(|k| x[k] * b_at(k, m)).sum::<f64>() + beta * c[m] as f64).collect();
+        let y = forward(&net, &x);
+        for (got, want) in y.iter().zip(&expected) {
+            prop_assert!((got - want).abs() <= 1e-12 * (1.0 + want.abs()), "{y:?} vs {expected:?}");
+        }
+    }
+}
+
+#[test]
+fn matmul_with_constant_node_weights_and_bias_is_one_dense_layer() {
+    let weight = tessera_onnx::proto::AttributeProto {
+        t: Some(initializer("", &[2, 2], &[1.0, 2.0, 3.0, 4.0])),
+        ..tensor_attribute("value")
+    };
+    let nodes = vec![
+        onnx_node("Constant", &[], "w", vec![weight]),
+        onnx_node("Constant", &[], "c", vec![floats_attribute("value_floats", &[0.5, -0.5])]),
+        onnx_node("MatMul", &["x", "w"], "m", vec![]),
+        onnx_node("Add", &["c", "m"], "y", vec![]),
+    ];
+    let (net, _) = import_model(&model_of(&[2], nodes, vec![])).expect("import");
+    assert_eq!(kinds(&net), ["input", "dense"]);
+    // [1, 1] . [[1, 2], [3, 4]] + [0.5, -0.5]
+    assert_eq!(forward(&net, &[1.0, 1.0]), vec![4.5, 5.5]);
+}
+
+#[test]
+fn conv_auto_pad_same_is_symmetric_padding_and_an_odd_total_is_refused() {
+    let conv = |kernel: i64| {
+        let values = vec![1.0; (kernel * kernel) as usize];
+        let nodes = vec![onnx_node("Conv", &["x", "w"], "y", vec![string_attribute("auto_pad", "SAME_UPPER")])];
+        model_of(&[1, 4, 4], nodes, vec![initializer("w", &[1, 1, kernel, kernel], &values)])
+    };
+    let (net, _) = import_model(&conv(3)).expect("a 3x3 SAME convolution pads 1 on each side");
+    assert!(matches!(net.node(1).op, Op::Conv2d { padding: [1, 1], .. }));
+    assert_eq!(net.shape(1), [1, 4, 4]);
+    let message = import_model(&conv(2)).expect_err("a 2x2 SAME convolution pads one side only").to_string();
+    assert!(message.contains("auto_pad=SAME_UPPER") && message.contains("cannot be split evenly"), "{message}");
+}
+
+#[test]
+fn spatial_mean_without_keepdims_is_a_global_average_pool_then_flatten() {
+    let attributes = vec![ints_attribute("axes", &[-2, -1]), int_attribute("keepdims", 0)];
+    let model = model_of(&[2, 2, 2], vec![onnx_node("ReduceMean", &["x"], "y", attributes)], vec![]);
+    let (net, _) = import_model(&model).expect("import");
+    assert_eq!(kinds(&net), ["input", "avg_pool2d", "flatten"]);
+    assert_eq!(forward(&net, &[1.0, 2.0, 3.0, 4.0, 0.0, 0.0, 0.0, 8.0]), vec![2.5, 2.0]);
+    let channel_mean =
+        model_of(&[2, 2, 2], vec![onnx_node("ReduceMean", &["x"], "y", vec![ints_attribute("axes", &[1])])], vec![]);
+    let message = import_model(&channel_mean).expect_err("a mean over channels is not pooling").to_string();
+    assert!(message.contains("ReduceMean over axes [1]"), "{message}");
+}
+
+#[test]
+fn global_max_pool_and_bias_added_to_a_biasless_conv() {
+    let nodes = vec![
+        onnx_node("Conv", &["x", "w"], "conv", vec![]),
+        onnx_node("Add", &["conv", "c"], "biased", vec![]),
+        onnx_node("GlobalMaxPool", &["biased"], "y", vec![]),
+    ];
+    let initializers =
+        vec![initializer("w", &[2, 1, 1, 1], &[1.0, -1.0]), initializer("c", &[1, 2, 1, 1], &[10.0, 20.0])];
+    let (net, _) = import_model(&model_of(&[1, 2, 2], nodes, initializers)).expect("import");
+    assert_eq!(kinds(&net), ["input", "conv2d", "max_pool2d"]);
+    assert!(matches!(net.node(1).op, Op::Conv2d { bias: true, .. }));
+    assert_eq!(forward(&net, &[1.0, 2.0, 3.0, -4.0]), vec![13.0, 24.0]);
+}
+
+#[test]
+fn max_pool_ceil_mode_is_accepted_only_when_it_adds_no_partial_window() {
+    let pool = |size: i64| {
+        let attributes = vec![
+            ints_attribute("kernel_shape", &[2, 2]),
+            ints_attribute("strides", &[2, 2]),
+            int_attribute("ceil_mode", 1),
+        ];
+        model_of(&[1, size, size], vec![onnx_node("MaxPool", &["x"], "y", attributes)], vec![])
+    };
+    let (net, _) = import_model(&pool(4)).expect("4 = 2 whole windows");
+    assert_eq!(net.shape(1), [1, 2, 2]);
+    let message = import_model(&pool(5)).expect_err("5 leaves a partial window").to_string();
+    assert!(message.contains("ceil_mode=1"), "{message}");
+}
