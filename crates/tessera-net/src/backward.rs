@@ -2,9 +2,9 @@
 //! (adversarial attacks), from a forward `Tape`.
 
 use crate::conv::{avg_pool_adjoint, col2im, im2col, Window};
-use crate::forward::{rows_per_task, Tape};
-use crate::op::{Mode, Op};
-use crate::scalar::{gemm, MatRef};
+use crate::forward::{on_thread_pool, rows_per_task, Tape, ELEMENTWISE_CHUNK};
+use crate::op::{Activation, Mode, Op};
+use crate::scalar::{fast_sum, gemm, MatRef};
 use crate::{Network, NodeId, Scalar, Tensor};
 use rayon::prelude::*;
 
@@ -33,32 +33,64 @@ pub struct Gradients<T> {
 impl<T: Scalar> Network<T> {
     /// Back-propagate `grad_output` (dLoss/dOutput for the taped batch).
     pub fn backward(&self, tape: &Tape<T>, grad_output: &Tensor<T>, wants: Wants) -> Gradients<T> {
+        let mut grads = Gradients { params: Vec::new(), input: None };
+        self.backward_into(tape, grad_output, wants, &mut grads);
+        grads
+    }
+
+    /// `backward` writing into `grads`, whose parameter buffers are reused when their sizes fit.
+    /// A training loop that keeps one `Gradients` across steps avoids allocating (and the
+    /// operating system zero-filling) the gradient memory at every step.
+    pub fn backward_into(&self, tape: &Tape<T>, grad_output: &Tensor<T>, wants: Wants, out: &mut Gradients<T>) {
         let n = self.nodes().len();
         let mut grads: Vec<Option<Tensor<T>>> = vec![None; n];
         grads[n - 1] = Some(grad_output.clone().reshaped(self.shape(n - 1)));
-        let slots = self.param_slots();
-        let mut params: Vec<Vec<T>> = if wants.params {
-            self.trainable().iter().map(|t| vec![T::zero(); t.len()]).collect()
-        } else {
-            Vec::new()
-        };
+        self.reset_param_grads(wants.params, &mut out.params);
         let needs_input_grad = self.nodes_needing_input_grad(wants.input);
-        for id in (1..n).rev() {
+        on_thread_pool(|| self.propagate(tape, &mut grads, wants, &needs_input_grad, &mut out.params));
+        out.input = if wants.input { grads[0].take() } else { None };
+    }
+
+    /// Walk the nodes backwards from the output gradient in `grads[last]`, leaving the input
+    /// gradient in `grads[0]` and adding parameter gradients into `params`.
+    fn propagate(
+        &self,
+        tape: &Tape<T>,
+        grads: &mut [Option<Tensor<T>>],
+        wants: Wants,
+        needs_input_grad: &[bool],
+        params: &mut [Vec<T>],
+    ) {
+        let slots = self.param_slots();
+        for id in (1..self.nodes().len()).rev() {
             let Some(g) = grads[id].take() else { continue };
             let node = self.node(id);
             let want_dx = needs_input_grad[id];
             let count = node.op.param_names().len();
             let param_out = if wants.params { Some(&mut params[slots[id]..slots[id] + count]) } else { None };
-            let dx = self.node_backward(id, tape, &g, want_dx, param_out);
+            let dx = self.node_backward(id, tape, g, want_dx, param_out);
             if !want_dx {
                 continue;
             }
-            for (k, &i) in node.inputs.iter().enumerate() {
-                let d = if node.inputs.len() == 1 { dx[0].clone() } else { dx[k].clone() };
+            for (&i, d) in node.inputs.iter().zip(dx) {
                 accumulate(&mut grads[i], d.reshaped(self.shape(i)));
             }
         }
-        Gradients { params, input: if wants.input { grads[0].take() } else { None } }
+    }
+
+    /// Zeroed parameter-gradient buffers in `params` (reused where the sizes already fit), or
+    /// none if parameter gradients are not wanted.
+    fn reset_param_grads(&self, wanted: bool, params: &mut Vec<Vec<T>>) {
+        if !wanted {
+            params.clear();
+            return;
+        }
+        let sizes: Vec<usize> = self.trainable().iter().map(|t| t.len()).collect();
+        if params.len() != sizes.len() || params.iter().zip(&sizes).any(|(p, &s)| p.len() != s) {
+            *params = sizes.iter().map(|&s| vec![T::zero(); s]).collect();
+        } else {
+            params.iter_mut().for_each(|p| p.fill(T::zero()));
+        }
     }
 
     /// Index of each node's first tensor in the `trainable` order.
@@ -84,12 +116,12 @@ impl<T: Scalar> Network<T> {
     }
 
     /// Gradients of one node: returns the gradient for each input (empty if `want_dx` is false)
-    /// and writes parameter gradients into `param_out`.
+    /// and writes parameter gradients into `param_out`. Elementwise ops reuse `g` in place.
     fn node_backward(
         &self,
         id: NodeId,
         tape: &Tape<T>,
-        g: &Tensor<T>,
+        mut g: Tensor<T>,
         want_dx: bool,
         param_out: Option<&mut [Vec<T>]>,
     ) -> Vec<Tensor<T>> {
@@ -97,11 +129,11 @@ impl<T: Scalar> Network<T> {
         let x = &tape.values[node.inputs[0]];
         match node.op {
             Op::Input { .. } => vec![],
-            Op::Flatten => vec![g.clone()],
-            Op::Add => vec![g.clone(), g.clone()],
+            Op::Flatten => vec![g],
+            Op::Add => vec![g.clone(), g],
             Op::Dense { in_features, out_features, .. } => {
                 if let Some(out) = param_out {
-                    dense_param_grads(x, g, in_features, out_features, out);
+                    dense_param_grads(x, &g, in_features, out_features, out);
                 }
                 if !want_dx {
                     return vec![];
@@ -112,13 +144,18 @@ impl<T: Scalar> Network<T> {
                 dx.data.par_chunks_mut(chunk * in_features).zip(g.data.par_chunks(chunk * out_features)).for_each(
                     |(d, gi)| {
                         let rows = gi.len() / out_features;
-                        gemm(MatRef::new(gi, rows, out_features), MatRef::new(w, out_features, in_features), T::zero(), d)
+                        gemm(
+                            MatRef::new(gi, rows, out_features),
+                            MatRef::new(w, out_features, in_features),
+                            T::zero(),
+                            d,
+                        )
                     },
                 );
                 vec![dx]
             }
             Op::Conv2d { out_channels, .. } => {
-                vec![self.conv_backward(id, x, g, out_channels, want_dx, param_out)].into_iter().flatten().collect()
+                self.conv_backward(id, x, &g, out_channels, want_dx, param_out).into_iter().collect()
             }
             Op::AvgPool2d { .. } => {
                 let w = self.window(id);
@@ -143,11 +180,13 @@ impl<T: Scalar> Network<T> {
                 );
                 vec![dx]
             }
-            Op::BatchNorm { channels, .. } => vec![self.batch_norm_backward(id, tape, x, g, channels, param_out)],
+            Op::BatchNorm { channels, .. } => {
+                self.batch_norm_backward(id, tape, x, &mut g, channels, param_out);
+                vec![g]
+            }
             Op::Activation { activation } => {
-                let mut dx = g.clone();
-                dx.data.par_iter_mut().zip(&x.data).for_each(|(d, &pre)| *d *= T::from_f64(activation.slope_at(pre.to_f64())));
-                vec![dx]
+                activation_backward(activation, &x.data, &mut g.data);
+                vec![g]
             }
         }
     }
@@ -166,7 +205,9 @@ impl<T: Scalar> Network<T> {
         let (rows, plen) = (w.col_rows(), w.out_len());
         let (in_w, out_w) = (x.width(), g.width());
         if let Some(out) = param_out {
-            let chunk = x.batch.div_ceil(rayon::current_num_threads().max(1)).max(1);
+            // A few chunks per thread, each with its own partial dW, so that a thread slowed by
+            // other work on the machine does not hold up the rest.
+            let chunk = x.batch.div_ceil(4 * rayon::current_num_threads().max(1)).max(1);
             let (dw, db) = x
                 .data
                 .par_chunks(chunk * in_w)
@@ -184,12 +225,15 @@ impl<T: Scalar> Network<T> {
                         };
                         gemm(MatRef::new(gi, cout, plen), MatRef::transposed(cols, plen, rows), T::one(), &mut dw);
                         for (c, b) in db.iter_mut().enumerate() {
-                            *b += gi[c * plen..(c + 1) * plen].iter().copied().sum::<T>();
+                            *b += fast_sum(&gi[c * plen..(c + 1) * plen]);
                         }
                     }
                     (dw, db)
                 })
-                .reduce(|| (vec![T::zero(); cout * rows], vec![T::zero(); cout]), |a, b| (add_vecs(a.0, &b.0), add_vecs(a.1, &b.1)));
+                .reduce(
+                    || (vec![T::zero(); cout * rows], vec![T::zero(); cout]),
+                    |a, b| (add_vecs(a.0, &b.0), add_vecs(a.1, &b.1)),
+                );
             add_into(&mut out[0], &dw);
             if out.len() > 1 {
                 add_into(&mut out[1], &db);
@@ -218,10 +262,10 @@ impl<T: Scalar> Network<T> {
         id: NodeId,
         tape: &Tape<T>,
         x: &Tensor<T>,
-        g: &Tensor<T>,
+        g: &mut Tensor<T>,
         channels: usize,
         param_out: Option<&mut [Vec<T>]>,
-    ) -> Tensor<T> {
+    ) {
         let spatial = x.width() / channels;
         let gamma = &self.params(id).tensors[0];
         // Per channel: mean and inverse std used in the forward pass.
@@ -250,8 +294,7 @@ impl<T: Scalar> Network<T> {
             add_into(&mut out[1], &sum_g);
         }
         let n = T::from_f64((spatial * x.batch) as f64);
-        let mut dx = g.clone();
-        for (dr, xr) in dx.data.chunks_mut(x.width()).zip(x.data.chunks(x.width())) {
+        for (dr, xr) in g.data.chunks_mut(x.width()).zip(x.data.chunks(x.width())) {
             for c in 0..channels {
                 let k = gamma[c] * inv_std[c];
                 for (d, &xv) in dr[c * spatial..(c + 1) * spatial].iter_mut().zip(&xr[c * spatial..(c + 1) * spatial]) {
@@ -264,7 +307,24 @@ impl<T: Scalar> Network<T> {
                 }
             }
         }
-        dx
+    }
+}
+
+/// Multiply the output gradient by the activation's slope at each pre-activation, in place.
+fn activation_backward<T: Scalar>(activation: Activation, pre: &[T], g: &mut [T]) {
+    let negative_slope = T::from_f64(activation.slope_at(-1.0));
+    let chunk = ELEMENTWISE_CHUNK;
+    g.par_chunks_mut(chunk)
+        .zip(pre.par_chunks(chunk))
+        .for_each(|(g, pre)| scale_where_negative(g, pre, negative_slope));
+}
+
+/// `g[i] *= slope` where `pre[i] < 0`; written as a select, not a branch, because the signs are
+/// unpredictable (and so that it vectorises).
+fn scale_where_negative<T: Scalar>(g: &mut [T], pre: &[T], slope: T) {
+    let zero = T::zero();
+    for (d, &p) in g.iter_mut().zip(pre) {
+        *d = if p < zero { *d * slope } else { *d };
     }
 }
 

@@ -15,6 +15,27 @@ pub struct Window {
     pub padding: [usize; 2],
 }
 
+/// The input cells of one pooling window inside the input: a `rows x cols` block starting at
+/// `first`, rows `row_stride` apart.
+#[derive(Clone, Copy, Debug)]
+struct Cells {
+    first: usize,
+    rows: usize,
+    cols: usize,
+    row_stride: usize,
+}
+
+impl Cells {
+    /// The input indices, row by row.
+    #[inline]
+    fn indices(self) -> impl Iterator<Item = usize> {
+        (0..self.rows).flat_map(move |i| {
+            let start = self.first + i * self.row_stride;
+            start..start + self.cols
+        })
+    }
+}
+
 impl Window {
     pub fn out_len(&self) -> usize {
         self.out_hw[0] * self.out_hw[1]
@@ -31,31 +52,65 @@ impl Window {
         self.kernel == [1, 1] && self.stride == [1, 1] && self.padding == [0, 0]
     }
 
-    /// Input coordinate read by output position `o` at kernel offset `k` along `axis`, if inside.
+    /// The output positions `lo..hi` along `axis` whose source at kernel offset `k` lies inside
+    /// the input (the others read padding).
     #[inline]
-    fn source(&self, axis: usize, o: usize, k: usize) -> Option<usize> {
-        let pos = (o * self.stride[axis] + k) as isize - self.padding[axis] as isize;
-        (pos >= 0 && (pos as usize) < self.in_hw[axis]).then_some(pos as usize)
+    fn valid_outputs(&self, axis: usize, k: usize) -> (usize, usize) {
+        let (s, p, n, out) = (self.stride[axis], self.padding[axis], self.in_hw[axis], self.out_hw[axis]);
+        // Source of output o is o * s + k - p; it must lie in 0..n.
+        let lo = p.saturating_sub(k).div_ceil(s);
+        let hi = if n + p > k { ((n + p - k - 1) / s + 1).min(out) } else { 0 };
+        (lo.min(hi), hi)
     }
 
-    /// Visit every (output position, input position) pair of channel-free window cells:
-    /// `f(kernel_index, out_index, Some(in_index))`, `None` where the cell is padding.
+    /// The kernel offsets `lo..hi` along `axis` that read inside the input at output `o`.
     #[inline]
-    pub fn for_each_cell(&self, mut f: impl FnMut(usize, usize, Option<usize>)) {
-        let [kh, kw] = self.kernel;
+    fn valid_kernel(&self, axis: usize, o: usize) -> (usize, usize) {
+        let start = o * self.stride[axis];
+        let lo = self.padding[axis].saturating_sub(start);
+        let hi = (self.in_hw[axis] + self.padding[axis]).saturating_sub(start).min(self.kernel[axis]);
+        (lo.min(hi), hi)
+    }
+
+    /// Input index of output `(oy, ox)` at kernel offset `(ky, kx)`; the offset must be valid.
+    #[inline]
+    fn source_index(&self, (oy, ox): (usize, usize), (ky, kx): (usize, usize)) -> usize {
+        let y = oy * self.stride[0] + ky - self.padding[0];
+        let x = ox * self.stride[1] + kx - self.padding[1];
+        y * self.in_hw[1] + x
+    }
+
+    /// Visit every output position with its window clipped to the input:
+    /// `f(out_index, Cells { first, rows, cols })`, the cells being `first + i * W + j` for
+    /// `i < rows`, `j < cols` (in window order).
+    #[inline]
+    fn for_each_window(&self, mut f: impl FnMut(usize, Cells)) {
         let [oh, ow] = self.out_hw;
-        for i in 0..kh {
-            for j in 0..kw {
-                let k = i * kw + j;
-                for oy in 0..oh {
-                    let sy = self.source(0, oy, i);
-                    for ox in 0..ow {
-                        let src = match (sy, self.source(1, ox, j)) {
-                            (Some(y), Some(x)) => Some(y * self.in_hw[1] + x),
-                            _ => None,
-                        };
-                        f(k, oy * ow + ox, src);
-                    }
+        for oy in 0..oh {
+            let (ky0, ky1) = self.valid_kernel(0, oy);
+            for ox in 0..ow {
+                let (kx0, kx1) = self.valid_kernel(1, ox);
+                let first = self.source_index((oy, ox), (ky0, kx0));
+                f(oy * ow + ox, Cells { first, rows: ky1 - ky0, cols: kx1 - kx0, row_stride: self.in_hw[1] });
+            }
+        }
+    }
+
+    /// Visit every im2col row segment of one channel: `f(row, oy, source)` for kernel cell
+    /// `row = ky * kw + kx` and output row `oy`, where `source` maps the output columns to input
+    /// indices as `(first valid ox, end of valid ox, input index of the first valid ox)`, or `None`
+    /// if the whole segment reads padding.
+    #[inline]
+    fn for_each_row_segment(&self, mut f: impl FnMut(usize, usize, Option<(usize, usize, usize)>)) {
+        let [kh, kw] = self.kernel;
+        for ky in 0..kh {
+            let (oy0, oy1) = self.valid_outputs(0, ky);
+            for kx in 0..kw {
+                let (ox0, ox1) = self.valid_outputs(1, kx);
+                let row = ky * kw + kx;
+                for oy in 0..self.out_hw[0] {
+                    let inside = oy >= oy0 && oy < oy1 && ox0 < ox1;
+                    f(row, oy, inside.then(|| (ox0, ox1, self.source_index((oy, ox0), (ky, kx)))));
                 }
             }
         }
@@ -64,26 +119,37 @@ impl Window {
 
 /// im2col of one sample: `col[(c*kh*kw + k) * out_len + p] = x[c][source(p, k)]` (0 in padding).
 pub fn im2col<T: Scalar>(w: &Window, x: &[T], col: &mut [T]) {
-    let (out_len, in_len, kk) = (w.out_len(), w.in_len(), w.kernel[0] * w.kernel[1]);
+    let (out_len, in_len, kk, ow, sx) = (w.out_len(), w.in_len(), w.kernel[0] * w.kernel[1], w.out_hw[1], w.stride[1]);
     for c in 0..w.channels {
         let xc = &x[c * in_len..(c + 1) * in_len];
-        let base = c * kk * out_len;
-        w.for_each_cell(|k, p, src| {
-            col[base + k * out_len + p] = src.map_or(T::zero(), |s| xc[s]);
+        let rows = &mut col[c * kk * out_len..(c + 1) * kk * out_len];
+        w.for_each_row_segment(|row, oy, source| {
+            let segment = &mut rows[row * out_len + oy * ow..row * out_len + (oy + 1) * ow];
+            let Some((lo, hi, start)) = source else {
+                segment.fill(T::zero());
+                return;
+            };
+            segment[..lo].fill(T::zero());
+            segment[hi..].fill(T::zero());
+            if sx == 1 {
+                segment[lo..hi].copy_from_slice(&xc[start..start + hi - lo]);
+            } else {
+                segment[lo..hi].iter_mut().zip(xc[start..].iter().step_by(sx)).for_each(|(d, &v)| *d = v);
+            }
         });
     }
 }
 
 /// The adjoint of `im2col`: accumulate `col` back into `dx`.
 pub fn col2im<T: Scalar>(w: &Window, col: &[T], dx: &mut [T]) {
-    let (out_len, in_len, kk) = (w.out_len(), w.in_len(), w.kernel[0] * w.kernel[1]);
+    let (out_len, in_len, kk, ow, sx) = (w.out_len(), w.in_len(), w.kernel[0] * w.kernel[1], w.out_hw[1], w.stride[1]);
     for c in 0..w.channels {
         let dxc = &mut dx[c * in_len..(c + 1) * in_len];
-        let base = c * kk * out_len;
-        w.for_each_cell(|k, p, src| {
-            if let Some(s) = src {
-                dxc[s] += col[base + k * out_len + p];
-            }
+        let rows = &col[c * kk * out_len..(c + 1) * kk * out_len];
+        w.for_each_row_segment(|row, oy, source| {
+            let Some((lo, hi, start)) = source else { return };
+            let segment = &rows[row * out_len + oy * ow + lo..row * out_len + oy * ow + hi];
+            dxc[start..].iter_mut().step_by(sx).zip(segment).for_each(|(d, &v)| *d += v);
         });
     }
 }
@@ -96,26 +162,16 @@ pub fn conv_sample<T: Scalar>(w: &Window, weight: &[T], cout: usize, x: &[T], co
         im2col(w, x, col);
         col
     };
-    gemm(
-        MatRef::new(weight, cout, w.col_rows()),
-        MatRef::new(cols, w.col_rows(), w.out_len()),
-        T::zero(),
-        out,
-    );
+    gemm(MatRef::new(weight, cout, w.col_rows()), MatRef::new(cols, w.col_rows(), w.out_len()), T::zero(), out);
 }
 
 /// Average pooling of one sample (padding cells count as zeros, as PyTorch's default).
 pub fn avg_pool_sample<T: Scalar>(w: &Window, x: &[T], out: &mut [T]) {
     let scale = T::one() / T::from_f64((w.kernel[0] * w.kernel[1]) as f64);
     let (out_len, in_len) = (w.out_len(), w.in_len());
-    out.iter_mut().for_each(|v| *v = T::zero());
     for c in 0..w.channels {
         let (xc, oc) = (&x[c * in_len..(c + 1) * in_len], &mut out[c * out_len..(c + 1) * out_len]);
-        w.for_each_cell(|_, p, src| {
-            if let Some(s) = src {
-                oc[p] += xc[s] * scale;
-            }
-        });
+        w.for_each_window(|p, cells| oc[p] = cells.indices().map(|s| xc[s]).sum::<T>() * scale);
     }
 }
 
@@ -125,34 +181,38 @@ pub fn avg_pool_adjoint<T: Scalar>(w: &Window, dout: &[T], dx: &mut [T]) {
     let (out_len, in_len) = (w.out_len(), w.in_len());
     for c in 0..w.channels {
         let (dc, dxc) = (&dout[c * out_len..(c + 1) * out_len], &mut dx[c * in_len..(c + 1) * in_len]);
-        w.for_each_cell(|_, p, src| {
-            if let Some(s) = src {
-                dxc[s] += dc[p] * scale;
-            }
+        w.for_each_window(|p, cells| {
+            let share = dc[p] * scale;
+            cells.indices().for_each(|s| dxc[s] += share);
         });
     }
 }
 
 /// Max pooling of one sample; `argmax[o]` receives the in-sample index of the winning input
-/// (the first maximum in window order; padding never wins).
+/// (the first maximum in window order; padding never wins, and every window holds at least one
+/// input cell because padding <= kernel / 2).
 pub fn max_pool_sample<T: Scalar>(w: &Window, x: &[T], out: &mut [T], argmax: &mut [u32]) {
-    let (out_len, in_len) = (w.out_len(), w.in_len());
-    let mut best: Vec<Option<(T, usize)>> = vec![None; out_len];
+    let (out_len, in_len, ow) = (w.out_len(), w.in_len(), w.out_hw[1]);
     for c in 0..w.channels {
-        best.iter_mut().for_each(|b| *b = None);
         let xc = &x[c * in_len..(c + 1) * in_len];
-        w.for_each_cell(|_, p, src| {
-            if let Some(s) = src {
-                if best[p].is_none_or(|(v, _)| xc[s] > v) {
-                    best[p] = Some((xc[s], s));
-                }
+        let (oc, ac) = (&mut out[c * out_len..(c + 1) * out_len], &mut argmax[c * out_len..(c + 1) * out_len]);
+        w.for_each_window(|p, cells| {
+            oc[p] = xc[cells.first];
+            ac[p] = cells.first as u32;
+        });
+        // Compare kernel cell by kernel cell across all outputs (window order per output), so
+        // that consecutive comparisons are independent; selects, because winners are random.
+        w.for_each_row_segment(|_, oy, source| {
+            let Some((lo, hi, start)) = source else { return };
+            let (outs, wins) = (&mut oc[oy * ow + lo..oy * ow + hi], &mut ac[oy * ow + lo..oy * ow + hi]);
+            for (k, (o, a)) in outs.iter_mut().zip(wins).enumerate() {
+                let s = start + k * w.stride[1];
+                // A mask, not a branch (the compiler turns a select of two values into one).
+                let keep = ((xc[s] > *o) as u32).wrapping_sub(1);
+                *a = (*a & keep) | (s as u32 & !keep);
+                *o = xc[*a as usize];
             }
         });
-        for (p, b) in best.iter().enumerate() {
-            // A window always holds at least one real cell because padding <= kernel / 2.
-            let (v, s) = b.expect("pooling window without input cells");
-            out[c * out_len + p] = v;
-            argmax[c * out_len + p] = (c * in_len + s) as u32;
-        }
+        ac.iter_mut().for_each(|a| *a += (c * in_len) as u32);
     }
 }

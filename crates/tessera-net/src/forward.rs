@@ -3,7 +3,7 @@
 
 use crate::conv::{avg_pool_sample, conv_sample, max_pool_sample, Window};
 use crate::op::{Activation, Mode, Op};
-use crate::scalar::{gemm, MatRef};
+use crate::scalar::{fast_sum, gemm, MatRef};
 use crate::{NetError, Network, NodeId, Result, Scalar, Tensor};
 use rayon::prelude::*;
 
@@ -25,7 +25,7 @@ impl OffsetRows {
         match self {
             OffsetRows::All => true,
             OffsetRows::None => false,
-            OffsetRows::EveryNth(k) => row % k == 0,
+            OffsetRows::EveryNth(k) => row.is_multiple_of(k),
         }
     }
 }
@@ -58,6 +58,17 @@ impl<T: Scalar> Tape<T> {
     }
 }
 
+/// Run `work` on a thread of rayon's pool. Called from outside the pool, every parallel op
+/// would otherwise hand its work to the pool and put the calling thread to sleep; a whole pass
+/// run inside the pool pays that hand-off once. Inside the pool it runs in place.
+pub(crate) fn on_thread_pool<R: Send>(work: impl FnOnce() -> R + Send) -> R {
+    rayon::scope(|_| work())
+}
+
+/// Elements per parallel task of elementwise work: below this, waking another thread costs
+/// more than the work (a tensor this small runs inline, with no synchronisation).
+pub(crate) const ELEMENTWISE_CHUNK: usize = 1 << 16;
+
 /// Rows per parallel task: small batches are not worth splitting.
 pub(crate) fn rows_per_task(rows: usize, cost_per_row: usize) -> usize {
     let threads = rayon::current_num_threads().max(1);
@@ -85,8 +96,7 @@ impl<T: Scalar> Network<T> {
         let p = self.params(id);
         let running = p.running.as_ref().expect("batch norm without running statistics");
         let eps = T::from_f64(eps);
-        let scale: Vec<T> =
-            p.tensors[0].iter().zip(&running.var).map(|(&g, &v)| g / (v + eps).sqrt()).collect();
+        let scale: Vec<T> = p.tensors[0].iter().zip(&running.var).map(|(&g, &v)| g / (v + eps).sqrt()).collect();
         let shift = p.tensors[1].iter().zip(&scale).zip(&running.mean).map(|((&b, &s), &m)| b - s * m).collect();
         (scale, shift)
     }
@@ -104,10 +114,8 @@ impl<T: Scalar> Network<T> {
                 let p = self.params(id);
                 let mut out = Tensor::zeros(x.batch, &out_shape);
                 let chunk = rows_per_task(x.batch, in_features * out_features);
-                out.data
-                    .par_chunks_mut(chunk * out_features)
-                    .zip(x.data.par_chunks(chunk * in_features))
-                    .for_each(|(o, xi)| {
+                out.data.par_chunks_mut(chunk * out_features).zip(x.data.par_chunks(chunk * in_features)).for_each(
+                    |(o, xi)| {
                         let rows = xi.len() / in_features;
                         gemm(
                             MatRef::new(xi, rows, in_features),
@@ -115,7 +123,8 @@ impl<T: Scalar> Network<T> {
                             T::zero(),
                             o,
                         );
-                    });
+                    },
+                );
                 if let Some(bias) = p.tensors.get(1) {
                     add_channel_offsets(&mut out, bias, 1, offsets);
                 }
@@ -169,7 +178,15 @@ impl<T: Scalar> Network<T> {
     }
 
     /// Check a batch's width against the input node and view it in the input shape.
-    pub fn check_input<'a>(&self, x: &'a Tensor<T>) -> Result<Tensor<T>> {
+    pub fn check_input(&self, x: &Tensor<T>) -> Result<Tensor<T>> {
+        if x.data.len() != x.batch * x.width() {
+            return Err(NetError::Invalid(format!(
+                "input tensor holds {} values, not batch {} x sample width {}",
+                x.data.len(),
+                x.batch,
+                x.width()
+            )));
+        }
         if x.width() != self.input_width() {
             return Err(NetError::InputWidth {
                 got: x.width(),
@@ -181,7 +198,7 @@ impl<T: Scalar> Network<T> {
     }
 
     /// Forward a batch through node `id` given its inputs; fills the tape extras.
-    fn run_node(
+    pub(crate) fn run_node(
         &self,
         id: NodeId,
         inputs: &[&Tensor<T>],
@@ -190,11 +207,7 @@ impl<T: Scalar> Network<T> {
         stats: &mut Option<BatchStats<T>>,
     ) -> Tensor<T> {
         match self.node(id).op {
-            Op::Activation { activation } => {
-                let mut out = inputs[0].clone();
-                activate(activation, &mut out.data);
-                out
-            }
+            Op::Activation { activation } => activated(activation, inputs[0]),
             Op::MaxPool2d { .. } => {
                 let (out, idx) = self.max_pool(id, inputs[0]);
                 *argmax = Some(idx);
@@ -232,7 +245,7 @@ impl<T: Scalar> Network<T> {
         let mut var = vec![T::zero(); channels];
         for row in x.data.chunks(x.width()) {
             for (c, block) in row.chunks(spatial).enumerate() {
-                mean[c] += block.iter().copied().sum::<T>();
+                mean[c] += fast_sum(block);
             }
         }
         mean.iter_mut().for_each(|m| *m = *m / n);
@@ -259,11 +272,13 @@ impl<T: Scalar> Network<T> {
         let n = self.nodes().len();
         let mut tape = Tape { mode, values: Vec::with_capacity(n), argmax: vec![None; n], batch_stats: vec![None; n] };
         tape.values.push(x);
-        for id in 1..n {
-            let inputs: Vec<&Tensor<T>> = self.node(id).inputs.iter().map(|&i| &tape.values[i]).collect();
-            let out = self.run_node(id, &inputs, mode, &mut tape.argmax[id], &mut tape.batch_stats[id]);
-            tape.values.push(out);
-        }
+        on_thread_pool(|| {
+            for id in 1..n {
+                let inputs: Vec<&Tensor<T>> = self.node(id).inputs.iter().map(|&i| &tape.values[i]).collect();
+                let out = self.run_node(id, &inputs, mode, &mut tape.argmax[id], &mut tape.batch_stats[id]);
+                tape.values.push(out);
+            }
+        });
         Ok(tape)
     }
 
@@ -277,23 +292,25 @@ impl<T: Scalar> Network<T> {
         let mut values: Vec<Option<Tensor<T>>> = vec![None; n];
         let mut tapped = Vec::new();
         values[0] = Some(x);
-        for id in 1..n {
-            let node = self.node(id);
-            let out = {
-                let inputs: Vec<&Tensor<T>> =
-                    node.inputs.iter().map(|&i| values[i].as_ref().expect("value dropped too early")).collect();
-                if taps && matches!(node.op, Op::Activation { .. }) {
-                    tapped.push(inputs[0].clone());
-                }
-                self.run_node(id, &inputs, mode, &mut None, &mut None)
-            };
-            values[id] = Some(out);
-            for &i in &node.inputs {
-                if last_use[i] == id {
-                    values[i] = None;
+        on_thread_pool(|| {
+            for id in 1..n {
+                let node = self.node(id);
+                let out = {
+                    let inputs: Vec<&Tensor<T>> =
+                        node.inputs.iter().map(|&i| values[i].as_ref().expect("value dropped too early")).collect();
+                    if taps && matches!(node.op, Op::Activation { .. }) {
+                        tapped.push(inputs[0].clone());
+                    }
+                    self.run_node(id, &inputs, mode, &mut None, &mut None)
+                };
+                values[id] = Some(out);
+                for &i in &node.inputs {
+                    if last_use[i] == id {
+                        values[i] = None;
+                    }
                 }
             }
-        }
+        });
         Ok((values.pop().flatten().expect("output"), tapped))
     }
 
@@ -333,34 +350,49 @@ impl<T: Scalar> Network<T> {
 /// Add `offset[c]` to each block of `spatial` elements of channel `c`, on the selected rows.
 fn add_channel_offsets<T: Scalar>(out: &mut Tensor<T>, offset: &[T], spatial: usize, rows: OffsetRows) {
     let width = out.width();
-    out.data.par_chunks_mut(width).enumerate().filter(|(r, _)| rows.applies(*r)).for_each(|(_, row)| {
-        for (c, block) in row.chunks_mut(spatial).enumerate() {
-            block.iter_mut().for_each(|v| *v += offset[c]);
+    let rows_per_task = (ELEMENTWISE_CHUNK / width).max(1);
+    out.data.par_chunks_mut(rows_per_task * width).enumerate().for_each(|(task, chunk)| {
+        for (r, row) in chunk.chunks_mut(width).enumerate() {
+            if !rows.applies(task * rows_per_task + r) {
+                continue;
+            }
+            if spatial == 1 {
+                row.iter_mut().zip(offset).for_each(|(v, &o)| *v += o);
+            } else {
+                for (block, &o) in row.chunks_mut(spatial).zip(offset) {
+                    block.iter_mut().for_each(|v| *v += o);
+                }
+            }
         }
     });
 }
 
-/// Apply an activation in place.
-pub(crate) fn activate<T: Scalar>(activation: Activation, data: &mut [T]) {
-    let chunk = 1 << 14;
-    match activation {
-        Activation::Relu => data.par_chunks_mut(chunk).for_each(|c| {
-            c.iter_mut().for_each(|v| {
-                if *v < T::zero() {
-                    *v = T::zero()
-                }
-            })
-        }),
+/// The activation of every element of `x`, as a new tensor (one pass, no copy first). The
+/// element functions are selects, not branches: pre-activation signs are unpredictable, and
+/// selects vectorise.
+pub(crate) fn activated<T: Scalar>(activation: Activation, x: &Tensor<T>) -> Tensor<T> {
+    let zero = T::zero();
+    let data = match activation {
+        Activation::Relu => map_elements(&x.data, |v| if v < zero { zero } else { v }),
         Activation::LeakyRelu { slope } => {
             let s = T::from_f64(slope);
-            data.par_chunks_mut(chunk).for_each(|c| {
-                c.iter_mut().for_each(|v| {
-                    if *v < T::zero() {
-                        *v *= s
-                    }
-                })
-            })
+            map_elements(&x.data, move |v| if v < zero { v * s } else { v })
         }
-        Activation::Abs => data.par_chunks_mut(chunk).for_each(|c| c.iter_mut().for_each(|v| *v = v.abs())),
-    }
+        Activation::Abs => map_elements(&x.data, |v| v.abs()),
+    };
+    Tensor { shape: x.shape.clone(), batch: x.batch, data }
+}
+
+/// `f` of every element, computed in parallel chunks straight into the new vector.
+fn map_elements<T: Scalar>(data: &[T], f: impl Fn(T) -> T + Sync + Send) -> Vec<T> {
+    let chunk = ELEMENTWISE_CHUNK;
+    let mut out = Vec::with_capacity(data.len());
+    out.spare_capacity_mut()[..data.len()].par_chunks_mut(chunk).zip(data.par_chunks(chunk)).for_each(|(o, x)| {
+        o.iter_mut().zip(x).for_each(|(o, &v)| {
+            o.write(f(v));
+        })
+    });
+    // SAFETY: the loop above initialised all `data.len()` elements.
+    unsafe { out.set_len(data.len()) };
+    out
 }

@@ -49,7 +49,9 @@ impl<T: Scalar> Network<T> {
         let dtype = if T::DTYPE == "F32" { Dtype::F32 } else { Dtype::F64 };
         let views: Vec<(String, TensorView)> = named
             .iter()
-            .map(|(n, s, b)| Ok((n.clone(), TensorView::new(dtype, s.clone(), b).map_err(|e| NetError::Invalid(e.to_string()))?)))
+            .map(|(n, s, b)| {
+                Ok((n.clone(), TensorView::new(dtype, s.clone(), b).map_err(|e| NetError::Invalid(e.to_string()))?))
+            })
             .collect::<Result<_>>()?;
         safetensors::serialize(views, &None).map_err(|e| NetError::Invalid(e.to_string()))
     }
@@ -76,7 +78,8 @@ impl<T: Scalar> Network<T> {
     /// Fill parameters from safetensors bytes; `keys` maps each internal `node.param` name to
     /// the key it has in the file. Checks shapes and finiteness.
     pub fn load_weights(&mut self, bytes: &[u8], path: &Path, keys: &HashMap<String, String>) -> Result<()> {
-        let st = SafeTensors::deserialize(bytes).map_err(|e| file_error(path, format!("not a valid safetensors file: {e}")))?;
+        let st = SafeTensors::deserialize(bytes)
+            .map_err(|e| file_error(path, format!("not a valid safetensors file: {e}")))?;
         for id in 0..self.nodes().len() {
             let node = self.node(id).clone();
             let shapes = expected_shapes(&node);
@@ -88,7 +91,11 @@ impl<T: Scalar> Network<T> {
                     .map_err(|_| NetError::MissingParam { name: key.clone(), path: path.to_path_buf() })?;
                 let values = read_values::<T>(&view, &key, path)?;
                 if view.shape() != shape.as_slice() {
-                    return Err(NetError::ParamShape { name: key, expected: shape.clone(), found: view.shape().to_vec() });
+                    return Err(NetError::ParamShape {
+                        name: key,
+                        expected: shape.clone(),
+                        found: view.shape().to_vec(),
+                    });
                 }
                 let p = self.params_mut(id);
                 match k.checked_sub(p.tensors.len()) {
@@ -138,7 +145,9 @@ fn to_bytes<T: Scalar>(values: &[T]) -> Vec<u8> {
 fn read_values<T: Scalar>(view: &TensorView, key: &str, path: &Path) -> Result<Vec<T>> {
     let data = view.data();
     let values: Vec<T> = match view.dtype() {
-        Dtype::F32 => data.chunks_exact(4).map(|b| T::from_f64(f32::from_le_bytes(b.try_into().unwrap()) as f64)).collect(),
+        Dtype::F32 => {
+            data.chunks_exact(4).map(|b| T::from_f64(f32::from_le_bytes(b.try_into().unwrap()) as f64)).collect()
+        }
         Dtype::F64 => data.chunks_exact(8).map(|b| T::from_f64(f64::from_le_bytes(b.try_into().unwrap()))).collect(),
         other => {
             return Err(file_error(path, format!("tensor '{key}' has dtype {other:?}; only F32 and F64 are supported")))
@@ -149,4 +158,3 @@ fn read_values<T: Scalar>(view: &TensorView, key: &str, path: &Path) -> Result<V
     }
     Ok(values)
 }
-

@@ -24,6 +24,7 @@ pub mod io;
 pub mod linearize;
 pub mod network;
 pub mod op;
+pub mod partial;
 pub mod pytorch;
 pub mod scalar;
 mod tensor;

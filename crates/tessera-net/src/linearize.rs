@@ -34,7 +34,10 @@ impl<T: Scalar> AffineMap<T> {
     /// Evaluate at `x`.
     pub fn apply(&self, x: &[T]) -> Vec<T> {
         (0..self.outputs)
-            .map(|i| self.a[i * self.inputs..(i + 1) * self.inputs].iter().zip(x).map(|(&a, &b)| a * b).sum::<T>() + self.c[i])
+            .map(|i| {
+                self.a[i * self.inputs..(i + 1) * self.inputs].iter().zip(x).map(|(&a, &b)| a * b).sum::<T>()
+                    + self.c[i]
+            })
             .collect()
     }
 }

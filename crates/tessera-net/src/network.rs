@@ -87,12 +87,7 @@ impl<T: Scalar> Network<T> {
 
     /// Ids of the activation nodes, in order: the "layers of neurons".
     pub fn activation_ids(&self) -> Vec<NodeId> {
-        self.nodes
-            .iter()
-            .enumerate()
-            .filter(|(_, n)| matches!(n.op, Op::Activation { .. }))
-            .map(|(i, _)| i)
-            .collect()
+        self.nodes.iter().enumerate().filter(|(_, n)| matches!(n.op, Op::Activation { .. })).map(|(i, _)| i).collect()
     }
 
     /// The activation of node `id`, if it is an activation node.
@@ -126,10 +121,7 @@ impl<T: Scalar> Network<T> {
 
     /// Qualified names (`node.param`) of all trainable tensors, in the order of `trainable`.
     pub fn trainable_names(&self) -> Vec<String> {
-        self.nodes
-            .iter()
-            .flat_map(|n| n.op.param_names().iter().map(move |p| format!("{}.{}", n.name, p)))
-            .collect()
+        self.nodes.iter().flat_map(|n| n.op.param_names().iter().map(move |p| format!("{}.{}", n.name, p))).collect()
     }
 
     /// Multiply every parameter (not the batch-norm buffers) by `scale`.
@@ -144,9 +136,10 @@ impl<T: Scalar> Network<T> {
     pub fn check_finite(&self) -> Result<()> {
         for (node, p) in self.nodes.iter().zip(&self.params) {
             let named = node.op.param_names().iter().zip(&p.tensors).map(|(n, t)| (n.to_string(), t));
-            let buffers = p.running.iter().flat_map(|r| {
-                [("running_mean".to_string(), &r.mean), ("running_var".to_string(), &r.var)]
-            });
+            let buffers = p
+                .running
+                .iter()
+                .flat_map(|r| [("running_mean".to_string(), &r.mean), ("running_var".to_string(), &r.var)]);
             for (pname, values) in named.chain(buffers) {
                 if let Some(index) = values.iter().position(|v| !v.is_finite()) {
                     return Err(NetError::NonFinite { name: format!("{}.{}", node.name, pname), index });
@@ -260,7 +253,7 @@ fn infer_shape(id: NodeId, node: &Node, shapes: &[Vec<usize>]) -> Result<Vec<usi
             if input.first() != Some(channels) {
                 return Err(fail(format!("batch norm over {channels} channels, input {input:?}")));
             }
-            if !(*eps > 0.0) || !(0.0..=1.0).contains(momentum) {
+            if eps.is_nan() || *eps <= 0.0 || !(0.0..=1.0).contains(momentum) {
                 return Err(fail("batch norm needs eps > 0 and momentum in [0, 1]".into()));
             }
             Ok(input.to_vec())

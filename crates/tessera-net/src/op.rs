@@ -120,9 +120,7 @@ impl Op {
     /// Names of the trainable parameters of this op, in storage order.
     pub fn param_names(&self) -> &'static [&'static str] {
         match self {
-            Op::Dense { bias: true, .. } | Op::Conv2d { bias: true, .. } | Op::BatchNorm { .. } => {
-                &["weight", "bias"]
-            }
+            Op::Dense { bias: true, .. } | Op::Conv2d { bias: true, .. } | Op::BatchNorm { .. } => &["weight", "bias"],
             Op::Dense { bias: false, .. } | Op::Conv2d { bias: false, .. } => &["weight"],
             _ => &[],
         }

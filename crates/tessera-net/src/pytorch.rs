@@ -27,7 +27,8 @@ pub fn load_sequential<T: Scalar>(architecture: &Path, weights: &Path) -> Result
         NetError::Invalid(m) => fail(m),
         other => other,
     })?;
-    let bytes = std::fs::read(weights).map_err(|e| NetError::File { path: weights.to_path_buf(), message: e.to_string() })?;
+    let bytes =
+        std::fs::read(weights).map_err(|e| NetError::File { path: weights.to_path_buf(), message: e.to_string() })?;
     net.load_weights(&bytes, weights, &keys)?;
     Ok(net)
 }
@@ -101,7 +102,10 @@ fn split_top_level(body: &str) -> Vec<String> {
 impl Module {
     /// Argument `name` (or positional `pos`), or `default`.
     fn arg(&self, name: &str, pos: Option<usize>) -> Option<&str> {
-        self.named.get(name).map(String::as_str).or_else(|| pos.and_then(|p| self.positional.get(p)).map(String::as_str))
+        self.named
+            .get(name)
+            .map(String::as_str)
+            .or_else(|| pos.and_then(|p| self.positional.get(p)).map(String::as_str))
     }
 
     fn usize_arg(&self, name: &str, pos: Option<usize>) -> Result<usize> {
@@ -129,7 +133,8 @@ impl Module {
     }
 
     fn f64_arg(&self, name: &str, pos: Option<usize>, default: f64) -> Result<f64> {
-        self.arg(name, pos).map_or(Ok(default), |v| v.parse().map_err(|_| self.error(format!("argument {name}={v} is not a number"))))
+        self.arg(name, pos)
+            .map_or(Ok(default), |v| v.parse().map_err(|_| self.error(format!("argument {name}={v} is not a number"))))
     }
 
     fn flag(&self, name: &str, default: bool) -> bool {
@@ -215,7 +220,9 @@ fn build_sequential<T: Scalar>(input: &[usize], modules: &[Module]) -> Result<(N
         let Some(op) = op else { continue };
         if let Op::Conv2d { in_channels, .. } = op {
             if in_channels != channels {
-                return Err(m.error(format!("expects {in_channels} input channels, the previous layer gives {channels}")));
+                return Err(
+                    m.error(format!("expects {in_channels} input channels, the previous layer gives {channels}"))
+                );
             }
         }
         if let Op::Conv2d { out_channels, .. } = op {

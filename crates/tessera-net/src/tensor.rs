@@ -21,7 +21,7 @@ impl<T: Scalar> Tensor<T> {
     /// Wrap `data` as a batch of samples of `shape`; the length must be a multiple of the width.
     pub fn from_vec(shape: &[usize], data: Vec<T>) -> Result<Self> {
         let width: usize = shape.iter().product();
-        if width == 0 || data.len() % width != 0 {
+        if width == 0 || !data.len().is_multiple_of(width) {
             return Err(NetError::InputLength { len: data.len(), width });
         }
         Ok(Self { shape: shape.to_vec(), batch: data.len() / width, data })

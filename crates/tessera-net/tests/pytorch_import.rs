@@ -24,7 +24,8 @@ Sequential(
 /// Write `net`'s parameters under PyTorch's Sequential keys, as `safetensors.torch.save_file` does.
 fn write_state_dict(net: &Network<f32>, torch_index: &[usize], path: &Path) {
     let mut entries: Vec<(String, Vec<usize>, Vec<u8>)> = Vec::new();
-    let with_params: Vec<usize> = (0..net.nodes().len()).filter(|&i| !net.node(i).op.param_names().is_empty()).collect();
+    let with_params: Vec<usize> =
+        (0..net.nodes().len()).filter(|&i| !net.node(i).op.param_names().is_empty()).collect();
     for (&node, &index) in with_params.iter().zip(torch_index) {
         let p = net.params(node);
         let shapes = net.node(node).op.param_shapes();

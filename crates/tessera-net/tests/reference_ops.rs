@@ -1,0 +1,211 @@
+//! Conv2d, MaxPool2d and AvgPool2d (forward and backward, with stride and padding) agree with
+//! direct loop implementations written here from the definitions.
+
+mod fixtures;
+
+use fixtures::{random_batch, randomize, relative_max_diff, rng, window_cells};
+use proptest::prelude::*;
+use tessera_net::{GraphBuilder, Mode, Network, Op, Tensor, Wants};
+
+const TOL: f64 = 1e-12;
+
+/// Geometry shared by conv and pooling: input `[C, H, W]`, kernel, stride, padding, output size.
+#[derive(Clone, Copy, Debug)]
+struct Geometry {
+    channels: usize,
+    in_hw: [usize; 2],
+    kernel: [usize; 2],
+    stride: [usize; 2],
+    padding: [usize; 2],
+}
+
+impl Geometry {
+    fn out_hw(&self) -> [usize; 2] {
+        [0, 1].map(|a| (self.in_hw[a] + 2 * self.padding[a] - self.kernel[a]) / self.stride[a] + 1)
+    }
+    fn in_shape(&self) -> [usize; 3] {
+        [self.channels, self.in_hw[0], self.in_hw[1]]
+    }
+    /// Input coordinates `(y, x)` read by output `(oy, ox)` at kernel cell `(ky, kx)`, if not padding.
+    fn source(&self, (oy, ox): (usize, usize), (ky, kx): (usize, usize)) -> Option<(usize, usize)> {
+        let y = (oy * self.stride[0] + ky) as isize - self.padding[0] as isize;
+        let x = (ox * self.stride[1] + kx) as isize - self.padding[1] as isize;
+        let inside = y >= 0 && x >= 0 && (y as usize) < self.in_hw[0] && (x as usize) < self.in_hw[1];
+        inside.then_some((y as usize, x as usize))
+    }
+}
+
+fn geometry(max_padding_is_half_kernel: bool) -> impl Strategy<Value = Geometry> {
+    (1usize..=3, 1usize..=7, 1usize..=7, 1usize..=4, 1usize..=4, 1usize..=3, 1usize..=3, 0usize..=2, 0usize..=2)
+        .prop_map(move |(channels, h, w, kh, kw, sh, sw, ph, pw)| {
+            let padding = if max_padding_is_half_kernel { [ph.min(kh / 2), pw.min(kw / 2)] } else { [ph, pw] };
+            Geometry { channels, in_hw: [h, w], kernel: [kh, kw], stride: [sh, sw], padding }
+        })
+        .prop_filter("kernel fits the padded input", |g| (0..2).all(|a| g.kernel[a] <= g.in_hw[a] + 2 * g.padding[a]))
+}
+
+/// Direct convolution: `y[b, o, oy, ox] = bias[o] + sum_{c, ky, kx} w[o, c, ky, kx] x[b, c, iy, ix]`.
+fn direct_conv(g: &Geometry, cout: usize, w: &[f64], bias: Option<&[f64]>, x: &Tensor<f64>) -> Vec<f64> {
+    let [oh, ow] = g.out_hw();
+    let [kh, kw] = g.kernel;
+    let [cin, h, wd] = g.in_shape();
+    let mut y = vec![0.0; x.batch * cout * oh * ow];
+    for b in 0..x.batch {
+        for o in 0..cout {
+            for oy in 0..oh {
+                for ox in 0..ow {
+                    let mut acc = bias.map_or(0.0, |bias| bias[o]);
+                    for c in 0..cin {
+                        for ky in 0..kh {
+                            for kx in 0..kw {
+                                if let Some((iy, ix)) = g.source((oy, ox), (ky, kx)) {
+                                    acc += w[((o * cin + c) * kh + ky) * kw + kx] * x.row(b)[(c * h + iy) * wd + ix];
+                                }
+                            }
+                        }
+                    }
+                    y[((b * cout + o) * oh + oy) * ow + ox] = acc;
+                }
+            }
+        }
+    }
+    y
+}
+
+/// Direct adjoint of the convolution: (dW, db, dx) for output gradient `gy`.
+fn direct_conv_backward(
+    g: &Geometry,
+    cout: usize,
+    w: &[f64],
+    x: &Tensor<f64>,
+    gy: &[f64],
+) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
+    let [oh, ow] = g.out_hw();
+    let [kh, kw] = g.kernel;
+    let [cin, h, wd] = g.in_shape();
+    let (mut dw, mut db, mut dx) = (vec![0.0; w.len()], vec![0.0; cout], vec![0.0; x.data.len()]);
+    let in_width = cin * h * wd;
+    for b in 0..x.batch {
+        for o in 0..cout {
+            for oy in 0..oh {
+                for ox in 0..ow {
+                    let gv = gy[((b * cout + o) * oh + oy) * ow + ox];
+                    db[o] += gv;
+                    for c in 0..cin {
+                        for ky in 0..kh {
+                            for kx in 0..kw {
+                                if let Some((iy, ix)) = g.source((oy, ox), (ky, kx)) {
+                                    let wi = ((o * cin + c) * kh + ky) * kw + kx;
+                                    let xi = b * in_width + (c * h + iy) * wd + ix;
+                                    dw[wi] += gv * x.data[xi];
+                                    dx[xi] += gv * w[wi];
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+    (dw, db, dx)
+}
+
+/// Direct pooling forward and backward. Max: the first largest cell in window order wins and
+/// padding never does; average: padding counts as zero, divisor `kh * kw` (PyTorch defaults).
+fn direct_pool(g: &Geometry, max: bool, x: &Tensor<f64>, gy: &[f64]) -> (Vec<f64>, Vec<f64>) {
+    let [oh, ow] = g.out_hw();
+    let area = (g.kernel[0] * g.kernel[1]) as f64;
+    let in_width = x.width();
+    let (mut y, mut dx) = (Vec::new(), vec![0.0; x.data.len()]);
+    for b in 0..x.batch {
+        for c in 0..g.channels {
+            for oy in 0..oh {
+                for ox in 0..ow {
+                    let cells: Vec<(usize, f64)> =
+                        window_cells(x.row(b), &g.in_shape(), c, (oy, ox), g.kernel, g.stride, g.padding)
+                            .into_iter()
+                            .flatten()
+                            .collect();
+                    let gv = gy[y.len()];
+                    if max {
+                        let (index, value) =
+                            cells.iter().fold(cells[0], |best, &cell| if cell.1 > best.1 { cell } else { best });
+                        y.push(value);
+                        dx[b * in_width + index] += gv;
+                    } else {
+                        y.push(cells.iter().map(|&(_, v)| v).sum::<f64>() / area);
+                        cells.iter().for_each(|&(index, _)| dx[b * in_width + index] += gv / area);
+                    }
+                }
+            }
+        }
+    }
+    (y, dx)
+}
+
+fn single_op_net(g: &Geometry, op: Op, seed: u64) -> Network<f64> {
+    let mut b = GraphBuilder::new(&g.in_shape());
+    b.push("op", op, &[0]);
+    let mut net = b.build().expect("valid single-op network");
+    randomize(&mut net, &mut rng(seed));
+    net
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(32))]
+
+    #[test]
+    fn conv2d_forward_and_backward_equal_direct_loops(
+        g in geometry(false), cout in 1usize..=3, bias: bool, batch in 1usize..=3, seed: u64,
+    ) {
+        let op = Op::Conv2d {
+            in_channels: g.channels, out_channels: cout, kernel: g.kernel, stride: g.stride,
+            padding: g.padding, bias,
+        };
+        let net = single_op_net(&g, op, seed);
+        let mut r = rng(seed ^ 1);
+        let x = random_batch::<f64>(&mut r, batch, &g.in_shape());
+        let params = net.trainable();
+        let expected = direct_conv(&g, cout, params[0], bias.then(|| params[1]), &x);
+        let tape = net.forward_tape(&x, Mode::Eval).unwrap();
+        let y = tape.output();
+        prop_assert_eq!(&y.shape, &vec![cout, g.out_hw()[0], g.out_hw()[1]]);
+        prop_assert!(relative_max_diff(&y.data, &expected) < TOL);
+
+        let gy = random_batch::<f64>(&mut r, batch, &y.shape);
+        let grads = net.backward(&tape, &gy, Wants::ALL);
+        let (dw, db, dx) = direct_conv_backward(&g, cout, params[0], &x, &gy.data);
+        prop_assert!(relative_max_diff(&grads.params[0], &dw) < TOL);
+        if bias {
+            prop_assert!(relative_max_diff(&grads.params[1], &db) < TOL);
+        }
+        prop_assert!(relative_max_diff(&grads.input.unwrap().data, &dx) < TOL);
+    }
+
+    #[test]
+    fn max_pool_forward_and_backward_equal_direct_loops(g in geometry(true), batch in 1usize..=3, seed: u64) {
+        check_pool(g, true, batch, seed)?;
+    }
+
+    #[test]
+    fn avg_pool_forward_and_backward_equal_direct_loops(g in geometry(true), batch in 1usize..=3, seed: u64) {
+        check_pool(g, false, batch, seed)?;
+    }
+}
+
+fn check_pool(g: Geometry, max: bool, batch: usize, seed: u64) -> Result<(), TestCaseError> {
+    let (kernel, stride, padding) = (g.kernel, g.stride, g.padding);
+    let op = if max { Op::MaxPool2d { kernel, stride, padding } } else { Op::AvgPool2d { kernel, stride, padding } };
+    let net = single_op_net(&g, op, seed);
+    let mut r = rng(seed);
+    let x = random_batch::<f64>(&mut r, batch, &g.in_shape());
+    let tape = net.forward_tape(&x, Mode::Eval).unwrap();
+    let y = tape.output();
+    prop_assert_eq!(&y.shape, &vec![g.channels, g.out_hw()[0], g.out_hw()[1]]);
+    let gy = random_batch::<f64>(&mut r, batch, &y.shape);
+    let (expected_y, expected_dx) = direct_pool(&g, max, &x, &gy.data);
+    prop_assert!(relative_max_diff(&y.data, &expected_y) < TOL);
+    let grads = net.backward(&tape, &gy, Wants::INPUT);
+    prop_assert!(relative_max_diff(&grads.input.unwrap().data, &expected_dx) < TOL);
+    Ok(())
+}
