@@ -1,9 +1,200 @@
-//! `tessera count` (not yet available).
+//! `tessera count`: the exact number of linear regions of a model inside the LC neighbourhood
+//! of one point (the cross-polytope `conv{x ± r v_p}` spanned by the same P-direction frame as
+//! `tessera lc`), printed as JSON with `num_regions` and per-layer figures.
+
+use anyhow::{bail, Context};
+use serde_json::json;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+use tessera_data::{DataDir, DatasetKind, Split};
+use tessera_lc::{Frame, NpyRows};
+use tessera_regions::polytope::{count_regions, Neighborhood, PolytopeOptions};
 
 /// Arguments of `tessera count`.
 #[derive(clap::Args)]
-pub struct Args {}
+pub struct Args {
+    /// Model directory (architecture.json + weights.safetensors) or .onnx file.
+    #[arg(long)]
+    model: PathBuf,
+    /// The point: its index in --dataset, or its row in --point-npy (default 0 there).
+    #[arg(long)]
+    point: Option<usize>,
+    /// Read the point from this .npy file of rows (shape (N, d) or (N, C, H, W)).
+    #[arg(long)]
+    point_npy: Option<PathBuf>,
+    /// Dataset of --point, DATASET:SPLIT.
+    #[arg(long, default_value = "mnist:test")]
+    dataset: String,
+    /// Data root (default: $TESSERA_DATA, ./data, ../shared/data).
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// Radius r of the cross-polytope (distance of its vertices to the point).
+    #[arg(long)]
+    radius: f64,
+    /// Number of directions P.
+    #[arg(long, default_value_t = 25)]
+    p: usize,
+    /// Seed of the frame (the same seed gives the same frame as `tessera lc`).
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Frame from a .npy file of shape (P, d) instead of a seeded one (overrides --p).
+    #[arg(long)]
+    frame: Option<PathBuf>,
+    /// Regions whose inscribed ball is not larger than this (in units of r) are not counted.
+    #[arg(long, default_value_t = PolytopeOptions::default().min_inradius)]
+    min_inradius: f64,
+    /// Stop with an error past this many regions after a layer.
+    #[arg(long, default_value_t = PolytopeOptions::default().max_regions)]
+    max_regions: usize,
+    /// Also write the JSON to this file.
+    #[arg(long)]
+    json: Option<PathBuf>,
+}
 
-pub fn run(_args: Args) -> anyhow::Result<()> {
-    anyhow::bail!("`tessera count` is not yet available")
+pub fn run(args: Args) -> anyhow::Result<()> {
+    let text = serde_json::to_string_pretty(&count(&args)?)?;
+    if let Some(path) = &args.json {
+        std::fs::write(path, format!("{text}\n")).with_context(|| format!("writing {}", path.display()))?;
+    }
+    println!("{text}");
+    Ok(())
+}
+
+/// The JSON summary: the count (`num_regions`, `layers`, ...) and how it was set up.
+fn count(args: &Args) -> anyhow::Result<serde_json::Value> {
+    let net = crate::model::load_model(&args.model)?;
+    let (point, origin) = load_point(args)?;
+    let width = point.len();
+    let (frame, frame_origin) = match &args.frame {
+        Some(path) => {
+            let frame = Frame::load_npy(path)?;
+            frame.check_width(width, &path.display().to_string())?;
+            (frame, json!({ "file": path }))
+        }
+        None => (Frame::random(width, args.p, args.seed)?, json!({ "seed": args.seed })),
+    };
+    let neighborhood = Neighborhood::new(point, frame.directions().to_vec(), frame.p(), args.radius)
+        .context("building the neighbourhood")?;
+    let options = PolytopeOptions { min_inradius: args.min_inradius, max_regions: args.max_regions };
+    let start = Instant::now();
+    let count = count_regions(&net, &neighborhood, &options).context("counting regions")?;
+    let mut summary = serde_json::to_value(count)?;
+    summary["model"] = json!(args.model);
+    summary["point"] = origin;
+    summary["frame"] = frame_origin;
+    summary["seconds"] = json!(start.elapsed().as_secs_f64());
+    Ok(summary)
+}
+
+/// The point the arguments name, as f64, and a JSON description of where it came from.
+fn load_point(args: &Args) -> anyhow::Result<(Vec<f64>, serde_json::Value)> {
+    match (&args.point_npy, args.point) {
+        (Some(path), row) => {
+            let row = row.unwrap_or(0);
+            Ok((npy_row(path, row)?, json!({ "file": path, "row": row })))
+        }
+        (None, Some(index)) => Ok((dataset_point(args, index)?, json!({ "dataset": args.dataset, "index": index }))),
+        (None, None) => bail!("give --point I (an index into --dataset) or --point-npy FILE"),
+    }
+}
+
+fn dataset_point(args: &Args, index: usize) -> anyhow::Result<Vec<f64>> {
+    let usage = || format!("--dataset {:?}: expected DATASET:SPLIT, e.g. mnist:test", args.dataset);
+    let (kind, split) = args.dataset.split_once(':').with_context(usage)?;
+    let kind: DatasetKind = kind.parse().with_context(usage)?;
+    let split: Split = split.parse().with_context(usage)?;
+    let dataset = DataDir::resolve(args.data_dir.as_deref()).load(kind, split)?;
+    match dataset.get(index) {
+        Some(x) => Ok(x.iter().map(|&v| f64::from(v)).collect()),
+        None => bail!("--point {index} is out of range: {} has {} points", args.dataset, dataset.len()),
+    }
+}
+
+/// Row `row` of a `.npy` file of rows.
+fn npy_row(path: &Path, row: usize) -> anyhow::Result<Vec<f64>> {
+    let mut rows = NpyRows::open(path)?;
+    if row >= rows.rows() {
+        bail!("{}: row {row} asked, the file has {} rows", path.display(), rows.rows());
+    }
+    let mut values = Vec::new();
+    rows.read_rows(row + 1, &mut values)?;
+    Ok(values.split_off(row * rows.width()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+    use tessera_net::{mlp, Activation};
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        args: Args,
+    }
+
+    fn parse(line: &[&str]) -> Args {
+        Cli::try_parse_from(std::iter::once("count").chain(line.iter().copied())).unwrap().args
+    }
+
+    /// A saved 4-12-12-3 MLP and a two-row point file in a temporary directory.
+    fn fixture() -> (tempfile::TempDir, String, String) {
+        let dir = tempfile::tempdir().unwrap();
+        let mut net = mlp::<f64>(&[4, 12, 12, 3], Activation::Relu).unwrap();
+        net.init_pytorch_default(1, 1.0);
+        net.save(&dir.path().join("model")).unwrap();
+        tessera_lc::write_npy_rows(&dir.path().join("x.npy"), &[0.9, 0.9, 0.9, 0.9, 0.1, 0.2, 0.3, 0.4], 2, 4).unwrap();
+        let p = |name: &str| dir.path().join(name).to_str().unwrap().to_string();
+        let (model, points) = (p("model"), p("x.npy"));
+        (dir, model, points)
+    }
+
+    #[test]
+    fn the_summary_matches_the_library_count_for_the_same_seeded_frame() {
+        let (dir, model, points) = fixture();
+        let json = dir.path().join("c.json");
+        let line = ["--model", &model, "--point-npy", &points, "--point", "1", "--radius", "1.5", "--p", "3"];
+        let args = parse(&[&line[..], &["--seed", "7", "--json", json.to_str().unwrap()]].concat());
+        run(args).unwrap();
+        let summary: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+        let net = crate::model::load_model(Path::new(&model)).unwrap();
+        let frame = Frame::random(4, 3, 7).unwrap();
+        let nbhd = Neighborhood::new(vec![0.1, 0.2, 0.3, 0.4], frame.directions().to_vec(), 3, 1.5).unwrap();
+        let expected = count_regions(&net, &nbhd, &PolytopeOptions::default()).unwrap();
+        assert_eq!(summary["num_regions"], json!(expected.num_regions));
+        assert!(expected.num_regions > 1, "radius too small for a meaningful check");
+        assert_eq!(summary["layers"].as_array().unwrap().len(), 2);
+        assert_eq!(summary["layers"][1]["regions"], json!(expected.num_regions));
+        assert_eq!(summary["point"]["row"], json!(1));
+    }
+
+    #[test]
+    fn a_frame_file_sets_p_and_must_match_the_input_width() {
+        let (dir, model, points) = fixture();
+        let frame = dir.path().join("f.npy");
+        Frame::random(4, 2, 3).unwrap().save_npy(&frame).unwrap();
+        let frame = frame.to_str().unwrap();
+        let summary =
+            count(&parse(&["--model", &model, "--point-npy", &points, "--radius", "0.5", "--frame", frame])).unwrap();
+        assert_eq!(summary["dim"], json!(2));
+        let wide = dir.path().join("wide.npy");
+        Frame::random(5, 2, 3).unwrap().save_npy(&wide).unwrap();
+        let line = ["--model", &model, "--point-npy", &points, "--radius", "0.5", "--frame", wide.to_str().unwrap()];
+        let message = format!("{:#}", count(&parse(&line)).unwrap_err());
+        assert!(message.contains("wide.npy"), "{message}");
+    }
+
+    #[test]
+    fn bad_points_radii_and_dimensions_are_errors_naming_the_problem() {
+        let (_dir, model, points) = fixture();
+        let run_line = |extra: &[&str]| {
+            let line = [&["--model", model.as_str(), "--point-npy", points.as_str()][..], extra].concat();
+            format!("{:#}", count(&parse(&line)).unwrap_err())
+        };
+        assert!(run_line(&["--radius", "0", "--p", "2"]).contains("radius"));
+        assert!(run_line(&["--radius", "1", "--p", "5"]).contains("5 directions"));
+        assert!(run_line(&["--radius", "1", "--p", "2", "--point", "2"]).contains("row 2"));
+        let message = format!("{:#}", count(&parse(&["--model", &model, "--radius", "1"])).unwrap_err());
+        assert!(message.contains("--point"), "{message}");
+    }
 }
