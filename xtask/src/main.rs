@@ -4,6 +4,7 @@
 
 mod figures;
 mod report;
+mod run_metrics;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand, ValueEnum};
@@ -22,6 +23,16 @@ enum Command {
     ReproduceFigures(ReproduceArgs),
     /// List the figures and what each one runs.
     ListFigures,
+    /// Draw the accuracy and LC curves of a training run directory.
+    PlotRun {
+        /// A run directory written by `tessera train`.
+        run: PathBuf,
+        /// Picture to write (.png or .svg).
+        #[arg(long)]
+        out: PathBuf,
+        #[arg(long, default_value = "")]
+        title: String,
+    },
 }
 
 #[derive(clap::Args)]
@@ -57,6 +68,12 @@ fn main() -> anyhow::Result<()> {
             for fig in figures::all() {
                 println!("{:<22} {}  [{}]", fig.id(), fig.title(), fig.paper_reference());
             }
+            Ok(())
+        }
+        Command::PlotRun { run, out, title } => {
+            let metrics = run_metrics::Metrics::read(&run)?;
+            run_metrics::plot_run(&metrics, &title, &[], &out)?;
+            println!("wrote {}", out.display());
             Ok(())
         }
         Command::ReproduceFigures(args) => {

@@ -2,6 +2,7 @@
 //! that the paper's phenomenon appears.
 
 mod lc_validation;
+mod mnist;
 
 use crate::Scale;
 use std::path::PathBuf;
@@ -59,7 +60,12 @@ pub trait Figure {
 
 /// Every figure, in report order.
 pub fn all() -> Vec<Box<dyn Figure>> {
-    vec![Box::new(lc_validation::LinearSanity), Box::new(lc_validation::ShiftedNeighbourhood)]
+    vec![
+        Box::new(lc_validation::LinearSanity),
+        Box::new(lc_validation::ShiftedNeighbourhood),
+        Box::new(mnist::Dynamics),
+        Box::new(mnist::Grokking),
+    ]
 }
 
 /// The figures named in `only` (all when empty); unknown ids are an error listing the known ones.
