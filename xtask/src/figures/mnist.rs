@@ -95,7 +95,12 @@ impl Figure for Dynamics {
             checks.push(Check::new("train LC: second descent below the first minimum", phases.double_descent(), phases.describe()));
             let random = train_lc(&metrics, "random")?;
             let r = Phases::of(&random, 1000.0).context("random LC curve too short")?;
-            checks.push(Check::new("random LC declines late (final < 0.5 × its peak)", r.last.1 < 0.5 * r.peak.1, r.describe()));
+            let late_min = random.iter().filter(|p| p.0 > r.peak.0).map(|p| p.1).fold(f64::INFINITY, f64::min);
+            checks.push(Check::new(
+                "random LC declines in the late phase (minimum after its peak < 0.5 × peak)",
+                late_min < 0.5 * r.peak.1,
+                format!("late minimum {late_min:.2}; {}", r.describe()),
+            ));
         }
         Ok(Outcome { images: vec![image], checks, notes: vec![format!("Run directory: {}", dir.display())] })
     }
