@@ -89,7 +89,12 @@ fn main() -> anyhow::Result<()> {
             }
             let path = report::write(&args.out, args.scale, &results)?;
             let failed = results.iter().filter(|r| !r.passed()).count();
-            println!("report: {}  ({} figures, {} with failed checks or errors)", path.display(), results.len(), failed);
+            println!(
+                "report: {}  ({} figures, {} with failed checks or errors)",
+                path.display(),
+                results.len(),
+                failed
+            );
             Ok(())
         }
     }

@@ -5,6 +5,9 @@ use anyhow::{bail, Context};
 use std::path::{Path, PathBuf};
 use tessera_plot::curves::{draw_charts, Chart, Series, RANDOM, TEST, TRAIN};
 
+/// (step, value) pairs, or (step, (low, high)) for bands.
+pub type Curve = Vec<(f64, f64)>;
+
 /// The numeric columns of a run's `metrics.csv`, by name.
 pub struct Metrics {
     pub header: Vec<String>,
@@ -34,7 +37,7 @@ impl Metrics {
     }
 
     /// Mean LC of `set` at radius `r` with its 99 % CI band.
-    pub fn lc(&self, set: &str, r: &str) -> Option<(Vec<(f64, f64)>, Vec<(f64, f64)>)> {
+    pub fn lc(&self, set: &str, r: &str) -> Option<(Curve, Curve)> {
         let mean = self.series(&format!("lc_{set}_r{r}_mean"))?;
         let ci = self.series(&format!("lc_{set}_r{r}_ci99"))?;
         let band = mean.iter().zip(&ci).map(|(m, c)| (m.1 - c.1, m.1 + c.1)).collect();
@@ -61,7 +64,14 @@ fn shift(points: Vec<(f64, f64)>) -> Vec<(f64, f64)> {
 
 /// Draw accuracy and LC curves of a run into `out` (`.png` or `.svg`).
 pub fn plot_run(metrics: &Metrics, title: &str, markers: &[f64], out: &Path) -> anyhow::Result<PathBuf> {
-    let mut acc = Chart { title: format!("{title}: accuracy"), x_label: "step".into(), y_label: "accuracy".into(), log_x: true, markers: markers.to_vec(), ..Chart::default() };
+    let mut acc = Chart {
+        title: format!("{title}: accuracy"),
+        x_label: "step".into(),
+        y_label: "accuracy".into(),
+        log_x: true,
+        markers: markers.to_vec(),
+        ..Chart::default()
+    };
     for (name, label, color) in [("train_acc", "train", TRAIN), ("test_acc", "test", TEST)] {
         if let Some(s) = metrics.series(name) {
             acc.series.push(Series::new(label, shift(s)).with_color(color));
@@ -76,7 +86,14 @@ pub fn plot_run(metrics: &Metrics, title: &str, markers: &[f64], out: &Path) -> 
     }
     let mut charts = vec![acc];
     for r in metrics.radii() {
-        let mut chart = Chart { title: format!("{title}: LC, r = {r}"), x_label: "step".into(), y_label: "local complexity".into(), log_x: true, markers: markers.to_vec(), ..Chart::default() };
+        let mut chart = Chart {
+            title: format!("{title}: LC, r = {r}"),
+            x_label: "step".into(),
+            y_label: "local complexity".into(),
+            log_x: true,
+            markers: markers.to_vec(),
+            ..Chart::default()
+        };
         for (set, color) in [("train", TRAIN), ("test", TEST), ("random", RANDOM)] {
             if let Some((mean, band)) = metrics.lc(set, &r) {
                 chart.series.push(Series::new(set, shift(mean)).with_band(band).with_color(color));
@@ -116,6 +133,12 @@ impl Phases {
 
     pub fn describe(&self) -> String {
         let f = |(s, v): (f64, f64)| format!("{v:.2} @ {s}");
-        format!("start {}, first min {}, peak {}, final {}", f(self.start), f(self.first_min), f(self.peak), f(self.last))
+        format!(
+            "start {}, first min {}, peak {}, final {}",
+            f(self.start),
+            f(self.first_min),
+            f(self.peak),
+            f(self.last)
+        )
     }
 }

@@ -56,7 +56,12 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             for split in [Split::Train, Split::Test] {
                 println!("{}", dirs.explain_search(dataset, split));
                 if let Ok(ds) = dirs.load(dataset, split) {
-                    println!("  {split:?}: {} samples of shape {:?}, {} classes", ds.len(), ds.sample_shape(), ds.num_classes());
+                    println!(
+                        "  {split:?}: {} samples of shape {:?}, {} classes",
+                        ds.len(),
+                        ds.sample_shape(),
+                        ds.num_classes()
+                    );
                 }
             }
             Ok(())

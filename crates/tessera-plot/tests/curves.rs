@@ -11,7 +11,10 @@ fn lc_chart() -> Chart {
         x_label: "step".into(),
         y_label: "LC".into(),
         log_x: true,
-        series: vec![Series::new("train", mean).with_band(band).with_color(TRAIN), Series::new("flat", vec![(0.0, 1.0), (1e4, 1.0)]).dashed()],
+        series: vec![
+            Series::new("train", mean).with_band(band).with_color(TRAIN),
+            Series::new("flat", vec![(0.0, 1.0), (1e4, 1.0)]).dashed(),
+        ],
         markers: vec![10.0, 1000.0],
     }
 }

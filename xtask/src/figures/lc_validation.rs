@@ -73,7 +73,11 @@ impl Figure for LinearSanity {
             let lc = mean_lc(&net, &frame, &radii, &vec![0.0; 784])?;
             table += &format!("| {p} | {} |\n", lc.iter().map(|v| format!("{v}")).collect::<Vec<_>>().join(" | "));
             let all = lc.iter().all(|&v| v == neurons as f64);
-            outcome.checks.push(Check::new(&format!("P = {p}: LC = {neurons} neurons at every r"), all, format!("{lc:?}")));
+            outcome.checks.push(Check::new(
+                &format!("P = {p}: LC = {neurons} neurons at every r"),
+                all,
+                format!("{lc:?}"),
+            ));
         }
         outcome.notes.push(table);
         Ok(outcome)
@@ -95,7 +99,9 @@ struct ShiftSetup {
 impl ShiftedNeighbourhood {
     fn setup_for(scale: Scale) -> ShiftSetup {
         match scale {
-            Scale::Smoke => ShiftSetup { width: 50, depth: 8, shifts: 11, ps: vec![2, 22, 42], radii: vec![0.5, 2.0, 5.0] },
+            Scale::Smoke => {
+                ShiftSetup { width: 50, depth: 8, shifts: 11, ps: vec![2, 22, 42], radii: vec![0.5, 2.0, 5.0] }
+            }
             _ => ShiftSetup {
                 width: 100,
                 depth: 18,
@@ -149,11 +155,26 @@ impl Figure for ShiftedNeighbourhood {
         }
         let by_r = per_point(&Frame::random(784, 20, 1)?, &s.radii)?;
         let series = |rows: &[Vec<f64>], label: &dyn Fn(usize) -> String| -> Vec<Series> {
-            rows.iter().enumerate().map(|(k, row)| Series::new(label(k), ts.iter().copied().zip(row.iter().copied()).collect())).collect()
+            rows.iter()
+                .enumerate()
+                .map(|(k, row)| Series::new(label(k), ts.iter().copied().zip(row.iter().copied()).collect()))
+                .collect()
         };
         let charts = [
-            Chart { title: "r = 5, varying P".into(), x_label: "shift t".into(), y_label: "LC".into(), series: series(&by_p, &|k| format!("P = {}", s.ps[k])), ..Chart::default() },
-            Chart { title: "P = 20, varying r".into(), x_label: "shift t".into(), y_label: "LC".into(), series: series(&by_r, &|k| format!("r = {}", s.radii[k])), ..Chart::default() },
+            Chart {
+                title: "r = 5, varying P".into(),
+                x_label: "shift t".into(),
+                y_label: "LC".into(),
+                series: series(&by_p, &|k| format!("P = {}", s.ps[k])),
+                ..Chart::default()
+            },
+            Chart {
+                title: "P = 20, varying r".into(),
+                x_label: "shift t".into(),
+                y_label: "LC".into(),
+                series: series(&by_r, &|k| format!("r = {}", s.radii[k])),
+                ..Chart::default()
+            },
         ];
         let path = ctx.figure_dir(self.id())?.join("lc_shift.png");
         draw_charts(&charts, 2, &path)?;
@@ -161,7 +182,9 @@ impl Figure for ShiftedNeighbourhood {
         let falls = by_p.iter().chain(&by_r).all(|row| row[0] > *row.last().unwrap());
         let grows_with_p = by_p.windows(2).all(|w| mean(&w[1]) >= mean(&w[0]));
         let grows_with_r = by_r.windows(2).all(|w| mean(&w[1]) >= mean(&w[0]));
-        let fmt = |rows: &[Vec<f64>]| rows.iter().map(|r| format!("{:.1}→{:.1}", r[0], r.last().unwrap())).collect::<Vec<_>>().join(", ");
+        let fmt = |rows: &[Vec<f64>]| {
+            rows.iter().map(|r| format!("{:.1}→{:.1}", r[0], r.last().unwrap())).collect::<Vec<_>>().join(", ")
+        };
         Ok(Outcome {
             images: vec![path],
             checks: vec![

@@ -45,7 +45,9 @@ fn run_config(ctx: &Context, id: &str, config_file: &str) -> anyhow::Result<Path
     let control = RunControl { progress: true, ..RunControl::default() };
     match session.run(&control)? {
         RunOutcome::Finished { .. } => Ok(dir),
-        RunOutcome::Interrupted { step, .. } => anyhow::bail!("run {} interrupted at step {step}; rerun to resume", dir.display()),
+        RunOutcome::Interrupted { step, .. } => {
+            anyhow::bail!("run {} interrupted at step {step}; rerun to resume", dir.display())
+        }
     }
 }
 
@@ -85,14 +87,30 @@ impl Figure for Dynamics {
         let train = train_lc(&metrics, "train")?;
         let phases = Phases::of(&train, 1000.0).context("LC curve too short")?;
         let mut checks = vec![
-            Check::new("train LC: first descent (early minimum < 0.8 × initial)", phases.first_min.1 < 0.8 * phases.start.1, phases.describe()),
-            Check::new("train LC: ascent after the first minimum (peak > 1.2 × minimum)", phases.peak.1 > 1.2 * phases.first_min.1, phases.describe()),
+            Check::new(
+                "train LC: first descent (early minimum < 0.8 × initial)",
+                phases.first_min.1 < 0.8 * phases.start.1,
+                phases.describe(),
+            ),
+            Check::new(
+                "train LC: ascent after the first minimum (peak > 1.2 × minimum)",
+                phases.peak.1 > 1.2 * phases.first_min.1,
+                phases.describe(),
+            ),
         ];
         let test = train_lc(&metrics, "test")?;
         let at_peak = test.iter().find(|p| p.0 == phases.peak.0).map_or(f64::NAN, |p| p.1);
-        checks.push(Check::new("train LC > test LC at the train peak", phases.peak.1 > at_peak, format!("train {:.2}, test {at_peak:.2} at step {}", phases.peak.1, phases.peak.0)));
+        checks.push(Check::new(
+            "train LC > test LC at the train peak",
+            phases.peak.1 > at_peak,
+            format!("train {:.2}, test {at_peak:.2} at step {}", phases.peak.1, phases.peak.0),
+        ));
         if ctx.scale != Scale::Smoke {
-            checks.push(Check::new("train LC: second descent below the first minimum", phases.double_descent(), phases.describe()));
+            checks.push(Check::new(
+                "train LC: second descent below the first minimum",
+                phases.double_descent(),
+                phases.describe(),
+            ));
             let random = train_lc(&metrics, "random")?;
             let r = Phases::of(&random, 1000.0).context("random LC curve too short")?;
             let late_min = random.iter().filter(|p| p.0 > r.peak.0).map(|p| p.1).fold(f64::INFINITY, f64::min);
@@ -120,7 +138,10 @@ impl Figure for Grokking {
         "P1 Figs. 8–9, P2 Figs. 7, 10"
     }
     fn setup(&self, scale: Scale) -> String {
-        format!("configs/mnist_mlp_init8.toml (as mnist-dynamics with every parameter ×8 after init). Overrides: {:?}", scale_overrides(scale))
+        format!(
+            "configs/mnist_mlp_init8.toml (as mnist-dynamics with every parameter ×8 after init). Overrides: {:?}",
+            scale_overrides(scale)
+        )
     }
     fn run(&self, ctx: &Context) -> anyhow::Result<Outcome> {
         let dir = run_config(ctx, self.id(), "configs/mnist_mlp_init8.toml")?;
@@ -137,14 +158,26 @@ impl Figure for Grokking {
         )];
         let lc = train_lc(&metrics, "train")?;
         let phases = Phases::of(&lc, 100.0).context("LC curve too short")?;
-        checks.push(Check::new("no first descent (early minimum ≥ 0.8 × initial LC)", phases.first_min.1 >= 0.8 * phases.start.1, phases.describe()));
+        checks.push(Check::new(
+            "no first descent (early minimum ≥ 0.8 × initial LC)",
+            phases.first_min.1 >= 0.8 * phases.start.1,
+            phases.describe(),
+        ));
         if ctx.scale != Scale::Smoke {
             let final_test = test_acc.last().map_or(0.0, |p| p.1);
             let grok = first_reaching(&test_acc, 0.5);
-            checks.push(Check::new("grokking: final test accuracy ≥ 85 %", final_test >= 0.85, format!("final {final_test:.3}; test ≥ 50 % from step {grok:?}")));
+            checks.push(Check::new(
+                "grokking: final test accuracy ≥ 85 %",
+                final_test >= 0.85,
+                format!("final {final_test:.3}; test ≥ 50 % from step {grok:?}"),
+            ));
             let collapse = lc.iter().filter(|p| p.0 > phases.peak.0).find(|p| p.1 < 0.5 * phases.peak.1).map(|p| p.0);
             let near = matches!((grok, collapse), (Some(g), Some(c)) if c <= 4.0 * g && g <= 4.0 * c);
-            checks.push(Check::new("LC collapse (train LC < half its peak) within 4× of the grokking step", near, format!("collapse at {collapse:?}, grokking at {grok:?}; {}", phases.describe())));
+            checks.push(Check::new(
+                "LC collapse (train LC < half its peak) within 4× of the grokking step",
+                near,
+                format!("collapse at {collapse:?}, grokking at {grok:?}; {}", phases.describe()),
+            ));
         }
         Ok(Outcome { images: vec![image], checks, notes: vec![format!("Run directory: {}", dir.display())] })
     }
