@@ -1,9 +1,329 @@
-//! `tessera lc` (not yet available).
+//! `tessera lc`: local complexity of a model around dataset, random or `.npy` points; one CSV
+//! row per (point, radius) with per-layer counts, and a JSON summary (mean, std, 99% CI) next to
+//! it.
+
+use anyhow::{bail, Context};
+use indicatif::{ProgressBar, ProgressStyle};
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+use tessera_data::{indices_without_replacement, DataDir, Dataset, DatasetKind, Split};
+use tessera_lc::{
+    Directions, Frame, InMemoryPoints, LayerSelection, LcOptions, LocalComplexity, Method, NpyPoints, PointCounts,
+    PointSource, SetSummary, UniformBox, ZeroSign,
+};
+use tessera_net::{Network, Scalar};
 
 /// Arguments of `tessera lc`.
 #[derive(clap::Args)]
-pub struct Args {}
+pub struct Args {
+    /// Model directory (architecture.json + weights.safetensors) or `.onnx` file.
+    #[arg(long)]
+    model: PathBuf,
+    #[command(flatten)]
+    points: Box<PointArgs>,
+    #[command(flatten)]
+    frame: Box<FrameArgs>,
+    /// Radii of the cross-polytopes, comma separated; all are measured in one pass.
+    #[arg(long, value_delimiter = ',', default_value = "0.005")]
+    radius: Vec<f64>,
+    /// Count as the official code does for MLPs: every layer plus the output (logit) layer.
+    #[arg(long)]
+    reference_compatible: bool,
+    /// Count an exact zero pre-activation as positive (default: zero is its own sign).
+    #[arg(long)]
+    zero_positive: bool,
+    /// Count only these activation layers (numbered from 1), comma separated.
+    #[arg(long, value_delimiter = ',')]
+    layers: Vec<usize>,
+    /// How vertices are evaluated (all give the same counts).
+    #[arg(long, value_enum, default_value_t = MethodArg::Linearized)]
+    method: MethodArg,
+    /// Floating-point precision of the forward passes.
+    #[arg(long, value_enum, default_value_t = Precision::F64)]
+    precision: Precision,
+    /// Points per batch (default: chosen from the network's size).
+    #[arg(long)]
+    batch: Option<usize>,
+    /// Output CSV; the summary goes to the same name with extension .summary.json.
+    #[arg(long)]
+    out: PathBuf,
+}
 
-pub fn run(_args: Args) -> anyhow::Result<()> {
-    anyhow::bail!("`tessera lc` is not yet available")
+/// Where the points come from.
+#[derive(clap::Args)]
+struct PointArgs {
+    /// Dataset points DATASET:SPLIT[:N[:seed=S]]: the first N (all if omitted) or, with a seed,
+    /// N drawn without replacement. E.g. mnist:test:1000, mnist:train:1000:seed=3. Repeatable.
+    #[arg(long = "points")]
+    datasets: Vec<String>,
+    /// Points from a .npy file of shape (N, d) or (N, C, H, W), float32 or float64. Repeatable.
+    #[arg(long = "points-npy")]
+    npy: Vec<PathBuf>,
+    /// N random points uniform in the data box (see --box), seeded by --seed.
+    #[arg(long)]
+    random: Option<usize>,
+    /// Box of the random points, LO,HI in every coordinate (default: the domain of the first
+    /// --points dataset, else [0, 1]).
+    #[arg(long = "box", value_delimiter = ',', num_args = 2)]
+    random_box: Option<Vec<f64>>,
+    /// Data root (default: $TESSERA_DATA, ./data, ../shared/data).
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+}
+
+/// The directions spanning each neighbourhood.
+#[derive(clap::Args)]
+struct FrameArgs {
+    /// Number of directions P (the neighbourhood has 2P vertices).
+    #[arg(long, default_value_t = 25)]
+    p: usize,
+    /// Seed of the frame and of random points.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Frame from a .npy file of shape (P, d) instead of a seeded one (overrides --p).
+    #[arg(long = "frame")]
+    file: Option<PathBuf>,
+    /// Save the frame used to this .npy file (shape (P, d), float64).
+    #[arg(long)]
+    save_frame: Option<PathBuf>,
+    /// Give each point its own random frame (seeded by --seed and the point's index).
+    #[arg(long)]
+    per_point_frames: bool,
+}
+
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+enum MethodArg {
+    Plain,
+    AffineShortcut,
+    Linearized,
+}
+
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+enum Precision {
+    F32,
+    F64,
+}
+
+pub fn run(args: Args) -> anyhow::Result<()> {
+    let net = crate::model::load_model(&args.model)?;
+    let mut sets = point_sets(&args.points, args.frame.seed, net.input_width())?;
+    let options = lc_options(&args, net.input_width())?;
+    match args.precision {
+        Precision::F64 => measure(&net, options, &mut sets, &args),
+        Precision::F32 => measure(&net.cast::<f32>(), options, &mut sets, &args),
+    }
+}
+
+/// Run every set, writing CSV rows as batches finish, then the JSON summary.
+fn measure<T: Scalar>(
+    net: &Network<T>,
+    options: LcOptions,
+    sets: &mut [Box<dyn PointSource>],
+    args: &Args,
+) -> anyhow::Result<()> {
+    let lc = LocalComplexity::new(net, options)?;
+    let file = File::create(&args.out).with_context(|| format!("creating {}", args.out.display()))?;
+    let mut csv = BufWriter::new(file);
+    let columns: Vec<&str> = lc.layers().iter().map(|l| l.column.as_str()).collect();
+    writeln!(csv, "index,set,radius,{},total", columns.join(","))?;
+    let progress = progress_bar(sets.iter().map(|s| s.len() as u64).sum());
+    let radii = args.radius.len().max(1);
+    let mut summaries = Vec::new();
+    for source in sets.iter_mut() {
+        let name = source.name().to_string();
+        progress.set_message(name.clone());
+        let summary = lc.run(source.as_mut(), |batch: &[PointCounts]| -> anyhow::Result<()> {
+            write_rows(&mut csv, &name, batch)?;
+            progress.inc((batch.len() / radii) as u64);
+            Ok(())
+        })?;
+        summaries.push(summary);
+    }
+    csv.flush().with_context(|| format!("writing {}", args.out.display()))?;
+    progress.finish_and_clear();
+    let summary_path = summary_path(&args.out);
+    write_summary(&summary_path, &lc, &summaries, args)?;
+    print_summary(&summaries);
+    println!("rows: {}\nsummary: {}", args.out.display(), summary_path.display());
+    Ok(())
+}
+
+fn write_rows(csv: &mut impl Write, set: &str, batch: &[PointCounts]) -> std::io::Result<()> {
+    for c in batch {
+        let layers: Vec<String> = c.per_layer.iter().map(u32::to_string).collect();
+        writeln!(csv, "{},{},{},{},{}", c.index, set, c.radius, layers.join(","), c.total())?;
+    }
+    Ok(())
+}
+
+fn progress_bar(points: u64) -> ProgressBar {
+    let bar = ProgressBar::new(points);
+    let style = ProgressStyle::with_template("{msg:>12} [{bar:40}] {pos}/{len} points ({per_sec}, eta {eta})")
+        .map(|s| s.progress_chars("=> "))
+        .unwrap_or_else(|_| ProgressStyle::default_bar());
+    bar.set_style(style);
+    bar
+}
+
+/// `FILE.csv` -> `FILE.summary.json`.
+fn summary_path(out: &Path) -> PathBuf {
+    out.with_extension("summary.json")
+}
+
+fn write_summary<T: Scalar>(
+    path: &Path,
+    lc: &LocalComplexity<T>,
+    sets: &[SetSummary],
+    args: &Args,
+) -> anyhow::Result<()> {
+    let layers: Vec<_> = lc
+        .layers()
+        .iter()
+        .map(
+            |l| serde_json::json!({ "column": l.column, "node": l.node_name, "units": l.width, "output": l.is_output }),
+        )
+        .collect();
+    let json = serde_json::json!({
+        "model": args.model,
+        "precision": format!("{:?}", args.precision).to_lowercase(),
+        "method": format!("{:?}", lc.options().method),
+        "p": lc.p(),
+        "seed": args.frame.seed,
+        "frame": args.frame.file,
+        "per_point_frames": args.frame.per_point_frames,
+        "reference_compatible": args.reference_compatible,
+        "zero_sign": lc.options().zero,
+        "radii": lc.options().radii,
+        "layers": layers,
+        "sets": sets,
+    });
+    let text = serde_json::to_string_pretty(&json)?;
+    std::fs::write(path, text + "\n").with_context(|| format!("writing {}", path.display()))
+}
+
+fn print_summary(sets: &[SetSummary]) {
+    println!("{:>16} {:>10} {:>8} {:>12} {:>10} {:>10}", "set", "radius", "points", "mean LC", "std", "99% CI");
+    for s in sets {
+        for r in &s.radii {
+            let t = r.total;
+            println!(
+                "{:>16} {:>10} {:>8} {:>12.4} {:>10.4} {:>10.4}",
+                s.set, r.radius, s.points, t.mean, t.std, t.ci99
+            );
+        }
+    }
+}
+
+fn lc_options(args: &Args, input_width: usize) -> anyhow::Result<LcOptions> {
+    let frame_args = &args.frame;
+    let directions = match (&frame_args.file, frame_args.per_point_frames) {
+        (Some(_), true) => bail!("--frame and --per-point-frames exclude each other"),
+        (Some(path), false) => Directions::Shared(Frame::load_npy(path)?),
+        (None, true) => Directions::PerPoint { p: frame_args.p, seed: frame_args.seed },
+        (None, false) => Directions::Shared(Frame::random(input_width, frame_args.p, frame_args.seed)?),
+    };
+    if let (Some(path), Directions::Shared(frame)) = (&frame_args.save_frame, &directions) {
+        frame.save_npy(path)?;
+    }
+    let mut options = LcOptions::new(directions, args.radius.clone());
+    if args.reference_compatible {
+        options = options.reference_compatible();
+    }
+    if !args.layers.is_empty() {
+        options.layers = LayerSelection::Only(args.layers.clone());
+    }
+    if args.zero_positive {
+        options.zero = ZeroSign::Positive;
+    }
+    options.method = match args.method {
+        MethodArg::Plain => Method::Plain,
+        MethodArg::AffineShortcut => Method::AffineShortcut,
+        MethodArg::Linearized => Method::Linearized,
+    };
+    options.batch_points = args.batch;
+    Ok(options)
+}
+
+/// The point sets named on the command line, in order: datasets, .npy files, random points.
+fn point_sets(args: &PointArgs, seed: u64, input_width: usize) -> anyhow::Result<Vec<Box<dyn PointSource>>> {
+    let data_dir = DataDir::resolve(args.data_dir.as_deref());
+    let mut sets: Vec<Box<dyn PointSource>> = Vec::new();
+    let mut first_domain = None;
+    for spec in &args.datasets {
+        let (points, domain) = dataset_points(&data_dir, spec)?;
+        first_domain.get_or_insert(domain);
+        sets.push(Box::new(points));
+    }
+    for path in &args.npy {
+        sets.push(Box::new(NpyPoints::open(path)?));
+    }
+    if let Some(n) = args.random {
+        let (lower, upper) = match (&args.random_box, first_domain) {
+            (Some(b), _) => (vec![b[0]; input_width], vec![b[1]; input_width]),
+            (None, Some(domain)) => domain,
+            (None, None) => (vec![0.0; input_width], vec![1.0; input_width]),
+        };
+        sets.push(Box::new(UniformBox::new("random", lower, upper, n, seed)?));
+    }
+    if sets.is_empty() {
+        bail!("no points: give --points DATASET:SPLIT[:N], --points-npy FILE or --random N");
+    }
+    Ok(sets)
+}
+
+/// Per-coordinate lower and upper bounds of a box.
+type BoxBounds = (Vec<f64>, Vec<f64>);
+
+/// Parse `DATASET:SPLIT[:N[:seed=S]]`, load the split and select its points; also returns the
+/// dataset's domain box (for random points).
+fn dataset_points(data_dir: &DataDir, spec: &str) -> anyhow::Result<(InMemoryPoints, BoxBounds)> {
+    let usage = || format!("--points {spec:?}: expected DATASET:SPLIT[:N[:seed=S]], e.g. mnist:test:1000");
+    let parts: Vec<&str> = spec.split(':').collect();
+    if !(2..=4).contains(&parts.len()) {
+        bail!(usage());
+    }
+    let kind: DatasetKind = parts[0].parse().with_context(usage)?;
+    let split: Split = parts[1].parse().with_context(usage)?;
+    let count: Option<usize> = parts.get(2).map(|n| n.parse()).transpose().with_context(usage)?;
+    let seed: Option<u64> = match parts.get(3) {
+        Some(s) => Some(s.strip_prefix("seed=").unwrap_or(s).parse().with_context(usage)?),
+        None => None,
+    };
+    let dataset = data_dir.load(kind, split)?;
+    let n = count.unwrap_or(dataset.len()).min(dataset.len());
+    let indices = match seed {
+        Some(seed) => indices_without_replacement(dataset.len(), n, seed)?,
+        None => (0..n).collect(),
+    };
+    let name = format!("{}-{}", kind.name(), split.as_str());
+    Ok((selected_points(&dataset, &name, indices)?, domain_box(&dataset)))
+}
+
+fn selected_points(dataset: &Dataset, name: &str, indices: Vec<usize>) -> anyhow::Result<InMemoryPoints> {
+    let coords = indices.iter().flat_map(|&i| dataset.sample(i).iter().map(|&v| f64::from(v))).collect();
+    Ok(InMemoryPoints::new(name, dataset.dim(), coords)?.with_indices(indices)?)
+}
+
+fn domain_box(dataset: &Dataset) -> BoxBounds {
+    let to_f64 = |v: &[f32]| v.iter().map(|&x| f64::from(x)).collect();
+    (to_f64(dataset.domain().lower()), to_f64(dataset.domain().upper()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_summary_sits_next_to_the_csv() {
+        assert_eq!(summary_path(Path::new("out/lc.csv")), Path::new("out/lc.summary.json"));
+    }
+
+    #[test]
+    fn csv_rows_hold_index_set_radius_layers_and_total() {
+        let mut out = Vec::new();
+        let counts = [PointCounts { index: 7, radius_index: 0, radius: 0.05, per_layer: vec![1, 0, 3] }];
+        write_rows(&mut out, "mnist-test", &counts).unwrap();
+        assert_eq!(String::from_utf8(out).unwrap(), "7,mnist-test,0.05,1,0,3,4\n");
+    }
 }

@@ -1,0 +1,130 @@
+//! Vertices that have just crossed a kink. Right after the activation their value differs
+//! from the clean value `slope(c) (c ± r d)` only at the few units that crossed, by
+//! `delta_i = (slope(v_i) - slope(c_i)) v_i`; the next dense layer then gives
+//! `centre ± r direction + W delta`, a few columns of `W`, instead of multiplying the whole row.
+
+use super::{NodeValues, Run};
+use crate::vertices::{offset_row, vertex_side, DirRows};
+use rayon::prelude::*;
+use tessera_net::{Activation, NodeId, OffsetRows, Op, Scalar, Tensor};
+
+/// Exact rows that crossed a kink at `activation` and whose point still carries directions,
+/// with their sparse differences (unit, delta) from the clean value after the activation.
+pub(super) struct FreshRows<T> {
+    activation: NodeId,
+    rows: Vec<usize>,
+    deltas: Vec<Vec<(usize, T)>>,
+}
+
+/// Where an exact row of the next dense layer comes from.
+#[derive(Clone, Copy)]
+enum RowSource {
+    /// Row `j` of the product of the other rows with the weights.
+    Product(usize),
+    /// Entry `k` of the fresh rows.
+    Fresh(usize),
+}
+
+impl<T: Scalar> Run<'_, '_, T> {
+    /// The rows from `first_row` on (materialised at activation `id`, whose input is `pre`)
+    /// whose point still carries directions.
+    pub(super) fn fresh_rows(&self, id: NodeId, activation: Activation, pre: NodeId, first_row: usize) -> FreshRows<T> {
+        let v = self.value(pre);
+        let rows: Vec<usize> = (first_row..self.book.owners.len())
+            .filter(|&r| self.book.slot[self.book.owners[r].point].is_some())
+            .collect();
+        let slope = |x: T| T::from_f64(activation.slope_at(x.to_f64()));
+        let deltas = rows
+            .par_iter()
+            .map(|&r| {
+                let center = v.center.row(self.book.owners[r].point);
+                let units = center.iter().zip(v.exact.row(r)).enumerate();
+                let crossed = units.filter(|(_, (&c, &x))| slope(x) != slope(c));
+                crossed.map(|(i, (&c, &x))| (i, (slope(x) - slope(c)) * x)).collect()
+            })
+            .collect();
+        FreshRows { activation: id, rows, deltas }
+    }
+
+    /// Per point of the batch, the rows from `first_row` on, materialised at activation `id`,
+    /// when a dense layer reading that activation follows it (else zeros).
+    pub(super) fn crossed_here_per_point(&self, id: NodeId, first_row: usize) -> Vec<usize> {
+        let mut counts = vec![0; self.points];
+        let next = self.lc.net.nodes().get(id + 1);
+        if next.is_some_and(|n| matches!(n.op, Op::Dense { .. }) && n.inputs == [id]) {
+            for key in &self.book.owners[first_row..] {
+                counts[key.point] += 1;
+            }
+        }
+        counts
+    }
+
+    /// Whether dense node `id` reads exactly the activation the fresh rows crossed at.
+    pub(super) fn follows(&self, id: NodeId, fresh: &FreshRows<T>) -> bool {
+        let node = self.lc.net.node(id);
+        matches!(node.op, Op::Dense { .. }) && node.inputs == [fresh.activation]
+    }
+
+    /// Exact rows of dense node `id` (input `input`, centres `center` and directions `dirs`
+    /// already computed): a matrix product for most rows, sparse corrections for fresh ones.
+    pub(super) fn dense_exact_rows(
+        &self,
+        id: NodeId,
+        input: &NodeValues<T>,
+        center: &Tensor<T>,
+        dirs: &DirRows<T>,
+        fresh: &FreshRows<T>,
+    ) -> Tensor<T> {
+        let (net, num_dirs) = (self.lc.net, self.lc.p());
+        let mut sources: Vec<Option<RowSource>> = vec![None; input.exact.batch];
+        for (k, &row) in fresh.rows.iter().enumerate() {
+            sources[row] = Some(RowSource::Fresh(k));
+        }
+        let mut others = Vec::new();
+        for (row, source) in sources.iter_mut().enumerate() {
+            if source.is_none() {
+                *source = Some(RowSource::Product(others.len()));
+                others.push(row);
+            }
+        }
+        let gathered = select_rows(&input.exact, &others);
+        let product = self.lc.apply_affine_rows(id, &[&gathered], OffsetRows::All);
+        let columns = transposed(&net.params(id).tensors[0], input.center.width());
+        let width = center.width();
+        let mut out = Tensor::zeros(input.exact.batch, net.shape(id));
+        out.data.par_chunks_mut(width).zip(sources.par_iter()).for_each(|(row, source)| match source {
+            Some(RowSource::Product(j)) => row.copy_from_slice(product.row(*j)),
+            Some(RowSource::Fresh(k)) => {
+                let key = self.book.owners[fresh.rows[*k]];
+                let slot = self.book.slot[key.point].expect("fresh rows' points carry directions");
+                let (plus, p) = vertex_side(key.vertex, num_dirs);
+                let radius = self.lc.radii[key.radius];
+                let step = if plus { radius } else { -radius };
+                offset_row(center.row(key.point), dirs.row(slot, p, num_dirs), step, row);
+                for &(unit, delta) in &fresh.deltas[*k] {
+                    let column = &columns[unit * width..(unit + 1) * width];
+                    row.iter_mut().zip(column).for_each(|(o, &w)| *o += delta * w);
+                }
+            }
+            None => unreachable!("every row has a source"),
+        });
+        out
+    }
+}
+
+fn select_rows<T: Scalar>(t: &Tensor<T>, rows: &[usize]) -> Tensor<T> {
+    let data = rows.iter().flat_map(|&r| t.row(r).iter().copied()).collect();
+    Tensor { shape: t.shape.clone(), batch: rows.len(), data }
+}
+
+/// `weights` (`out x in`, row-major) as `in x out`: column `i` of the layer is row `i`.
+fn transposed<T: Scalar>(weights: &[T], in_width: usize) -> Vec<T> {
+    let out_width = weights.len() / in_width;
+    let mut t = vec![T::zero(); weights.len()];
+    for (o, row) in weights.chunks(in_width).enumerate() {
+        for (i, &w) in row.iter().enumerate() {
+            t[i * out_width + o] = w;
+        }
+    }
+    t
+}
