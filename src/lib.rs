@@ -5,6 +5,7 @@
 pub use tessera_data as data;
 pub use tessera_lc as lc;
 pub use tessera_net as net;
+pub use tessera_onnx as onnx;
 pub use tessera_plot as plot;
 pub use tessera_regions as regions;
 pub use tessera_train as train;

@@ -5,6 +5,7 @@ use clap::{Parser, Subcommand};
 
 mod count;
 mod data;
+mod import;
 mod lc;
 mod model;
 mod slice;
@@ -30,6 +31,8 @@ enum Command {
     Train(train::Args),
     /// Datasets: fetch and inspect.
     Data(data::Args),
+    /// Import an ONNX model (e.g. from torch.onnx.export) into a tessera model directory.
+    Import(import::Args),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -39,5 +42,6 @@ fn main() -> anyhow::Result<()> {
         Command::Count(a) => count::run(a),
         Command::Train(a) => train::run(a),
         Command::Data(a) => data::run(a),
+        Command::Import(a) => import::run(a),
     }
 }

@@ -1,9 +1,233 @@
-//! `tessera slice` (not yet available).
+//! `tessera slice`: the exact partition of a 2-D slice of input space into the model's linear
+//! regions, drawn as PNG (and SVG), with a JSON summary (`num_regions`, per-layer counts).
+
+use anyhow::{bail, Context};
+use serde_json::json;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+use tessera_data::{DataDir, DatasetKind, Split};
+use tessera_lc::NpyRows;
+use tessera_plot::{draw_partition, BoundaryColours, Fill, PartitionStyle};
+use tessera_regions::{partition_slice, Partition, PartitionOptions, Slice};
 
 /// Arguments of `tessera slice`.
 #[derive(clap::Args)]
-pub struct Args {}
+pub struct Args {
+    /// Model directory (architecture.json + weights.safetensors) or .onnx file.
+    #[arg(long)]
+    model: PathBuf,
+    /// The plane through three dataset points I,J,K (indices into --dataset): the square around
+    /// their centroid, as in the paper.
+    #[arg(long, value_delimiter = ',', conflicts_with_all = ["center", "center_index"])]
+    through: Option<Vec<usize>>,
+    /// A square of half-width --half-width around the point in this .npy file (one row), in a
+    /// plane of two random orthonormal directions (seeded by --seed).
+    #[arg(long, conflicts_with = "center_index", requires = "half_width")]
+    center: Option<PathBuf>,
+    /// Like --center, around dataset point I.
+    #[arg(long, requires = "half_width")]
+    center_index: Option<usize>,
+    /// Half-width of the square around --center / --center-index.
+    #[arg(long)]
+    half_width: Option<f64>,
+    /// The square of --through extends this factor times the largest distance of an anchor to
+    /// the centroid.
+    #[arg(long, default_value_t = 1.2)]
+    padding: f64,
+    /// Seed of the random directions of --center / --center-index.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Dataset of --through and --center-index, DATASET:SPLIT.
+    #[arg(long, default_value = "mnist:train")]
+    dataset: String,
+    /// Data root (default: $TESSERA_DATA, ./data, ../shared/data).
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// The picture: .png or .svg.
+    #[arg(long)]
+    out: PathBuf,
+    /// Also write the picture as SVG beside --out (same name, extension .svg).
+    #[arg(long)]
+    svg: bool,
+    /// Write the JSON summary here.
+    #[arg(long)]
+    json: Option<PathBuf>,
+    /// Colour regions by the slope norm of the output instead of at random.
+    #[arg(long)]
+    slope_norm: bool,
+    /// Colour each layer's boundaries differently instead of black.
+    #[arg(long)]
+    per_layer_colours: bool,
+    /// Picture width in pixels.
+    #[arg(long, default_value_t = 800)]
+    width: u32,
+    /// Stop with an error past this many regions in a layer.
+    #[arg(long, default_value_t = 20_000_000)]
+    max_regions: usize,
+}
 
-pub fn run(_args: Args) -> anyhow::Result<()> {
-    anyhow::bail!("`tessera slice` is not yet available")
+pub fn run(args: Args) -> anyhow::Result<()> {
+    let net = crate::model::load_model(&args.model)?;
+    let (slice, description) = build_slice(&args)?;
+    let options = PartitionOptions { max_regions: args.max_regions, ..PartitionOptions::default() };
+    let start = Instant::now();
+    let partition = partition_slice(&net, &slice, &options).context("partitioning the slice")?;
+    let seconds = start.elapsed().as_secs_f64();
+    draw(&partition, &args)?;
+    if let Some(path) = &args.json {
+        write_summary(path, &partition, &args, description, seconds)?;
+    }
+    println!("{} regions in {seconds:.2} s -> {}", partition.num_regions(), args.out.display());
+    Ok(())
+}
+
+/// The slice the arguments ask for, and a JSON description of how it was built.
+fn build_slice(args: &Args) -> anyhow::Result<(Slice, serde_json::Value)> {
+    if let Some(indices) = &args.through {
+        if indices.len() != 3 {
+            bail!("--through takes three dataset indices I,J,K, got {indices:?}");
+        }
+        let points = dataset_points(args, indices)?;
+        let slice = Slice::through_points(&points[0], &points[1], &points[2], args.padding)
+            .with_context(|| format!("--through {indices:?}"))?;
+        return Ok((slice, json!({ "through": indices, "dataset": args.dataset, "padding": args.padding })));
+    }
+    let half_width = args.half_width.context("--half-width is required with --center or --center-index")?;
+    let (center, origin) = match (&args.center, args.center_index) {
+        (Some(path), _) => (read_center(path)?, json!({ "center": path })),
+        (None, Some(i)) => {
+            (dataset_points(args, &[i])?.remove(0), json!({ "center_index": i, "dataset": args.dataset }))
+        }
+        (None, None) => bail!("give --through I,J,K, --center FILE.npy or --center-index I"),
+    };
+    let slice = Slice::around_point(&center, half_width, args.seed).context("--center / --half-width")?;
+    let mut description = origin;
+    description["half_width"] = json!(half_width);
+    description["seed"] = json!(args.seed);
+    Ok((slice, description))
+}
+
+/// The points of `--dataset` at `indices`, as f64.
+fn dataset_points(args: &Args, indices: &[usize]) -> anyhow::Result<Vec<Vec<f64>>> {
+    let usage = || format!("--dataset {:?}: expected DATASET:SPLIT, e.g. mnist:train", args.dataset);
+    let (kind, split) = args.dataset.split_once(':').with_context(usage)?;
+    let kind: DatasetKind = kind.parse().with_context(usage)?;
+    let split: Split = split.parse().with_context(usage)?;
+    let dataset = DataDir::resolve(args.data_dir.as_deref()).load(kind, split)?;
+    indices
+        .iter()
+        .map(|&i| match dataset.get(i) {
+            Some(x) => Ok(x.iter().map(|&v| f64::from(v)).collect()),
+            None => bail!("index {i} is out of range: {} has {} points", args.dataset, dataset.len()),
+        })
+        .collect()
+}
+
+/// The single point stored in a `.npy` file of shape `(1, d)` or `(1, C, H, W)`.
+fn read_center(path: &Path) -> anyhow::Result<Vec<f64>> {
+    let rows = NpyRows::open(path)?;
+    if rows.rows() != 1 {
+        bail!("{}: expected one point (shape (1, d)), found {} rows", path.display(), rows.rows());
+    }
+    Ok(rows.read_all()?)
+}
+
+fn draw(partition: &Partition, args: &Args) -> anyhow::Result<()> {
+    let style = PartitionStyle {
+        width: args.width,
+        fill: if args.slope_norm { Fill::SlopeNorm } else { Fill::Random { seed: args.seed } },
+        boundaries: if args.per_layer_colours { BoundaryColours::PerLayer } else { BoundaryColours::Black },
+        title: Some(format!("Num Regions {}", partition.num_regions())),
+        ..PartitionStyle::default()
+    };
+    draw_partition(partition, &style, &args.out)?;
+    if args.svg && !args.out.extension().is_some_and(|e| e.eq_ignore_ascii_case("svg")) {
+        draw_partition(partition, &style, &args.out.with_extension("svg"))?;
+    }
+    Ok(())
+}
+
+fn write_summary(
+    path: &Path,
+    partition: &Partition,
+    args: &Args,
+    slice: serde_json::Value,
+    seconds: f64,
+) -> anyhow::Result<()> {
+    let mut summary = serde_json::to_value(partition.summary())?;
+    summary["model"] = json!(args.model);
+    summary["slice"] = slice;
+    summary["seconds"] = json!(seconds);
+    let text = serde_json::to_string_pretty(&summary)?;
+    std::fs::write(path, text + "\n").with_context(|| format!("writing {}", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+    use tessera_net::{mlp, Activation};
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        args: Args,
+    }
+
+    fn parse(line: &[&str]) -> Args {
+        Cli::try_parse_from(std::iter::once("slice").chain(line.iter().copied())).unwrap().args
+    }
+
+    #[test]
+    fn a_slice_around_a_saved_point_is_drawn_and_summarised() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut net = mlp::<f64>(&[4, 12, 12, 3], Activation::Relu).unwrap();
+        net.init_pytorch_default(1, 1.0);
+        net.save(&dir.path().join("model")).unwrap();
+        let center = dir.path().join("x.npy");
+        tessera_lc::write_npy_rows(&center, &[0.1, 0.2, 0.3, 0.4], 1, 4).unwrap();
+        let p = |name: &str| dir.path().join(name).to_str().unwrap().to_string();
+        let (model, center, out, json) = (p("model"), p("x.npy"), p("s.png"), p("s.json"));
+        let args = parse(&[
+            "--model",
+            &model,
+            "--center",
+            &center,
+            "--half-width",
+            "2",
+            "--out",
+            &out,
+            "--svg",
+            "--json",
+            &json,
+        ]);
+        run(args).unwrap();
+        assert!(dir.path().join("s.png").exists() && dir.path().join("s.svg").exists());
+        let summary: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+        assert!(summary["num_regions"].as_u64().unwrap() > 1);
+        assert_eq!(summary["layers"].as_array().unwrap().len(), 2);
+        assert_eq!(summary["slice"]["half_width"], json!(2.0));
+    }
+
+    #[test]
+    fn a_center_file_with_the_wrong_width_is_an_error_naming_the_widths() {
+        let dir = tempfile::tempdir().unwrap();
+        let net = mlp::<f64>(&[4, 3, 2], Activation::Relu).unwrap();
+        net.save(&dir.path().join("model")).unwrap();
+        let center = dir.path().join("x.npy");
+        tessera_lc::write_npy_rows(&center, &[0.1, 0.2, 0.3], 1, 3).unwrap();
+        let p = |name: &str| dir.path().join(name).to_str().unwrap().to_string();
+        let (model, center, out) = (p("model"), p("x.npy"), p("s.png"));
+        let err =
+            run(parse(&["--model", &model, "--center", &center, "--half-width", "1", "--out", &out])).unwrap_err();
+        let message = format!("{err:#}");
+        assert!(message.contains("width 3") && message.contains("width 4"), "{message}");
+    }
+
+    #[test]
+    fn a_bad_dataset_spec_is_an_error_showing_the_expected_form() {
+        let args = parse(&["--model", "m", "--through", "1,2,3", "--dataset", "mnist", "--out", "s.png"]);
+        let message = format!("{:#}", dataset_points(&args, &[1]).unwrap_err());
+        assert!(message.contains("DATASET:SPLIT"), "{message}");
+    }
 }

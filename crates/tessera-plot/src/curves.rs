@@ -54,8 +54,16 @@ pub struct Chart {
 pub const TRAIN: (u8, u8, u8) = (44, 160, 44);
 pub const TEST: (u8, u8, u8) = (255, 127, 14);
 pub const RANDOM: (u8, u8, u8) = (31, 119, 180);
-const PALETTE: [(u8, u8, u8); 8] =
-    [(31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40), (148, 103, 189), (140, 86, 75), (227, 119, 194), (127, 127, 127)];
+const PALETTE: [(u8, u8, u8); 8] = [
+    (31, 119, 180),
+    (255, 127, 14),
+    (44, 160, 44),
+    (214, 39, 40),
+    (148, 103, 189),
+    (140, 86, 75),
+    (227, 119, 194),
+    (127, 127, 127),
+];
 
 /// Draw `charts` in a grid with `columns` columns into `path` (`.png` or `.svg`).
 pub fn draw_charts(charts: &[Chart], columns: usize, path: &Path) -> Result<(), PlotError> {
@@ -102,7 +110,8 @@ fn ranges(chart: &Chart) -> ((f64, f64), (f64, f64)) {
         s.points.iter().filter(|p| visible(p.0)).map(|p| p.1).chain(band)
     });
     let span = |it: &mut dyn Iterator<Item = f64>| {
-        it.filter(|v| v.is_finite()).fold(None, |acc: Option<(f64, f64)>, v| Some(acc.map_or((v, v), |(a, b)| (a.min(v), b.max(v)))))
+        it.filter(|v| v.is_finite())
+            .fold(None, |acc: Option<(f64, f64)>, v| Some(acc.map_or((v, v), |(a, b)| (a.min(v), b.max(v)))))
     };
     let (x0, x1) = span(&mut xs.into_iter()).unwrap_or((1.0, 10.0));
     let (y0, y1) = span(&mut ys.into_iter()).unwrap_or((0.0, 1.0));
@@ -155,7 +164,8 @@ where
         let pts: Vec<(f64, f64)> = s.points.iter().copied().filter(|p| visible(p.0) && p.1.is_finite()).collect();
         if let Some(band) = &s.band {
             let upper = s.points.iter().zip(band).filter(|(p, _)| visible(p.0)).map(|(p, b)| (p.0, b.1));
-            let lower: Vec<(f64, f64)> = s.points.iter().zip(band).filter(|(p, _)| visible(p.0)).map(|(p, b)| (p.0, b.0)).collect();
+            let lower: Vec<(f64, f64)> =
+                s.points.iter().zip(band).filter(|(p, _)| visible(p.0)).map(|(p, b)| (p.0, b.0)).collect();
             let polygon: Vec<(f64, f64)> = upper.chain(lower.into_iter().rev()).collect();
             ctx.draw_series(std::iter::once(Polygon::new(polygon, color.mix(0.2).filled()))).map_err(e)?;
         }
@@ -166,7 +176,9 @@ where
             ctx.draw_series(LineSeries::new(pts, style)).map_err(e)?
         };
         if !s.label.is_empty() {
-            drawn.label(s.label.clone()).legend(move |(x, y)| PathElement::new([(x, y), (x + 16, y)], color.stroke_width(2)));
+            drawn
+                .label(s.label.clone())
+                .legend(move |(x, y)| PathElement::new([(x, y), (x + 16, y)], color.stroke_width(2)));
         }
     }
     if chart.series.iter().any(|s| !s.label.is_empty()) {

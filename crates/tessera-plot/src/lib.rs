@@ -1,22 +1,22 @@
 //! # tessera-plot: pictures
 //!
 //! What it is for: drawing what the other crates compute — metric curves against training
-//! steps ([`curves`]) and exact partitions of 2-D slices — as PNG and SVG with an embedded font
-//! (no system fonts needed).
+//! steps ([`curves`]: LC and accuracy curves with bands, log axes, several panels) and exact
+//! partitions of 2-D slices ([`draw_partition`]: regions filled with random colours or by the
+//! slope norm of the output, neuron boundaries, the decision boundary, anchor points) — as PNG
+//! and SVG, chosen by the file extension, with an embedded font (no system fonts needed).
 //!
-//! What it must not do: compute anything it draws (no training, no LC, no partitions), or read
-//! datasets.
+//! What it must not do: compute anything it draws (no training, no LC, no partitions), read
+//! datasets or runs, or print.
 
+mod colour;
 pub mod curves;
+mod error;
 mod font;
+mod output;
+mod partition;
 
-use std::path::PathBuf;
-
-/// Drawing failures, naming the file.
-#[derive(Debug, thiserror::Error)]
-pub enum PlotError {
-    #[error("{path}: {message}")]
-    Draw { path: PathBuf, message: String },
-    #[error("{path}: unknown picture format (use .png or .svg)")]
-    Format { path: PathBuf },
-}
+pub use colour::Rgb;
+pub use error::{PlotError, Result};
+pub use output::Format;
+pub use partition::{draw_partition, BoundaryColours, Fill, PartitionStyle};

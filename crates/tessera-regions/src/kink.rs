@@ -1,0 +1,475 @@
+//! The kinked nodes of a network (activations and max pooling) and how each one cuts a cell:
+//! every unit gets a state on the cell (sign of a neuron, winner of a pooling window), and the
+//! units whose state changes inside the cell split it.
+
+use crate::cell::{max_magnitude, Affine, Cell, Point, Side, NO_LABEL, REL_TOL};
+use crate::code::{layer_code, layer_seed, unit_key};
+use rayon::prelude::*;
+use tessera_net::{Activation, Network, NodeId, Op, Tensor};
+
+/// A kinked node: a layer of neurons or a max-pooling node.
+#[derive(Clone, Debug)]
+pub(crate) struct KinkLayer {
+    pub node: NodeId,
+    pub input: NodeId,
+    pub name: String,
+    pub kind: KinkKind,
+    /// Neurons, or pooling outputs (one window each).
+    pub units: usize,
+    /// Seed of this layer's code keys.
+    pub seed: u64,
+    /// The keys of each neuron's two states (activation layers; empty for max pooling).
+    keys: Vec<[u64; 2]>,
+}
+
+#[derive(Clone, Debug)]
+pub(crate) enum KinkKind {
+    Activation(Activation),
+    /// For each output, the in-sample indices of its window's inputs in window order (the
+    /// order in which the forward pass breaks ties: the first maximum wins).
+    MaxPool {
+        windows: Vec<Vec<u32>>,
+    },
+}
+
+/// A part of a cell on which every unit of a layer has one state.
+#[derive(Clone, Debug)]
+pub(crate) struct Piece<C> {
+    pub cell: C,
+    /// Index of the cell it came from, in its chunk.
+    pub parent: usize,
+    /// The end of its chain of states in the parent's trail (see `PieceStates`).
+    pub head: u32,
+    /// The layer's code on this piece.
+    pub code: u64,
+}
+
+/// The unit states of the pieces of one cell: base states that all pieces share, and a trail
+/// of the states the depth-first split fixed for the units that cut the cell. The trail is a
+/// tree whose root-ward chains are the pieces' states, so its size grows with the split, not
+/// with pieces times cutting units (thousands of each in a wide conv layer).
+pub(crate) struct PieceStates {
+    pub base: Vec<u32>,
+    trail: Vec<TrailEntry>,
+}
+
+#[derive(Clone, Copy)]
+struct TrailEntry {
+    prev: u32,
+    unit: u32,
+    state: u32,
+    /// The code of the states along the chain up to this entry.
+    code: u64,
+}
+
+impl PieceStates {
+    /// The `(unit, state)` pairs on the chain that ends at `head` (each unit at most once).
+    pub fn chain(&self, mut head: u32) -> impl Iterator<Item = (u32, u32)> + '_ {
+        std::iter::from_fn(move || {
+            (head != NO_LABEL).then(|| {
+                let e = self.trail[head as usize];
+                head = e.prev;
+                (e.unit, e.state)
+            })
+        })
+    }
+
+    fn chain_code(&self, head: u32) -> u64 {
+        if head == NO_LABEL {
+            0
+        } else {
+            self.trail[head as usize].code
+        }
+    }
+
+    /// Extend the chain ending at `head` by `unit` in `state` (code key `key`).
+    fn push(&mut self, head: u32, unit: u32, state: u32, key: u64) -> u32 {
+        let code = self.chain_code(head) ^ key;
+        self.trail.push(TrailEntry { prev: head, unit, state, code });
+        (self.trail.len() - 1) as u32
+    }
+}
+
+/// What a layer does to one cell.
+pub(crate) struct CellRefinement<C: Cell> {
+    pub states: PieceStates,
+    pub pieces: Vec<Piece<C>>,
+    /// Boundary pieces and the unit that makes each.
+    pub boundaries: Vec<(C::Boundary, u32)>,
+}
+
+/// The kinked nodes of `net` in node order.
+pub(crate) fn kink_layers(net: &Network<f64>) -> Vec<KinkLayer> {
+    let mut layers = Vec::new();
+    for (node, n) in net.nodes().iter().enumerate() {
+        let kind = match n.op {
+            Op::Activation { activation } => KinkKind::Activation(activation),
+            Op::MaxPool2d { kernel, stride, padding } => {
+                KinkKind::MaxPool { windows: pooling_windows(net, node, kernel, stride, padding) }
+            }
+            _ => continue,
+        };
+        let units = net.shape(node).iter().product();
+        let seed = layer_seed(layers.len());
+        let keys = match kind {
+            KinkKind::Activation(_) => {
+                (0..units as u32).map(|u| [unit_key(seed, u, 0), unit_key(seed, u, 1)]).collect()
+            }
+            KinkKind::MaxPool { .. } => Vec::new(),
+        };
+        layers.push(KinkLayer { node, input: n.inputs[0], name: n.name.clone(), kind, units, seed, keys });
+    }
+    layers
+}
+
+/// The windows of a max-pooling node: for each output (channel-major, then row-major), the
+/// in-sample indices of its inputs in window order (kernel row-major, padding skipped), the
+/// order in which the forward pass breaks ties.
+fn pooling_windows(
+    net: &Network<f64>,
+    node: NodeId,
+    kernel: [usize; 2],
+    stride: [usize; 2],
+    padding: [usize; 2],
+) -> Vec<Vec<u32>> {
+    let input = net.shape(net.node(node).inputs[0]);
+    let out = net.shape(node);
+    let (channels, [h, w], [oh, ow]) = (input[0], [input[1], input[2]], [out[1], out[2]]);
+    // Input coordinate along an axis of output `o` at kernel offset `k`, if inside.
+    let source = |o: usize, k: usize, axis: usize, size: usize| {
+        (o * stride[axis] + k).checked_sub(padding[axis]).filter(|&v| v < size)
+    };
+    let mut windows = Vec::with_capacity(channels * oh * ow);
+    for c in 0..channels {
+        for (oy, ox) in (0..oh).flat_map(|oy| (0..ow).map(move |ox| (oy, ox))) {
+            let cells = (0..kernel[0]).flat_map(|ky| (0..kernel[1]).map(move |kx| (ky, kx)));
+            let inside = cells.filter_map(|(ky, kx)| Some((source(oy, ky, 0, h)?, source(ox, kx, 1, w)?)));
+            windows.push(inside.map(|(y, x)| (c * h * w + y * w + x) as u32).collect());
+        }
+    }
+    windows
+}
+
+/// Unit `i`'s affine function on a cell, from the cell's `DIM + 1` map rows of `width` values.
+#[inline]
+fn unit_affine(maps: &[f64], width: usize, dim: usize, i: usize) -> Affine {
+    [maps[i], maps[width + i], if dim == 2 { maps[2 * width + i] } else { 0.0 }]
+}
+
+#[inline]
+fn difference(f: &Affine, g: &Affine) -> Affine {
+    [f[0] - g[0], f[1] - g[1], f[2] - g[2]]
+}
+
+impl KinkLayer {
+    pub fn kind_name(&self) -> &'static str {
+        match self.kind {
+            KinkKind::Activation(Activation::Relu) => "relu",
+            KinkKind::Activation(Activation::LeakyRelu { .. }) => "leaky_relu",
+            KinkKind::Activation(Activation::Abs) => "abs",
+            KinkKind::MaxPool { .. } => "max_pool",
+        }
+    }
+
+    /// The code key of `unit` in `state`.
+    #[inline]
+    pub fn key(&self, unit: u32, state: u32) -> u64 {
+        match self.keys.get(unit as usize) {
+            Some(pair) => pair[state as usize],
+            None => unit_key(self.seed, unit, state),
+        }
+    }
+
+    /// Split `cell` (index `parent` in its chunk) by this layer, given the `DIM + 1` rows of
+    /// the affine map of the layer's input on the cell.
+    pub fn refine<C: Cell>(&self, cell: &C, parent: usize, maps: &[f64]) -> CellRefinement<C> {
+        let width = maps.len() / (C::DIM + 1);
+        let (base, cutting) = self.classify(cell, maps, width);
+        // The code of the units that do not cut: all units, less the placeholders of the others.
+        let base_code = cutting.iter().fold(layer_code(self, &base), |h, &u| h ^ self.key(u, 0));
+        let states = PieceStates { base, trail: Vec::new() };
+        let mut out = CellRefinement { states, pieces: Vec::new(), boundaries: Vec::new() };
+        let mut stack = vec![(cell.clone(), cutting, NO_LABEL)];
+        while let Some((cell, candidates, head)) = stack.pop() {
+            let Some((&unit, rest)) = candidates.split_first() else {
+                let code = base_code ^ out.states.chain_code(head);
+                out.pieces.push(Piece { cell, parent, head, code });
+                continue;
+            };
+            let parts = self.cut(&cell, maps, width, unit as usize, &mut out.boundaries);
+            for (part, state) in parts.into_iter().rev() {
+                let mut head = out.states.push(head, unit, state, self.key(unit, state));
+                let mut still_cutting = Vec::with_capacity(rest.len());
+                for &other in rest {
+                    match self.state_on(&part, maps, width, other as usize) {
+                        Some(s) => head = out.states.push(head, other, s, self.key(other, s)),
+                        None => still_cutting.push(other),
+                    }
+                }
+                stack.push((part, still_cutting, head));
+            }
+        }
+        // The cutting units take their first piece's states as the base, so that pieces differ
+        // from the base in few units (see `output_change`).
+        if let Some(first) = out.pieces.first() {
+            let chain: Vec<(u32, u32)> = out.states.chain(first.head).collect();
+            chain.into_iter().for_each(|(u, s)| out.states.base[u as usize] = s);
+        }
+        out
+    }
+
+    /// The state of every unit that does not cut `cell` (0 for those that do), and the units
+    /// that cut it.
+    fn classify<C: Cell>(&self, cell: &C, maps: &[f64], width: usize) -> (Vec<u32>, Vec<u32>) {
+        match &self.kind {
+            KinkKind::Activation(_) => classify_neurons(cell.vertices(), maps, width, C::DIM),
+            KinkKind::MaxPool { windows } => {
+                let mut base = vec![0u32; self.units];
+                let mut cutting = Vec::new();
+                for (unit, window) in windows.iter().enumerate() {
+                    match fixed_winner(cell, window.len(), |j| unit_affine(maps, width, C::DIM, window[j] as usize)) {
+                        Some(j) => base[unit] = window[j],
+                        None => cutting.push(unit as u32),
+                    }
+                }
+                (base, cutting)
+            }
+        }
+    }
+
+    /// The state of `unit` on all of `cell`, or `None` when the cell straddles a change.
+    fn state_on<C: Cell>(&self, cell: &C, maps: &[f64], width: usize, unit: usize) -> Option<u32> {
+        match &self.kind {
+            KinkKind::Activation(_) => match cell.side(&unit_affine(maps, width, C::DIM, unit), 0.0) {
+                // A neuron that is zero on the whole cell takes the side the forward pass gives 0.
+                Side::Positive | Side::Zero => Some(1),
+                Side::Negative => Some(0),
+                Side::Both => None,
+            },
+            KinkKind::MaxPool { windows } => {
+                let window = &windows[unit];
+                fixed_winner(cell, window.len(), |j| unit_affine(maps, width, C::DIM, window[j] as usize))
+                    .map(|j| window[j])
+            }
+        }
+    }
+
+    /// The parts of `cell` on which `unit` has one state each; records the boundaries.
+    fn cut<C: Cell>(
+        &self,
+        cell: &C,
+        maps: &[f64],
+        width: usize,
+        unit: usize,
+        bounds: &mut Vec<(C::Boundary, u32)>,
+    ) -> Vec<(C, u32)> {
+        match &self.kind {
+            KinkKind::Activation(_) => match cell.split(&unit_affine(maps, width, C::DIM, unit), 0.0, NO_LABEL) {
+                Some((neg, pos, b)) => {
+                    bounds.push((b, unit as u32));
+                    vec![(neg, 0), (pos, 1)]
+                }
+                None => vec![(cell.clone(), 1)],
+            },
+            KinkKind::MaxPool { windows } => {
+                let window = &windows[unit];
+                let parts = argmax_cells(cell, &window_functions(maps, width, C::DIM, window));
+                bounds.extend(parts.boundaries.into_iter().map(|(b, _)| (b, unit as u32)));
+                parts.cells.into_iter().map(|(j, c)| (c, window[j])).collect()
+            }
+        }
+    }
+
+    /// This layer's output rows for each `(parent, head)`: the parent's input rows with the
+    /// parent's base states, then the states of the chain ending at `head` (`NO_LABEL`: none),
+    /// applied (slopes for activations, winners for max pooling).
+    pub fn apply(
+        &self,
+        pre: &Tensor<f64>,
+        rows: usize,
+        states: &[PieceStates],
+        pieces: &[(usize, u32)],
+        out_shape: &[usize],
+    ) -> Tensor<f64> {
+        let mut out = Tensor::zeros(rows * pieces.len(), out_shape);
+        out.data
+            .par_chunks_mut(rows * self.units)
+            .zip(pieces.par_iter())
+            .for_each(|(dst, &(parent, head))| self.write_output(pre, rows, parent, &states[parent], head, dst));
+        out
+    }
+
+    /// Write the `rows` output rows of region `parent` in its base states, then the states of
+    /// the chain ending at `head`.
+    fn write_output(
+        &self,
+        pre: &Tensor<f64>,
+        rows: usize,
+        parent: usize,
+        states: &PieceStates,
+        head: u32,
+        dst: &mut [f64],
+    ) {
+        let in_w = pre.width();
+        let src = &pre.data[parent * rows * in_w..(parent + 1) * rows * in_w];
+        for (d, s) in dst.chunks_mut(self.units).zip(src.chunks(in_w)) {
+            match self.kind {
+                KinkKind::Activation(act) => {
+                    let slopes = [act.slope_at(-1.0), act.slope_at(1.0)];
+                    d.iter_mut().zip(s).zip(&states.base).for_each(|((d, &x), &st)| *d = x * slopes[st as usize & 1]);
+                    states.chain(head).for_each(|(u, st)| d[u as usize] = s[u as usize] * slopes[st as usize]);
+                }
+                KinkKind::MaxPool { .. } => {
+                    d.iter_mut().zip(&states.base).for_each(|(d, &st)| *d = s[st as usize]);
+                    states.chain(head).for_each(|(u, st)| d[u as usize] = s[st as usize]);
+                }
+            }
+        }
+    }
+
+    /// How much output `unit` changes, on the input row `src`, when its state goes from
+    /// `from` to `to`: what a piece adds to its parent's base output.
+    #[inline]
+    pub fn output_change(&self, src: &[f64], unit: usize, from: u32, to: u32) -> f64 {
+        match self.kind {
+            KinkKind::Activation(act) => {
+                let slopes = [act.slope_at(-1.0), act.slope_at(1.0)];
+                src[unit] * (slopes[to as usize] - slopes[from as usize])
+            }
+            KinkKind::MaxPool { .. } => src[to as usize] - src[from as usize],
+        }
+    }
+}
+
+/// The sign state of every neuron on the convex hull of `vertices` (1 where it is
+/// non-negative, as `Cell::side` decides, 0 where negative), and the neurons whose sign
+/// changes there. Vectorised over neurons: this is the inner loop of every slice.
+fn classify_neurons(vertices: &[Point], maps: &[f64], width: usize, dim: usize) -> (Vec<u32>, Vec<u32>) {
+    let (c, a1) = (&maps[..width], &maps[width..2 * width]);
+    // Paths have no second slope; their points have `u2 = 0`, so any row serves.
+    let a2 = if dim == 2 { &maps[2 * width..3 * width] } else { a1 };
+    // Per neuron: the largest and smallest value at a vertex, and the largest magnitude of the
+    // terms (the tolerance scale of `Cell::side`).
+    let (mut high, mut low, mut magnitude) = (vec![f64::MIN; width], vec![f64::MAX; width], vec![0.0f64; width]);
+    for p in vertices {
+        for i in 0..width {
+            let (t1, t2) = (a1[i] * p[0], a2[i] * p[1]);
+            let v = c[i] + t1 + t2;
+            high[i] = high[i].max(v);
+            low[i] = low[i].min(v);
+            magnitude[i] = magnitude[i].max(c[i].abs() + t1.abs() + t2.abs());
+        }
+    }
+    let mut cutting = Vec::new();
+    let states = (0..width)
+        .map(|i| {
+            let tol = REL_TOL * magnitude[i];
+            match (high[i] > tol, low[i] < -tol) {
+                (true, true) => {
+                    cutting.push(i as u32);
+                    0
+                }
+                (false, true) => 0,
+                // Positive, or zero on the whole cell: the side the forward pass gives 0.
+                _ => 1,
+            }
+        })
+        .collect();
+    (states, cutting)
+}
+
+fn window_functions(maps: &[f64], width: usize, dim: usize, window: &[u32]) -> Vec<Affine> {
+    window.iter().map(|&i| unit_affine(maps, width, dim, i as usize)).collect()
+}
+
+/// The index of the function (of `n`, the `k`-th given by `f(k)`) that is the maximum on all
+/// of `cell` (ties to the earlier function), or `None` when the maximum changes inside the
+/// cell.
+pub(crate) fn fixed_winner<C: Cell>(cell: &C, n: usize, f: impl Fn(usize) -> Affine) -> Option<usize> {
+    let p = cell.interior_point();
+    let mut best = (0, crate::cell::eval(&f(0), p));
+    for k in 1..n {
+        let v = crate::cell::eval(&f(k), p);
+        if v > best.1 {
+            best = (k, v);
+        }
+    }
+    let (j, fj) = (best.0, f(best.0));
+    let mag_j = max_magnitude(cell.vertices(), &fj);
+    for k in (0..n).filter(|&k| k != j) {
+        let fk = f(k);
+        let floor = mag_j + max_magnitude(cell.vertices(), &fk);
+        match cell.side(&difference(&fj, &fk), floor) {
+            Side::Positive => {}
+            Side::Zero if k > j => {}
+            _ => return None,
+        }
+    }
+    Some(j)
+}
+
+/// The parts of a cell where each of several functions is the maximum.
+pub(crate) struct ArgmaxCells<C: Cell> {
+    /// `(index of the winning function, its part)`.
+    pub cells: Vec<(usize, C)>,
+    /// `(boundary piece, [j, k])` between the parts of `j < k`.
+    pub boundaries: Vec<(C::Boundary, [u32; 2])>,
+}
+
+/// The parts of `cell` where each function is the maximum (ties go to the earlier function,
+/// as the forward pass's argmax does), with the boundaries between parts.
+pub(crate) fn argmax_cells<C: Cell>(cell: &C, fs: &[Affine]) -> ArgmaxCells<C> {
+    let mags: Vec<f64> = fs.iter().map(|f| max_magnitude(cell.vertices(), f)).collect();
+    let base = cell.relabelled(NO_LABEL);
+    let mut out = ArgmaxCells { cells: Vec::new(), boundaries: Vec::new() };
+    for j in 0..fs.len() {
+        let won = (0..fs.len()).filter(|&k| k != j).try_fold(base.clone(), |part, k| {
+            let (d, floor) = (difference(&fs[j], &fs[k]), mags[j] + mags[k]);
+            match part.side(&d, floor) {
+                Side::Positive => Some(part),
+                Side::Zero => (k > j).then_some(part),
+                Side::Negative => None,
+                Side::Both => part.clip(&d, floor, k as u32),
+            }
+        });
+        if let Some(part) = won {
+            for k in j + 1..fs.len() {
+                out.boundaries.extend(part.labelled(k as u32).into_iter().map(|b| (b, [j as u32, k as u32])));
+            }
+            out.cells.push((j, part));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::polygon::Polygon;
+
+    #[test]
+    fn argmax_of_three_lines_tiles_the_square() {
+        let sq = Polygon::square([0.0, 0.0], 1.0);
+        // -u1, u1 and 0.5: the constant wins in the middle band |u1| < 0.5.
+        let fs = [[0.0, -1.0, 0.0], [0.0, 1.0, 0.0], [0.5, 0.0, 0.0]];
+        let ArgmaxCells { cells, boundaries } = argmax_cells(&sq, &fs);
+        let areas: Vec<f64> = cells.iter().map(|(_, c)| c.area()).collect();
+        assert_eq!(cells.iter().map(|c| c.0).collect::<Vec<_>>(), vec![0, 1, 2]);
+        assert!((areas.iter().sum::<f64>() - 4.0).abs() < 1e-14);
+        assert!((areas[2] - 2.0).abs() < 1e-14);
+        // Boundaries: u1 = -0.5 between 0 and 2, u1 = 0.5 between 1 and 2; none between 0 and 1.
+        let mut pairs: Vec<[u32; 2]> = boundaries.iter().map(|e| e.1).collect();
+        pairs.sort();
+        assert_eq!(pairs, vec![[0, 2], [1, 2]]);
+    }
+
+    #[test]
+    fn identical_functions_go_to_the_first() {
+        let sq = Polygon::square([0.0, 0.0], 1.0);
+        let fs = [[0.0; 3], [0.0; 3], [-1.0, 0.0, 0.0]];
+        assert_eq!(fixed_winner(&sq, fs.len(), |k| fs[k]), Some(0));
+        let parts = argmax_cells(&sq, &fs);
+        assert_eq!(parts.cells.len(), 1);
+        assert!(parts.boundaries.is_empty());
+    }
+}

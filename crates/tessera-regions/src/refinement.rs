@@ -1,0 +1,289 @@
+//! The layer-by-layer refinement shared by slices and paths.
+//!
+//! Regions flow through the network's nodes in topological order, each carrying the affine
+//! maps (in cell coordinates) of the tensors that later nodes still read. Affine nodes act on
+//! all regions of a chunk at once (their maps are `DIM + 1` consecutive rows: constant, then
+//! slopes). A kinked node splits every region (in parallel), and its pieces continue
+//! depth-first in chunks of bounded memory, so the number of regions in flight never grows
+//! with the size of the partition.
+//!
+//! When a kinked layer feeds a dense or conv node, its pieces get that node's output directly
+//! from their parent's (see `fused`).
+
+use crate::cell::{Cell, NO_LABEL};
+use crate::code::Code;
+use crate::error::{RegionError, Result};
+use crate::fused::FusedLinear;
+use crate::kink::{kink_layers, CellRefinement, KinkLayer, Piece, PieceStates};
+use rayon::prelude::*;
+use tessera_net::{Network, NodeId, OffsetRows, Tensor};
+
+/// Regions per chunk however wide the maps: enough to keep both cores busy splitting.
+const MIN_CHUNK: usize = 8;
+
+/// Limits of a refinement.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Limits {
+    /// Memory for the maps of one chunk of regions at one depth (bytes; at least `MIN_CHUNK`
+    /// regions).
+    pub chunk_bytes: usize,
+    /// Stop with an error when any layer has more regions than this.
+    pub max_regions: usize,
+}
+
+/// A final region: its cell, code, and the `(DIM + 1) x outputs` map of the network output
+/// (row 0: constant, row `1 + k`: slope along coordinate `k`).
+pub(crate) struct FinalRegion<C> {
+    pub cell: C,
+    pub code: Code,
+    pub output: Vec<f64>,
+}
+
+/// Everything a refinement produces.
+pub(crate) struct Outcome<C: Cell> {
+    pub layers: Vec<KinkLayer>,
+    pub regions: Vec<FinalRegion<C>>,
+    /// Number of regions after each kinked layer.
+    pub regions_after: Vec<usize>,
+    /// Boundary pieces made by each kinked layer, with the unit that makes each.
+    pub boundaries: Vec<Vec<(C::Boundary, u32)>>,
+}
+
+/// Where a piece's output rows of a fused node come from.
+enum Source {
+    /// Row block `k` of the node applied to the pieces directly.
+    Direct(usize),
+    /// Row block `k` of the node applied to the parents' base states, plus columns.
+    Columns(usize),
+}
+
+/// Regions in flight together: their cells, codes so far and the maps of the live tensors.
+struct Chunk<C> {
+    cells: Vec<C>,
+    codes: Vec<Code>,
+    /// Indexed by node id; `DIM + 1` rows per region.
+    values: Vec<Option<Tensor<f64>>>,
+}
+
+struct Engine<'a> {
+    net: &'a Network<f64>,
+    layers: Vec<KinkLayer>,
+    layer_of: Vec<Option<usize>>,
+    last_use: Vec<NodeId>,
+    /// Per kinked layer, the dense or conv node its output feeds, if it feeds nothing else.
+    fused: Vec<Option<FusedLinear>>,
+    limits: Limits,
+}
+
+/// Partition `cell` by the network restricted to the affine family of inputs whose `DIM + 1`
+/// rows (`origin`, then one direction per coordinate) are `rows`.
+pub(crate) fn refine<C: Cell>(net: &Network<f64>, rows: Tensor<f64>, cell: C, limits: Limits) -> Result<Outcome<C>> {
+    let layers = kink_layers(net);
+    let mut layer_of = vec![None; net.nodes().len()];
+    layers.iter().enumerate().for_each(|(l, k)| layer_of[k.node] = Some(l));
+    let last_use = last_uses(net);
+    let fused = layers.iter().map(|layer| FusedLinear::after(net, &last_use, layer)).collect();
+    let engine = Engine { net, last_use, layer_of, fused, limits, layers: layers.clone() };
+    let mut out = Outcome {
+        regions_after: vec![0; layers.len()],
+        boundaries: vec![Vec::new(); layers.len()],
+        layers,
+        regions: Vec::new(),
+    };
+    let mut values = vec![None; net.nodes().len()];
+    values[0] = Some(rows.reshaped(net.input_shape()));
+    engine.descend(Chunk { cells: vec![cell], codes: vec![Vec::new()], values }, 1, &mut out)?;
+    Ok(out)
+}
+
+/// The last node that reads each node's output (the output node: never released).
+fn last_uses(net: &Network<f64>) -> Vec<NodeId> {
+    let mut last: Vec<NodeId> = (0..net.nodes().len()).collect();
+    for (id, node) in net.nodes().iter().enumerate() {
+        node.inputs.iter().for_each(|&i| last[i] = last[i].max(id));
+    }
+    last[net.output_id()] = usize::MAX;
+    last
+}
+
+impl Engine<'_> {
+    /// Run `chunk` through the nodes from `from` on.
+    fn descend<C: Cell>(&self, mut chunk: Chunk<C>, from: NodeId, out: &mut Outcome<C>) -> Result<()> {
+        for id in from..self.net.nodes().len() {
+            if let Some(l) = self.layer_of[id] {
+                return self.split_layer(chunk, l, out);
+            }
+            let value = {
+                let inputs: Vec<&Tensor<f64>> =
+                    self.net.node(id).inputs.iter().map(|&i| chunk.values[i].as_ref().expect("live value")).collect();
+                self.net.apply_affine(id, &inputs, OffsetRows::EveryNth(C::DIM + 1))
+            };
+            chunk.values[id] = Some(value);
+            for &i in &self.net.node(id).inputs {
+                if self.last_use[i] == id {
+                    chunk.values[i] = None;
+                }
+            }
+        }
+        self.emit(chunk, out);
+        Ok(())
+    }
+
+    /// Split every region of `chunk` by kinked layer `l`, then continue with the pieces in
+    /// chunks that fit the memory limit.
+    fn split_layer<C: Cell>(&self, chunk: Chunk<C>, l: usize, out: &mut Outcome<C>) -> Result<()> {
+        let layer = &self.layers[l];
+        let pre = chunk.values[layer.input].as_ref().expect("live pre-activation");
+        let stride = (C::DIM + 1) * pre.width();
+        let refined: Vec<CellRefinement<C>> = chunk
+            .cells
+            .par_iter()
+            .enumerate()
+            .map(|(r, cell)| layer.refine(cell, r, &pre.data[r * stride..(r + 1) * stride]))
+            .collect();
+        let mut states = Vec::with_capacity(refined.len());
+        let mut pieces = Vec::new();
+        for r in refined {
+            states.push(r.states);
+            pieces.extend(r.pieces);
+            out.boundaries[l].extend(r.boundaries);
+        }
+        out.regions_after[l] += pieces.len();
+        if out.regions_after[l] > self.limits.max_regions {
+            let (limit, name) = (self.limits.max_regions, layer.name.clone());
+            return Err(RegionError::TooManyRegions { limit, layer: l, name });
+        }
+        let produced = self.fused[l].as_ref().map_or(layer.node, |f| f.node);
+        let per_piece = self.bytes_per_piece::<C>(&chunk, layer.node, produced);
+        let batch = (self.limits.chunk_bytes / per_piece).max(MIN_CHUNK);
+        let mut pieces = pieces.into_iter();
+        loop {
+            let group: Vec<Piece<C>> = pieces.by_ref().take(batch).collect();
+            if group.is_empty() {
+                return Ok(());
+            }
+            let child = self.children(&chunk, l, &states, group);
+            self.descend(child, produced + 1, out)?;
+        }
+    }
+
+    /// Memory of the maps one piece carries past kinked node `id`, which produces node
+    /// `produced`'s value.
+    fn bytes_per_piece<C: Cell>(&self, chunk: &Chunk<C>, id: NodeId, produced: NodeId) -> usize {
+        let live: usize = self.live_after(chunk, id).map(|i| self.net.shape(i).iter().product::<usize>()).sum();
+        let own: usize = self.net.shape(produced).iter().product();
+        (C::DIM + 1) * (live + own) * std::mem::size_of::<f64>()
+    }
+
+    /// Nodes whose values the chunk holds and that nodes after `id` still read.
+    fn live_after<'c, C>(&'c self, chunk: &'c Chunk<C>, id: NodeId) -> impl Iterator<Item = NodeId> + 'c {
+        (0..id).filter(move |&i| chunk.values[i].is_some() && self.last_use[i] > id)
+    }
+
+    /// The chunk of `group`'s pieces: their maps past kinked layer `l` (past its fused node,
+    /// if it has one).
+    fn children<C: Cell>(&self, chunk: &Chunk<C>, l: usize, states: &[PieceStates], group: Vec<Piece<C>>) -> Chunk<C> {
+        let layer = &self.layers[l];
+        let mut values: Vec<Option<Tensor<f64>>> = vec![None; self.net.nodes().len()];
+        let parents: Vec<usize> = group.iter().map(|p| p.parent).collect();
+        for i in self.live_after(chunk, layer.node) {
+            values[i] = Some(gather_regions::<C>(chunk.values[i].as_ref().expect("live"), &parents));
+        }
+        let pre = chunk.values[layer.input].as_ref().expect("live pre-activation");
+        match &self.fused[l] {
+            Some(fused) => values[fused.node] = Some(self.fused_output(pre, layer, fused, states, &group)),
+            None => {
+                let pieces: Vec<(usize, u32)> = group.iter().map(|p| (p.parent, p.head)).collect();
+                values[layer.node] = Some(layer.apply(pre, C::DIM + 1, states, &pieces, self.net.shape(layer.node)))
+            }
+        }
+        let codes = group
+            .iter()
+            .map(|p| {
+                let mut code = chunk.codes[p.parent].clone();
+                code.push(p.code);
+                code
+            })
+            .collect();
+        Chunk { cells: group.into_iter().map(|p| p.cell).collect(), codes, values }
+    }
+
+    /// The fused node's output rows for each piece: the parent's output in its base states,
+    /// plus a column of the node for each unit whose state differs from the base; or, for
+    /// pieces that differ in so many units that this costs more, the node applied directly.
+    fn fused_output<C: Cell>(
+        &self,
+        pre: &Tensor<f64>,
+        layer: &KinkLayer,
+        fused: &FusedLinear,
+        states: &[PieceStates],
+        group: &[Piece<C>],
+    ) -> Tensor<f64> {
+        let rows = C::DIM + 1;
+        let differing = |p: &Piece<C>| {
+            let parent = &states[p.parent];
+            parent.chain(p.head).filter(move |&(u, s)| parent.base[u as usize] != s)
+        };
+        // Where each piece's rows come from: the node applied to the piece directly, or to its
+        // parent's base states (one row block per parent; a parent's pieces are contiguous).
+        let (mut direct, mut parents) = (Vec::new(), Vec::new());
+        let sources: Vec<Source> = group
+            .iter()
+            .map(|p| {
+                if !fused.columns_pay(differing(p).count()) {
+                    direct.push((p.parent, p.head));
+                    Source::Direct(direct.len() - 1)
+                } else {
+                    if parents.last() != Some(&(p.parent, NO_LABEL)) {
+                        parents.push((p.parent, NO_LABEL));
+                    }
+                    Source::Columns(parents.len() - 1)
+                }
+            })
+            .collect();
+        let through_node = |pieces: &[(usize, u32)]| {
+            let post = layer.apply(pre, rows, states, pieces, &[layer.units]);
+            self.net.apply_affine(fused.node, &[&post], OffsetRows::EveryNth(rows))
+        };
+        let (direct_out, base_out) = (through_node(&direct), through_node(&parents));
+        let in_w = pre.width();
+        let block = rows * self.net.shape(fused.node).iter().product::<usize>();
+        let mut out = Tensor::zeros(rows * group.len(), self.net.shape(fused.node));
+        out.data.par_chunks_mut(block).zip(group.par_iter().zip(&sources)).for_each(|(dst, (piece, source))| {
+            match *source {
+                Source::Direct(k) => dst.copy_from_slice(&direct_out.data[k * block..(k + 1) * block]),
+                Source::Columns(slot) => {
+                    dst.copy_from_slice(&base_out.data[slot * block..(slot + 1) * block]);
+                    let src = &pre.data[piece.parent * rows * in_w..(piece.parent + 1) * rows * in_w];
+                    let base = &states[piece.parent].base;
+                    for (unit, state) in differing(piece) {
+                        let (u, from) = (unit as usize, base[unit as usize]);
+                        for (d, s) in dst.chunks_mut(block / rows).zip(src.chunks(in_w)) {
+                            fused.add_column(d, u, layer.output_change(s, u, from, state));
+                        }
+                    }
+                }
+            }
+        });
+        out
+    }
+
+    /// Hand the chunk's regions, with their output maps, to the outcome.
+    fn emit<C: Cell>(&self, chunk: Chunk<C>, out: &mut Outcome<C>) {
+        let output = chunk.values[self.net.output_id()].as_ref().expect("output value");
+        let stride = (C::DIM + 1) * output.width();
+        for (r, (cell, code)) in chunk.cells.into_iter().zip(chunk.codes).enumerate() {
+            out.regions.push(FinalRegion { cell, code, output: output.data[r * stride..(r + 1) * stride].to_vec() });
+        }
+    }
+}
+
+/// The map rows of the given regions, in order.
+fn gather_regions<C: Cell>(value: &Tensor<f64>, regions: &[usize]) -> Tensor<f64> {
+    let stride = (C::DIM + 1) * value.width();
+    let mut data = Vec::with_capacity(stride * regions.len());
+    for &r in regions {
+        data.extend_from_slice(&value.data[r * stride..(r + 1) * stride]);
+    }
+    Tensor { shape: value.shape.clone(), batch: (C::DIM + 1) * regions.len(), data }
+}
