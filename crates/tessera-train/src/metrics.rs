@@ -1,0 +1,158 @@
+//! The metrics files of a run: `metrics.jsonl` (one JSON object per evaluation step) and
+//! `metrics.csv` (the same rows; the header is the first row's keys). Values are written in
+//! the shortest form that reads back to the same `f64`; NaN is `null` in JSON and `NaN` in CSV.
+//! Nothing time-dependent goes here (timings have their own file), so equal runs give
+//! byte-identical metrics files.
+
+use std::fs::{File, OpenOptions};
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+
+use crate::error::{Result, TrainError};
+use crate::evaluate::Metrics;
+
+pub const METRICS_JSONL: &str = "metrics.jsonl";
+pub const METRICS_CSV: &str = "metrics.csv";
+
+/// Appends rows to both metrics files.
+pub struct MetricsLog {
+    jsonl: PathBuf,
+    csv: PathBuf,
+    columns: Option<Vec<String>>,
+}
+
+impl MetricsLog {
+    /// The log of `run_dir`, keeping only the rows of steps before `keep_before` (all rows when
+    /// `None`); rows past a resumed checkpoint are dropped so they are recomputed identically.
+    pub fn open(run_dir: &Path, keep_before: Option<u64>) -> Result<Self> {
+        let jsonl = run_dir.join(METRICS_JSONL);
+        let csv = run_dir.join(METRICS_CSV);
+        let mut columns = None;
+        if jsonl.exists() {
+            let kept = rows_before(&jsonl, keep_before)?;
+            truncate_lines(&jsonl, kept)?;
+            if csv.exists() {
+                truncate_lines(&csv, kept + 1)?;
+                columns = read_header(&csv)?;
+            }
+            if kept == 0 {
+                std::fs::write(&csv, "").map_err(|e| TrainError::file(&csv, e))?;
+                columns = None;
+            }
+        }
+        Ok(Self { jsonl, csv, columns })
+    }
+
+    /// Record the metrics of `step`. The first row fixes the CSV columns; later rows must have
+    /// the same keys in the same order.
+    pub fn append(&mut self, step: u64, metrics: &Metrics) -> Result<()> {
+        let keys: Vec<String> =
+            std::iter::once("step".to_string()).chain(metrics.iter().map(|(k, _)| k.clone())).collect();
+        match &self.columns {
+            None => {
+                append_line(&self.csv, &keys.join(","))?;
+                self.columns = Some(keys);
+            }
+            Some(cols) if *cols != keys => {
+                return Err(TrainError::file(
+                    &self.csv,
+                    format!("step {step}: metrics columns changed from {cols:?} to {keys:?}"),
+                ))
+            }
+            Some(_) => {}
+        }
+        let json_fields: Vec<String> = std::iter::once(format!("\"step\":{step}"))
+            .chain(metrics.iter().map(|(k, v)| format!("{}:{}", json_string(k), json_number(*v))))
+            .collect();
+        append_line(&self.jsonl, &format!("{{{}}}", json_fields.join(",")))?;
+        let csv_fields: Vec<String> =
+            std::iter::once(step.to_string()).chain(metrics.iter().map(|(_, v)| csv_number(*v))).collect();
+        append_line(&self.csv, &csv_fields.join(","))
+    }
+}
+
+fn json_string(s: &str) -> String {
+    serde_json::to_string(s).expect("strings always serialize")
+}
+
+fn json_number(v: f64) -> String {
+    if v.is_finite() {
+        format!("{v:?}")
+    } else {
+        "null".into()
+    }
+}
+
+fn csv_number(v: f64) -> String {
+    if v.is_nan() {
+        "NaN".into()
+    } else {
+        format!("{v:?}")
+    }
+}
+
+fn append_line(path: &Path, line: &str) -> Result<()> {
+    let mut f = OpenOptions::new().create(true).append(true).open(path).map_err(|e| TrainError::file(path, e))?;
+    writeln!(f, "{line}").map_err(|e| TrainError::file(path, e))
+}
+
+/// How many leading rows of a JSON-lines file have `step < keep_before`.
+fn rows_before(path: &Path, keep_before: Option<u64>) -> Result<usize> {
+    let file = File::open(path).map_err(|e| TrainError::file(path, e))?;
+    let mut kept = 0;
+    for line in BufReader::new(file).lines() {
+        let line = line.map_err(|e| TrainError::file(path, e))?;
+        if line.trim().is_empty() {
+            break;
+        }
+        let row: serde_json::Value =
+            serde_json::from_str(&line).map_err(|e| TrainError::file(path, format!("row {}: {e}", kept + 1)))?;
+        let step = row.get("step").and_then(|s| s.as_u64());
+        match (step, keep_before) {
+            (None, _) => return Err(TrainError::file(path, format!("row {} has no step", kept + 1))),
+            (Some(s), Some(limit)) if s >= limit => break,
+            _ => kept += 1,
+        }
+    }
+    Ok(kept)
+}
+
+/// Keep the first `lines` lines of a text file.
+fn truncate_lines(path: &Path, lines: usize) -> Result<()> {
+    let text = std::fs::read_to_string(path).map_err(|e| TrainError::file(path, e))?;
+    let kept: String = text.split_inclusive('\n').take(lines).collect();
+    std::fs::write(path, kept).map_err(|e| TrainError::file(path, e))
+}
+
+fn read_header(path: &Path) -> Result<Option<Vec<String>>> {
+    let text = std::fs::read_to_string(path).map_err(|e| TrainError::file(path, e))?;
+    Ok(text.lines().next().filter(|l| !l.is_empty()).map(|l| l.split(',').map(str::to_string).collect()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(v: f64) -> Metrics {
+        vec![("loss".into(), v), ("acc".into(), f64::NAN)]
+    }
+
+    #[test]
+    fn rows_are_written_and_truncated_on_resume() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut log = MetricsLog::open(dir.path(), None).unwrap();
+        for step in [0, 1, 5] {
+            log.append(step, &row(0.1 * step as f64)).unwrap();
+        }
+        let csv = std::fs::read_to_string(dir.path().join(METRICS_CSV)).unwrap();
+        assert_eq!(csv, "step,loss,acc\n0,0.0,NaN\n1,0.1,NaN\n5,0.5,NaN\n");
+        let jsonl = std::fs::read_to_string(dir.path().join(METRICS_JSONL)).unwrap();
+        assert_eq!(jsonl.lines().nth(1).unwrap(), "{\"step\":1,\"loss\":0.1,\"acc\":null}");
+
+        let mut resumed = MetricsLog::open(dir.path(), Some(5)).unwrap();
+        assert_eq!(std::fs::read_to_string(dir.path().join(METRICS_CSV)).unwrap().lines().count(), 3);
+        resumed.append(5, &row(0.5)).unwrap();
+        assert_eq!(std::fs::read_to_string(dir.path().join(METRICS_CSV)).unwrap(), csv);
+        assert!(resumed.append(6, &vec![("other".into(), 1.0)]).is_err());
+    }
+}

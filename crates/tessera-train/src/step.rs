@@ -1,0 +1,61 @@
+//! One optimizer update: forward in training mode, loss, backward, batch-norm running
+//! statistics, optimizer step, with the buffers a loop reuses from step to step.
+
+use tessera_net::{Gradients, Mode, Network, Scalar, Tensor, Wants};
+
+use crate::data::Points;
+use crate::error::Result;
+use crate::loss::Loss;
+use crate::optim::Optimizer;
+
+/// The mini-batch and gradient buffers of a training loop, kept across steps so that a step
+/// does not allocate (and the operating system zero-fill) them again.
+pub struct StepScratch<T> {
+    /// The batch of the next step (fill it, e.g. with `Points::gather_into`).
+    pub batch: Points<T>,
+    grads: Gradients<T>,
+}
+
+impl<T: Scalar> Default for StepScratch<T> {
+    fn default() -> Self {
+        Self {
+            batch: Points { inputs: Tensor { shape: vec![0], batch: 0, data: Vec::new() }, labels: Vec::new() },
+            grads: Gradients { params: Vec::new(), input: None },
+        }
+    }
+}
+
+impl<T: Scalar> StepScratch<T> {
+    /// Buffers whose first batch is `batch`.
+    pub fn with_batch(batch: Points<T>) -> Self {
+        Self { batch, ..Self::default() }
+    }
+
+    /// One update of `net` on `self.batch`; returns the batch loss.
+    ///
+    /// Batch norm runs in training mode and its running statistics are updated as PyTorch does
+    /// during the forward pass. The whole step runs on rayon's pool, so its parallel parts do not
+    /// each pay the hand-off from the calling thread.
+    pub fn step(&mut self, net: &mut Network<T>, optimizer: &mut Optimizer<T>, loss: Loss) -> Result<f64> {
+        let (batch, grads) = (&self.batch, &mut self.grads);
+        rayon::scope(|_| {
+            let tape = net.forward_tape(&batch.inputs, Mode::Train)?;
+            let value = loss.value_and_grad(tape.output(), &batch.labels)?;
+            net.backward_into(&tape, &value.grad, Wants::PARAMS, grads);
+            net.update_running_stats(&tape);
+            optimizer.step(net.trainable_mut(), &grads.params)?;
+            Ok(value.value)
+        })
+    }
+}
+
+/// One update of `net` on `batch` with fresh buffers (see `StepScratch::step`).
+pub fn training_step<T: Scalar>(
+    net: &mut Network<T>,
+    optimizer: &mut Optimizer<T>,
+    loss: Loss,
+    batch: &Points<T>,
+) -> Result<f64> {
+    let mut scratch = StepScratch::with_batch(batch.clone());
+    scratch.step(net, optimizer, loss)
+}
