@@ -29,9 +29,10 @@ fn scale_overrides(scale: Scale) -> Vec<String> {
 }
 
 /// Train (or resume, or reuse) the run of `config_file` at the context's scale.
-fn run_config(ctx: &Context, id: &str, config_file: &str) -> anyhow::Result<PathBuf> {
+fn run_config(ctx: &Context, id: &str, config_file: &str, extra: &[&str]) -> anyhow::Result<PathBuf> {
     let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let mut overrides = scale_overrides(ctx.scale);
+    overrides.extend(extra.iter().map(|s| s.to_string()));
     if let Some(dir) = &ctx.data_dir {
         overrides.push(format!("data.dir=\"{}\"", dir.display()));
     }
@@ -81,7 +82,7 @@ impl Figure for Dynamics {
         )
     }
     fn run(&self, ctx: &Context) -> anyhow::Result<Outcome> {
-        let dir = run_config(ctx, self.id(), "configs/mnist_mlp_init1.toml")?;
+        let dir = run_config(ctx, self.id(), "configs/mnist_mlp_init1.toml", &[])?;
         let metrics = Metrics::read(&dir)?;
         let image = plot_run(&metrics, "MNIST MLP", &[], &ctx.figure_dir(self.id())?.join("dynamics.png"))?;
         let train = train_lc(&metrics, "train")?;
@@ -127,6 +128,16 @@ impl Figure for Dynamics {
 /// P1 Figs. 8–9 / P2 Figs. 7, 10: grokking by ×8 initialisation.
 pub struct Grokking;
 
+impl Grokking {
+    /// ×8 initialisation memorises only after ≈ 5e3 steps: the smoke run must reach that.
+    fn extra(scale: Scale) -> &'static [&'static str] {
+        match scale {
+            Scale::Smoke => &["train.steps=6000"],
+            _ => &[],
+        }
+    }
+}
+
 impl Figure for Grokking {
     fn id(&self) -> &'static str {
         "mnist-grokking"
@@ -144,7 +155,7 @@ impl Figure for Grokking {
         )
     }
     fn run(&self, ctx: &Context) -> anyhow::Result<Outcome> {
-        let dir = run_config(ctx, self.id(), "configs/mnist_mlp_init8.toml")?;
+        let dir = run_config(ctx, self.id(), "configs/mnist_mlp_init8.toml", Self::extra(ctx.scale))?;
         let metrics = Metrics::read(&dir)?;
         let image = plot_run(&metrics, "MNIST MLP ×8 init", &[], &ctx.figure_dir(self.id())?.join("grokking.png"))?;
         let train_acc = metrics.series("train_acc").context("no train accuracy")?;
