@@ -287,13 +287,25 @@ impl<T: Scalar> Network<T> {
     /// order of `activation_ids`.
     pub fn forward_with_taps(&self, x: &Tensor<T>, mode: Mode, taps: bool) -> Result<(Tensor<T>, Vec<Tensor<T>>)> {
         let x = self.check_input(x)?;
-        let n = self.nodes().len();
-        let last_use = self.last_uses();
-        let mut values: Vec<Option<Tensor<T>>> = vec![None; n];
-        let mut tapped = Vec::new();
+        let mut values: Vec<Option<Tensor<T>>> = vec![None; self.nodes().len()];
         values[0] = Some(x);
+        let tapped = self.run_nodes_from(1, &mut values, mode, taps);
+        Ok((values.pop().flatten().expect("output"), tapped))
+    }
+
+    /// Run nodes `start..` on the pool, reading and filling `values` (one slot per node) and
+    /// dropping each value after its last reader; returns the taps of the nodes run.
+    pub(crate) fn run_nodes_from(
+        &self,
+        start: NodeId,
+        values: &mut [Option<Tensor<T>>],
+        mode: Mode,
+        taps: bool,
+    ) -> Vec<Tensor<T>> {
+        let last_use = self.last_uses();
+        let mut tapped = Vec::new();
         on_thread_pool(|| {
-            for id in 1..n {
+            for id in start..self.nodes().len() {
                 let node = self.node(id);
                 let out = {
                     let inputs: Vec<&Tensor<T>> =
@@ -311,7 +323,7 @@ impl<T: Scalar> Network<T> {
                 }
             }
         });
-        Ok((values.pop().flatten().expect("output"), tapped))
+        tapped
     }
 
     /// The network's output on a batch.

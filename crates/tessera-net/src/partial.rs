@@ -43,25 +43,7 @@ impl<T: Scalar> Network<T> {
         let mut values = earlier;
         values.resize(n, None);
         self.check_start_values(start, &values)?;
-        let last_use = self.last_uses();
-        let mut tapped = Vec::new();
-        for id in start..n {
-            let node = self.node(id);
-            let out = {
-                let inputs: Vec<&Tensor<T>> =
-                    node.inputs.iter().map(|&i| values[i].as_ref().expect("value dropped too early")).collect();
-                if taps && matches!(node.op, Op::Activation { .. }) {
-                    tapped.push(inputs[0].clone());
-                }
-                self.run_node(id, &inputs, mode, &mut None, &mut None)
-            };
-            values[id] = Some(out);
-            for &i in &node.inputs {
-                if last_use[i] == id {
-                    values[i] = None;
-                }
-            }
-        }
+        let tapped = self.run_nodes_from(start, &mut values, mode, taps);
         let output = values.pop().flatten().expect("output computed or checked present");
         Ok((output, tapped))
     }
