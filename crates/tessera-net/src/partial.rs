@@ -2,7 +2,7 @@
 //! starting from intermediate values computed elsewhere (e.g. the leading affine part evaluated
 //! once per point and once per direction, as local complexity does).
 
-use crate::op::{Mode, Op};
+use crate::op::Mode;
 use crate::{NetError, Network, NodeId, Result, Scalar, Tensor};
 
 impl<T: Scalar> Network<T> {
