@@ -145,18 +145,6 @@ fn preact_block(b: &mut GraphBuilder, x: NodeId, cin: usize, cout: usize, stride
     let pre2 = if bn { b.batch_norm(c1, cout) } else { c1 };
     let a2 = b.activation(pre2, relu);
     let c2 = b.conv3x3(a2, cout, cout, 1, false);
-    let shortcut = if stride != 1 || cin != cout {
-        let op = Op::Conv2d {
-            in_channels: cin,
-            out_channels: cout,
-            kernel: [1, 1],
-            stride: [stride; 2],
-            padding: [0, 0],
-            bias: false,
-        };
-        b.push("shortcut", op, &[a1])
-    } else {
-        x
-    };
+    let shortcut = if stride != 1 || cin != cout { b.conv1x1(a1, cin, cout, stride) } else { x };
     b.add(c2, shortcut)
 }

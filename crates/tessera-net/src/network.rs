@@ -325,6 +325,19 @@ impl GraphBuilder {
         self.push("conv", op, &[from])
     }
 
+    /// A 1x1 convolution without bias (the projection shortcut of residual blocks).
+    pub fn conv1x1(&mut self, from: NodeId, cin: usize, cout: usize, stride: usize) -> NodeId {
+        let op = Op::Conv2d {
+            in_channels: cin,
+            out_channels: cout,
+            kernel: [1, 1],
+            stride: [stride; 2],
+            padding: [0, 0],
+            bias: false,
+        };
+        self.push("shortcut", op, &[from])
+    }
+
     pub fn activation(&mut self, from: NodeId, activation: Activation) -> NodeId {
         self.push("act", Op::Activation { activation }, &[from])
     }
