@@ -8,6 +8,7 @@ mod data;
 mod import;
 mod lc;
 mod model;
+mod output_paths;
 mod slice;
 mod train;
 
@@ -31,12 +32,27 @@ enum Command {
     Train(train::Args),
     /// Datasets: fetch and inspect.
     Data(data::Args),
-    /// Import an ONNX model (e.g. from torch.onnx.export) into a tessera model directory.
+    /// Import a PyTorch model (an ONNX file, or a printed nn.Sequential with its safetensors
+    /// state dict) into a tessera model directory.
     Import(import::Args),
 }
 
-fn main() -> anyhow::Result<()> {
-    match Cli::parse().command {
+/// Errors are printed as their chain of causes, one per line; a stack trace only when
+/// `TESSERA_BACKTRACE=1` asks for one (`RUST_BACKTRACE` alone is for panics).
+fn main() -> std::process::ExitCode {
+    let Err(error) = run(Cli::parse().command) else { return std::process::ExitCode::SUCCESS };
+    eprintln!("error: {error}");
+    for cause in error.chain().skip(1) {
+        eprintln!("  caused by: {cause}");
+    }
+    if std::env::var_os("TESSERA_BACKTRACE").is_some_and(|v| v == "1") {
+        eprintln!("{}", error.backtrace());
+    }
+    std::process::ExitCode::FAILURE
+}
+
+fn run(command: Command) -> anyhow::Result<()> {
+    match command {
         Command::Lc(a) => lc::run(a),
         Command::Slice(a) => slice::run(a),
         Command::Count(a) => count::run(a),

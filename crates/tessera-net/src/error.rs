@@ -25,6 +25,9 @@ pub enum NetError {
     File { path: PathBuf, message: String },
     #[error("{path}: invalid architecture JSON: {message}")]
     Architecture { path: PathBuf, message: String },
+    /// A printed `nn.Sequential` (`print(model)` text) that cannot be imported.
+    #[error("{path}: cannot import this printed nn.Sequential: {message}")]
+    PrintedSequential { path: PathBuf, message: String },
     #[error("{0}")]
     Invalid(String),
 }

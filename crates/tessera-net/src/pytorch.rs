@@ -21,7 +21,7 @@ struct Module {
 pub fn load_sequential<T: Scalar>(architecture: &Path, weights: &Path) -> Result<Network<T>> {
     let text = std::fs::read_to_string(architecture)
         .map_err(|e| NetError::File { path: architecture.to_path_buf(), message: e.to_string() })?;
-    let fail = |message: String| NetError::Architecture { path: architecture.to_path_buf(), message };
+    let fail = |message: String| NetError::PrintedSequential { path: architecture.to_path_buf(), message };
     let (input_shape, modules) = parse_printed_sequential(&text).map_err(fail)?;
     let (mut net, keys) = build_sequential::<T>(&input_shape, &modules).map_err(|e| match e {
         NetError::Invalid(m) => fail(m),
@@ -44,6 +44,7 @@ fn parse_printed_sequential(text: &str) -> std::result::Result<(Vec<usize>, Vec<
                 shape.split([',', 'x', ' ']).filter(|s| !s.is_empty()).map(str::parse).collect();
             input = Some(dims.map_err(|_| format!("line {}: cannot read input shape '{}'", n + 1, shape.trim()))?);
         } else if line.starts_with('(') {
+            refuse_container(line).map_err(|m| format!("line {}: {m}", n + 1))?;
             modules.push(parse_module(line).map_err(|m| format!("line {}: {m}", n + 1))?);
         } else if !(line.is_empty() || line == ")" || line.starts_with("Sequential(")) {
             return Err(format!("line {}: unexpected text '{line}' (only a flat nn.Sequential is supported)", n + 1));
@@ -54,6 +55,19 @@ fn parse_printed_sequential(text: &str) -> std::result::Result<(Vec<usize>, Vec<
         return Err("no modules found (expected lines like '(0): Linear(...)')".into());
     }
     Ok((input, modules))
+}
+
+/// A module line that opens a block (`(2): Sequential(`, `(0): BasicBlock(`) holds nested
+/// modules, which a flat import cannot place: refuse it by index and name.
+fn refuse_container(line: &str) -> std::result::Result<(), String> {
+    let Some(head) = line.strip_suffix('(') else { return Ok(()) };
+    let (index, kind) = head[1..].split_once("):").unwrap_or(("?", head));
+    Err(format!(
+        "module ({}) {} holds nested modules; only a flat nn.Sequential is supported: rebuild the \
+         model as one nn.Sequential of its layers (or export it to ONNX, see docs/pytorch.md)",
+        index.trim(),
+        kind.trim()
+    ))
 }
 
 fn parse_module(line: &str) -> std::result::Result<Module, String> {

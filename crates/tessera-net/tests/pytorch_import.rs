@@ -116,3 +116,15 @@ fn missing_state_dict_key_is_named() {
     let err = load_sequential::<f32>(&arch, &weights).unwrap_err().to_string();
     assert!(err.contains("6.weight"), "{err}");
 }
+
+#[test]
+fn nested_sequential_is_refused_naming_the_module() {
+    let dir = tempfile::tempdir().unwrap();
+    let nested = "input: 4\nSequential(\n  (0): Linear(in_features=4, out_features=3, bias=True)\n  (1): Sequential(\n    (0): ReLU()\n  )\n)\n";
+    let (arch, weights) = write_fixture(dir.path(), nested);
+    let err = load_sequential::<f32>(&arch, &weights).unwrap_err();
+    assert!(matches!(err, tessera_net::NetError::PrintedSequential { .. }), "{err}");
+    let message = err.to_string();
+    assert!(message.contains("module (1) Sequential") && message.contains("nested"), "{message}");
+    assert!(!message.contains("JSON"), "a printed Sequential is not JSON: {message}");
+}
