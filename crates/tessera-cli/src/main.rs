@@ -8,6 +8,7 @@ mod data;
 mod import;
 mod lc;
 mod model;
+mod point_files;
 mod slice;
 mod train;
 

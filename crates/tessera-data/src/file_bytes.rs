@@ -40,13 +40,7 @@ pub fn find_plain_or_gz(dir: &Path, name: &str) -> Option<PathBuf> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::io::Write;
-
-    fn gzip(bytes: &[u8]) -> Vec<u8> {
-        let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-        encoder.write_all(bytes).unwrap();
-        encoder.finish().unwrap()
-    }
+    use crate::idx::test_files::gzip;
 
     #[test]
     fn reads_plain_and_gzip_content_alike() {
@@ -67,9 +61,10 @@ mod tests {
         let mut bytes = gzip(&[7u8; 1000]);
         bytes.truncate(bytes.len() / 2);
         std::fs::write(&path, bytes).unwrap();
-        let message = read_maybe_gzip(&path).unwrap_err().to_string();
-        assert!(message.contains("broken"), "{message}");
-        assert!(message.contains("gzip"), "{message}");
+        let error = read_maybe_gzip(&path).unwrap_err();
+        assert!(matches!(error, DataError::BadGzip { .. }), "{error}");
+        let message = error.to_string();
+        assert!(message.contains("broken") && message.contains("gzip"), "{message}");
     }
 
     #[test]
