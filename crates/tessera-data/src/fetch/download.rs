@@ -97,6 +97,8 @@ fn classify(url: &str, error: ureq::Error) -> DownloadFailure {
         {
             unreachable(e.to_string())
         }
+        // Name resolution failures reach us as plain I/O errors: tell them apart by resolving.
+        ureq::Error::Io(e) if !host_resolves(url) => unreachable(format!("the host name does not resolve: {e}")),
         ureq::Error::BadUri(problem) => download_error(url, format!("not a URL: {problem}")).into(),
         other => download_error(url, other.to_string()).into(),
     }
@@ -106,6 +108,18 @@ fn classify(url: &str, error: ureq::Error) -> DownloadFailure {
 fn host_of(url: &str) -> String {
     let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
     rest.split(['/', '?', '#']).next().unwrap_or(rest).to_string()
+}
+
+/// Whether the URL's host resolves to an address.
+fn host_resolves(url: &str) -> bool {
+    let host = host_of(url);
+    let default_port = if url.starts_with("https://") { 443 } else { 80 };
+    let with_port = if host.rsplit_once(':').is_some_and(|(_, port)| port.parse::<u16>().is_ok()) {
+        host
+    } else {
+        format!("{host}:{default_port}")
+    };
+    std::net::ToSocketAddrs::to_socket_addrs(&with_port).is_ok_and(|mut addresses| addresses.next().is_some())
 }
 
 fn download_error(url: &str, problem: impl Into<String>) -> DataError {
