@@ -1,6 +1,6 @@
 //! Checks against the real datasets in the project's `shared/data` folder (see its README for
-//! the verified counts), found through `TESSERA_DATA` or a `shared/data` folder in or above the
-//! workspace. Where the data is missing these tests skip with a notice, except in CI (`CI` set,
+//! the verified counts), found through `TESSERA_DATA` or, when it is unset, a `shared/data`
+//! folder in or above the workspace. Where the data is missing these tests skip with a notice, except in CI (`CI` set,
 //! as CI services do): there a missing dataset fails the test instead of passing silently.
 
 use std::path::{Path, PathBuf};
@@ -12,12 +12,15 @@ use tessera_data::{
     Split, DATA_DIR_ENV,
 };
 
-/// `TESSERA_DATA`, then `shared/data` in the workspace and in every folder above it.
+/// `TESSERA_DATA` when set (it names the data), else `shared/data` in the workspace and in
+/// every folder above it.
 fn shared_roots() -> DataDir {
+    if let Some(dir) = std::env::var_os(DATA_DIR_ENV).filter(|v| !v.is_empty()) {
+        return DataDir::from_roots(vec![PathBuf::from(dir)]);
+    }
     let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
     let workspace = std::fs::canonicalize(&workspace).unwrap_or(workspace);
-    let env = std::env::var_os(DATA_DIR_ENV).filter(|v| !v.is_empty()).map(PathBuf::from);
-    DataDir::from_roots(env.into_iter().chain(workspace.ancestors().map(|dir| dir.join("shared/data"))).collect())
+    DataDir::from_roots(workspace.ancestors().map(|dir| dir.join("shared/data")).collect())
 }
 
 /// Whether the tests run in CI, where the shared data must be present.
