@@ -29,6 +29,17 @@ pub fn read_maybe_gzip(path: &Path) -> Result<Vec<u8>> {
     Ok(decoded)
 }
 
+/// Compares a file's length (of its content, when gzipped) with what its header describes:
+/// shorter is [`DataError::Truncated`], longer [`DataError::TrailingData`].
+pub(crate) fn check_length(path: &Path, actual: u64, expected: u64) -> Result<()> {
+    let path = path.to_path_buf();
+    match actual.cmp(&expected) {
+        std::cmp::Ordering::Less => Err(DataError::Truncated { path, expected, actual }),
+        std::cmp::Ordering::Greater => Err(DataError::TrailingData { path, expected, actual }),
+        std::cmp::Ordering::Equal => Ok(()),
+    }
+}
+
 /// Finds `name` or `name.gz` in `dir`, preferring the uncompressed file.
 pub fn find_plain_or_gz(dir: &Path, name: &str) -> Option<PathBuf> {
     [name.to_string(), format!("{name}.gz")]

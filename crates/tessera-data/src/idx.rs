@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use crate::catalog::{DatasetKind, IDX_TEST_FILES, IDX_TRAIN_FILES};
 use crate::dataset::{shape_text, Dataset, Split};
 use crate::error::{DataError, Result};
-use crate::file_bytes::{find_plain_or_gz, read_maybe_gzip};
+use crate::file_bytes::{check_length, find_plain_or_gz, read_maybe_gzip};
 
 /// Magic number of an IDX file of unsigned bytes with 3 dimensions (images).
 pub const IDX_IMAGES_MAGIC: u32 = 0x0000_0803;
@@ -138,19 +138,8 @@ fn parse_idx<'a>(
                 problem: format!("dimensions {} overflow", shape_text(&dims)),
             },
         )?;
-    check_length(bytes.len(), body_len, path)?;
+    check_length(path, bytes.len() as u64, body_len as u64)?;
     Ok((dims, &bytes[header_len..]))
-}
-
-/// Compares the actual length with what the header describes.
-fn check_length(actual: usize, expected: usize, path: &Path) -> Result<()> {
-    let (expected, actual) = (expected as u64, actual as u64);
-    let path = path.to_path_buf();
-    match actual.cmp(&expected) {
-        std::cmp::Ordering::Less => Err(DataError::Truncated { path, expected, actual }),
-        std::cmp::Ordering::Greater => Err(DataError::TrailingData { path, expected, actual }),
-        std::cmp::Ordering::Equal => Ok(()),
-    }
 }
 
 /// Fails on the first label that is not below `num_classes`.

@@ -17,6 +17,7 @@ use std::io::{BufReader, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 
 use crate::error::{DataError, Result};
+use crate::file_bytes::check_length;
 use header::{read_header, Header};
 
 /// What a row of the file is made of.
@@ -138,7 +139,7 @@ impl NpyRows {
                 path: path.to_path_buf(),
                 problem: format!("shape {} is too large", python_shape(&header.shape)),
             })?;
-        check_file_length(path, file_len, data_len)?;
+        check_length(path, file_len, data_len)?;
         let values = if header.fortran_order {
             let mut bytes = Vec::with_capacity((data_len - header.data_offset) as usize);
             reader.read_to_end(&mut bytes).map_err(|e| DataError::io(path, e))?;
@@ -320,16 +321,6 @@ fn check_shape(shape: &[u64], path: &Path) -> Result<(usize, usize)> {
         return Err(bad("rows hold no values"));
     }
     Ok((rows, width))
-}
-
-/// Compares the file's length with the header's promise.
-fn check_file_length(path: &Path, actual: u64, expected: u64) -> Result<()> {
-    let path = path.to_path_buf();
-    match actual.cmp(&expected) {
-        std::cmp::Ordering::Less => Err(DataError::Truncated { path, expected, actual }),
-        std::cmp::Ordering::Greater => Err(DataError::TrailingData { path, expected, actual }),
-        std::cmp::Ordering::Equal => Ok(()),
-    }
 }
 
 /// Reorders values stored with the first axis fastest (Fortran) into C order (last axis
