@@ -4,10 +4,10 @@
 
 use anyhow::{bail, Context};
 use serde_json::json;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Instant;
-use tessera_data::{DataDir, DatasetKind, Split};
-use tessera_lc::{Frame, NpyRows};
+use tessera_data::{DataDir, DatasetSpec};
+use tessera_lc::Frame;
 use tessera_regions::polytope::{count_regions, Neighborhood, PolytopeOptions};
 
 /// Arguments of `tessera count`.
@@ -22,9 +22,9 @@ pub struct Args {
     /// Read the point from this .npy file of rows (shape (N, d) or (N, C, H, W)).
     #[arg(long)]
     point_npy: Option<PathBuf>,
-    /// Dataset of --point, DATASET:SPLIT.
-    #[arg(long, default_value = "mnist:test")]
-    dataset: String,
+    /// Dataset of --point, DATASET:SPLIT (with :N[:seed=S], --point indexes the selection).
+    #[arg(long, value_name = "DATASET:SPLIT", default_value = "mnist:test")]
+    dataset: DatasetSpec,
     /// Data root (default: $TESSERA_DATA, ./data, ../shared/data).
     #[arg(long)]
     data_dir: Option<PathBuf>,
@@ -52,6 +52,9 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
+    if let Some(json) = &args.json {
+        crate::output_paths::check_output_file(json)?;
+    }
     let text = serde_json::to_string_pretty(&count(&args)?)?;
     if let Some(path) = &args.json {
         std::fs::write(path, format!("{text}\n")).with_context(|| format!("writing {}", path.display()))?;
@@ -66,11 +69,7 @@ fn count(args: &Args) -> anyhow::Result<serde_json::Value> {
     let (point, origin) = load_point(args)?;
     let width = point.len();
     let (frame, frame_origin) = match &args.frame {
-        Some(path) => {
-            let frame = Frame::load_npy(path)?;
-            frame.check_width(width, &path.display().to_string())?;
-            (frame, json!({ "file": path }))
-        }
+        Some(path) => (crate::point_files::load_frame(path, width)?, json!({ "file": path })),
         None => (Frame::random(width, args.p, args.seed)?, json!({ "seed": args.seed })),
     };
     let neighborhood = Neighborhood::new(point, frame.directions().to_vec(), frame.p(), args.radius)
@@ -91,40 +90,25 @@ fn load_point(args: &Args) -> anyhow::Result<(Vec<f64>, serde_json::Value)> {
     match (&args.point_npy, args.point) {
         (Some(path), row) => {
             let row = row.unwrap_or(0);
-            Ok((npy_row(path, row)?, json!({ "file": path, "row": row })))
+            let point = tessera_data::npy::read_row(path, row).context("--point-npy")?;
+            Ok((point, json!({ "file": path, "row": row })))
         }
-        (None, Some(index)) => Ok((dataset_point(args, index)?, json!({ "dataset": args.dataset, "index": index }))),
+        (None, Some(index)) => {
+            let point = args
+                .dataset
+                .point(&DataDir::resolve(args.data_dir.as_deref()), index)
+                .with_context(|| format!("--point {index} --dataset {}", args.dataset))?;
+            Ok((point, json!({ "dataset": args.dataset.to_string(), "index": index })))
+        }
         (None, None) => bail!("give --point I (an index into --dataset) or --point-npy FILE"),
     }
-}
-
-fn dataset_point(args: &Args, index: usize) -> anyhow::Result<Vec<f64>> {
-    let usage = || format!("--dataset {:?}: expected DATASET:SPLIT, e.g. mnist:test", args.dataset);
-    let (kind, split) = args.dataset.split_once(':').with_context(usage)?;
-    let kind: DatasetKind = kind.parse().with_context(usage)?;
-    let split: Split = split.parse().with_context(usage)?;
-    let dataset = DataDir::resolve(args.data_dir.as_deref()).load(kind, split)?;
-    match dataset.get(index) {
-        Some(x) => Ok(x.iter().map(|&v| f64::from(v)).collect()),
-        None => bail!("--point {index} is out of range: {} has {} points", args.dataset, dataset.len()),
-    }
-}
-
-/// Row `row` of a `.npy` file of rows.
-fn npy_row(path: &Path, row: usize) -> anyhow::Result<Vec<f64>> {
-    let mut rows = NpyRows::open(path)?;
-    if row >= rows.rows() {
-        bail!("{}: row {row} asked, the file has {} rows", path.display(), rows.rows());
-    }
-    let mut values = Vec::new();
-    rows.read_rows(row + 1, &mut values)?;
-    Ok(values.split_off(row * rows.width()))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use clap::Parser;
+    use std::path::Path;
     use tessera_net::{mlp, Activation};
 
     #[derive(Parser)]
@@ -143,7 +127,8 @@ mod tests {
         let mut net = mlp::<f64>(&[4, 12, 12, 3], Activation::Relu).unwrap();
         net.init_pytorch_default(1, 1.0);
         net.save(&dir.path().join("model")).unwrap();
-        tessera_lc::write_npy_rows(&dir.path().join("x.npy"), &[0.9, 0.9, 0.9, 0.9, 0.1, 0.2, 0.3, 0.4], 2, 4).unwrap();
+        let rows = [0.9, 0.9, 0.9, 0.9, 0.1, 0.2, 0.3, 0.4];
+        tessera_data::npy::write_rows(&dir.path().join("x.npy"), &rows, 2, 4).unwrap();
         let p = |name: &str| dir.path().join(name).to_str().unwrap().to_string();
         let (model, points) = (p("model"), p("x.npy"));
         (dir, model, points)
@@ -172,13 +157,13 @@ mod tests {
     fn a_frame_file_sets_p_and_must_match_the_input_width() {
         let (dir, model, points) = fixture();
         let frame = dir.path().join("f.npy");
-        Frame::random(4, 2, 3).unwrap().save_npy(&frame).unwrap();
+        crate::point_files::save_frame(&frame, &Frame::random(4, 2, 3).unwrap()).unwrap();
         let frame = frame.to_str().unwrap();
         let summary =
             count(&parse(&["--model", &model, "--point-npy", &points, "--radius", "0.5", "--frame", frame])).unwrap();
         assert_eq!(summary["dim"], json!(2));
         let wide = dir.path().join("wide.npy");
-        Frame::random(5, 2, 3).unwrap().save_npy(&wide).unwrap();
+        crate::point_files::save_frame(&wide, &Frame::random(5, 2, 3).unwrap()).unwrap();
         let line = ["--model", &model, "--point-npy", &points, "--radius", "0.5", "--frame", wide.to_str().unwrap()];
         let message = format!("{:#}", count(&parse(&line)).unwrap_err());
         assert!(message.contains("wide.npy"), "{message}");
@@ -196,5 +181,13 @@ mod tests {
         assert!(run_line(&["--radius", "1", "--p", "2", "--point", "2"]).contains("row 2"));
         let message = format!("{:#}", count(&parse(&["--model", &model, "--radius", "1"])).unwrap_err());
         assert!(message.contains("--point"), "{message}");
+    }
+
+    #[test]
+    fn a_bad_dataset_spec_is_refused_by_the_parser_showing_the_expected_form() {
+        let line = ["count", "--model", "m", "--radius", "1", "--point", "0", "--dataset", "mnist"];
+        let message = Cli::try_parse_from(line).err().unwrap().to_string();
+        assert!(message.contains("--dataset") && message.contains("the split is missing"), "{message}");
+        assert!(message.contains("DATASET:SPLIT[:N[:seed=S]]"), "{message}");
     }
 }

@@ -7,10 +7,10 @@ use indicatif::{ProgressBar, ProgressStyle};
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
-use tessera_data::{indices_without_replacement, DataDir, Dataset, DatasetKind, Split};
+use tessera_data::{DataDir, DatasetSpec};
 use tessera_lc::{
-    Directions, Frame, InMemoryPoints, LayerSelection, LcOptions, LocalComplexity, Method, NpyPoints, PointCounts,
-    PointSource, SetSummary, UniformBox, ZeroSign,
+    Directions, Frame, InMemoryPoints, LayerSelection, LcOptions, LocalComplexity, Method, PointCounts, PointSource,
+    SetSummary, UniformBox, ZeroSign,
 };
 use tessera_net::{Network, Scalar};
 
@@ -55,18 +55,18 @@ pub struct Args {
 struct PointArgs {
     /// Dataset points DATASET:SPLIT[:N[:seed=S]]: the first N (all if omitted) or, with a seed,
     /// N drawn without replacement. E.g. mnist:test:1000, mnist:train:1000:seed=3. Repeatable.
-    #[arg(long = "points")]
-    datasets: Vec<String>,
+    #[arg(long = "points", value_name = "DATASET:SPLIT[:N[:seed=S]]")]
+    datasets: Vec<DatasetSpec>,
     /// Points from a .npy file of shape (N, d) or (N, C, H, W), float32 or float64. Repeatable.
     #[arg(long = "points-npy")]
     npy: Vec<PathBuf>,
     /// N random points uniform in the data box (see --box), seeded by --seed.
     #[arg(long)]
     random: Option<usize>,
-    /// Box of the random points, LO,HI in every coordinate (default: the domain of the first
-    /// --points dataset, else [0, 1]).
-    #[arg(long = "box", value_delimiter = ',', num_args = 2)]
-    random_box: Option<Vec<f64>>,
+    /// Box of the random points: LO,HI in every coordinate, e.g. --box 0,1 or --box=-1,1
+    /// (default: the domain of the first --points dataset, else [0, 1]).
+    #[arg(long = "box", value_name = "LO,HI", value_parser = parse_box, allow_hyphen_values = true)]
+    random_box: Option<(f64, f64)>,
     /// Data root (default: $TESSERA_DATA, ./data, ../shared/data).
     #[arg(long)]
     data_dir: Option<PathBuf>,
@@ -106,6 +106,7 @@ enum Precision {
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
+    crate::output_paths::check_output_file(&args.out)?;
     let net = crate::model::load_model(&args.model)?;
     let mut sets = point_sets(&args.points, args.frame.seed, net.input_width())?;
     let options = lc_options(&args, net.input_width())?;
@@ -219,12 +220,12 @@ fn lc_options(args: &Args, input_width: usize) -> anyhow::Result<LcOptions> {
     let frame_args = &args.frame;
     let directions = match (&frame_args.file, frame_args.per_point_frames) {
         (Some(_), true) => bail!("--frame and --per-point-frames exclude each other"),
-        (Some(path), false) => Directions::Shared(Frame::load_npy(path)?),
+        (Some(path), false) => Directions::Shared(crate::point_files::load_frame(path, input_width)?),
         (None, true) => Directions::PerPoint { p: frame_args.p, seed: frame_args.seed },
         (None, false) => Directions::Shared(Frame::random(input_width, frame_args.p, frame_args.seed)?),
     };
     if let (Some(path), Directions::Shared(frame)) = (&frame_args.save_frame, &directions) {
-        frame.save_npy(path)?;
+        crate::point_files::save_frame(path, frame)?;
     }
     let mut options = LcOptions::new(directions, args.radius.clone());
     if args.reference_compatible {
@@ -251,16 +252,18 @@ fn point_sets(args: &PointArgs, seed: u64, input_width: usize) -> anyhow::Result
     let mut sets: Vec<Box<dyn PointSource>> = Vec::new();
     let mut first_domain = None;
     for spec in &args.datasets {
-        let (points, domain) = dataset_points(&data_dir, spec)?;
-        first_domain.get_or_insert(domain);
-        sets.push(Box::new(points));
+        let selection = spec.load(&data_dir).with_context(|| format!("--points {spec}"))?;
+        let dataset = &selection.dataset;
+        first_domain.get_or_insert_with(|| (to_f64(dataset.domain().lower()), to_f64(dataset.domain().upper())));
+        let points = InMemoryPoints::new(spec.set_name(), dataset.dim(), dataset.to_f64())?;
+        sets.push(Box::new(points.with_indices(selection.indices)?));
     }
     for path in &args.npy {
-        sets.push(Box::new(NpyPoints::open(path)?));
+        sets.push(Box::new(crate::point_files::NpyPoints::open(path, input_width).context("--points-npy")?));
     }
     if let Some(n) = args.random {
-        let (lower, upper) = match (&args.random_box, first_domain) {
-            (Some(b), _) => (vec![b[0]; input_width], vec![b[1]; input_width]),
+        let (lower, upper) = match (args.random_box, first_domain) {
+            (Some((lo, hi)), _) => (vec![lo; input_width], vec![hi; input_width]),
             (None, Some(domain)) => domain,
             (None, None) => (vec![0.0; input_width], vec![1.0; input_width]),
         };
@@ -272,42 +275,19 @@ fn point_sets(args: &PointArgs, seed: u64, input_width: usize) -> anyhow::Result
     Ok(sets)
 }
 
-/// Per-coordinate lower and upper bounds of a box.
-type BoxBounds = (Vec<f64>, Vec<f64>);
+fn to_f64(values: &[f32]) -> Vec<f64> {
+    values.iter().map(|&x| f64::from(x)).collect()
+}
 
-/// Parse `DATASET:SPLIT[:N[:seed=S]]`, load the split and select its points; also returns the
-/// dataset's domain box (for random points).
-fn dataset_points(data_dir: &DataDir, spec: &str) -> anyhow::Result<(InMemoryPoints, BoxBounds)> {
-    let usage = || format!("--points {spec:?}: expected DATASET:SPLIT[:N[:seed=S]], e.g. mnist:test:1000");
-    let parts: Vec<&str> = spec.split(':').collect();
-    if !(2..=4).contains(&parts.len()) {
-        bail!(usage());
+/// `LO,HI` of `--box`: two finite numbers with LO < HI.
+fn parse_box(text: &str) -> Result<(f64, f64), String> {
+    let usage = || format!("'{text}': expected LO,HI, two numbers with LO < HI, e.g. 0,1");
+    let (lo, hi) = text.split_once(',').ok_or_else(usage)?;
+    let (lo, hi): (f64, f64) = (lo.trim().parse().map_err(|_| usage())?, hi.trim().parse().map_err(|_| usage())?);
+    if !(lo.is_finite() && hi.is_finite() && lo < hi) {
+        return Err(usage());
     }
-    let kind: DatasetKind = parts[0].parse().with_context(usage)?;
-    let split: Split = parts[1].parse().with_context(usage)?;
-    let count: Option<usize> = parts.get(2).map(|n| n.parse()).transpose().with_context(usage)?;
-    let seed: Option<u64> = match parts.get(3) {
-        Some(s) => Some(s.strip_prefix("seed=").unwrap_or(s).parse().with_context(usage)?),
-        None => None,
-    };
-    let dataset = data_dir.load(kind, split)?;
-    let n = count.unwrap_or(dataset.len()).min(dataset.len());
-    let indices = match seed {
-        Some(seed) => indices_without_replacement(dataset.len(), n, seed)?,
-        None => (0..n).collect(),
-    };
-    let name = format!("{}-{}", kind.name(), split.as_str());
-    Ok((selected_points(&dataset, &name, indices)?, domain_box(&dataset)))
-}
-
-fn selected_points(dataset: &Dataset, name: &str, indices: Vec<usize>) -> anyhow::Result<InMemoryPoints> {
-    let coords = indices.iter().flat_map(|&i| dataset.sample(i).iter().map(|&v| f64::from(v))).collect();
-    Ok(InMemoryPoints::new(name, dataset.dim(), coords)?.with_indices(indices)?)
-}
-
-fn domain_box(dataset: &Dataset) -> BoxBounds {
-    let to_f64 = |v: &[f32]| v.iter().map(|&x| f64::from(x)).collect();
-    (to_f64(dataset.domain().lower()), to_f64(dataset.domain().upper()))
+    Ok((lo, hi))
 }
 
 #[cfg(test)]
@@ -325,5 +305,37 @@ mod tests {
         let counts = [PointCounts { index: 7, radius_index: 0, radius: 0.05, per_layer: vec![1, 0, 3] }];
         write_rows(&mut out, "mnist-test", &counts).unwrap();
         assert_eq!(String::from_utf8(out).unwrap(), "7,mnist-test,0.05,1,0,3,4\n");
+    }
+
+    #[derive(clap::Parser)]
+    struct Cli {
+        #[command(flatten)]
+        points: PointArgs,
+    }
+
+    fn parse(line: &[&str]) -> Result<PointArgs, clap::Error> {
+        <Cli as clap::Parser>::try_parse_from(std::iter::once("lc").chain(line.iter().copied())).map(|c| c.points)
+    }
+
+    #[test]
+    fn the_box_is_one_lo_hi_value_as_its_help_says() {
+        assert_eq!(parse(&["--box", "0,1"]).unwrap().random_box, Some((0.0, 1.0)));
+        assert_eq!(parse(&["--box", "-1,1"]).unwrap().random_box, Some((-1.0, 1.0)));
+        assert_eq!(parse(&["--box=-0.5,2"]).unwrap().random_box, Some((-0.5, 2.0)));
+        for bad in ["1", "1,0", "0,1,2", "a,b", "0,inf"] {
+            let message = parse(&["--box", bad]).err().unwrap().to_string();
+            assert!(message.contains("expected LO,HI"), "{bad}: {message}");
+        }
+    }
+
+    #[test]
+    fn dataset_specs_are_parsed_by_clap_with_the_expected_form_in_the_error() {
+        let args = parse(&["--points", "mnist:test:100:seed=2", "--points", "cifar10:train"]).unwrap();
+        assert_eq!(
+            args.datasets.iter().map(ToString::to_string).collect::<Vec<_>>(),
+            ["mnist:test:100:seed=2", "cifar10:train"]
+        );
+        let message = parse(&["--points", "mnist:test:x"]).err().unwrap().to_string();
+        assert!(message.contains("--points") && message.contains("DATASET:SPLIT[:N[:seed=S]]"), "{message}");
     }
 }

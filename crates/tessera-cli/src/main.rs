@@ -9,6 +9,7 @@ mod import;
 mod lc;
 mod model;
 mod output_paths;
+mod point_files;
 mod slice;
 mod train;
 

@@ -5,8 +5,7 @@ use anyhow::{bail, Context};
 use serde_json::json;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
-use tessera_data::{DataDir, DatasetKind, Split};
-use tessera_lc::NpyRows;
+use tessera_data::{DataDir, DatasetSpec};
 use tessera_plot::{draw_partition, BoundaryColours, Fill, PartitionStyle};
 use tessera_regions::{partition_slice, Partition, PartitionOptions, Slice};
 
@@ -37,9 +36,10 @@ pub struct Args {
     /// Seed of the random directions of --center / --center-index.
     #[arg(long, default_value_t = 0)]
     seed: u64,
-    /// Dataset of --through and --center-index, DATASET:SPLIT.
-    #[arg(long, default_value = "mnist:train")]
-    dataset: String,
+    /// Dataset of --through and --center-index, DATASET:SPLIT (with :N[:seed=S], the indices
+    /// are positions in the selection).
+    #[arg(long, value_name = "DATASET:SPLIT", default_value = "mnist:train")]
+    dataset: DatasetSpec,
     /// Data root (default: $TESSERA_DATA, ./data, ../shared/data).
     #[arg(long)]
     data_dir: Option<PathBuf>,
@@ -67,6 +67,10 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
+    crate::output_paths::check_output_file(&args.out)?;
+    if let Some(json) = &args.json {
+        crate::output_paths::check_output_file(json)?;
+    }
     let net = crate::model::load_model(&args.model)?;
     let (slice, description) = build_slice(&args)?;
     let options = PartitionOptions { max_regions: args.max_regions, ..PartitionOptions::default() };
@@ -84,19 +88,22 @@ pub fn run(args: Args) -> anyhow::Result<()> {
 /// The slice the arguments ask for, and a JSON description of how it was built.
 fn build_slice(args: &Args) -> anyhow::Result<(Slice, serde_json::Value)> {
     if let Some(indices) = &args.through {
+        let listed = indices.iter().map(usize::to_string).collect::<Vec<_>>().join(",");
         if indices.len() != 3 {
-            bail!("--through takes three dataset indices I,J,K, got {indices:?}");
+            bail!("--through takes three dataset indices I,J,K, got {} ({listed})", indices.len());
         }
         let points = dataset_points(args, indices)?;
         let slice = Slice::through_points(&points[0], &points[1], &points[2], args.padding)
-            .with_context(|| format!("--through {indices:?}"))?;
-        return Ok((slice, json!({ "through": indices, "dataset": args.dataset, "padding": args.padding })));
+            .with_context(|| format!("--through {listed}"))?;
+        let description = json!({ "through": indices, "dataset": args.dataset.to_string(), "padding": args.padding });
+        return Ok((slice, description));
     }
     let half_width = args.half_width.context("--half-width is required with --center or --center-index")?;
     let (center, origin) = match (&args.center, args.center_index) {
-        (Some(path), _) => (read_center(path)?, json!({ "center": path })),
+        (Some(path), _) => (tessera_data::npy::read_single_row(path).context("--center")?, json!({ "center": path })),
         (None, Some(i)) => {
-            (dataset_points(args, &[i])?.remove(0), json!({ "center_index": i, "dataset": args.dataset }))
+            let description = json!({ "center_index": i, "dataset": args.dataset.to_string() });
+            (dataset_points(args, &[i])?.remove(0), description)
         }
         (None, None) => bail!("give --through I,J,K, --center FILE.npy or --center-index I"),
     };
@@ -109,27 +116,8 @@ fn build_slice(args: &Args) -> anyhow::Result<(Slice, serde_json::Value)> {
 
 /// The points of `--dataset` at `indices`, as f64.
 fn dataset_points(args: &Args, indices: &[usize]) -> anyhow::Result<Vec<Vec<f64>>> {
-    let usage = || format!("--dataset {:?}: expected DATASET:SPLIT, e.g. mnist:train", args.dataset);
-    let (kind, split) = args.dataset.split_once(':').with_context(usage)?;
-    let kind: DatasetKind = kind.parse().with_context(usage)?;
-    let split: Split = split.parse().with_context(usage)?;
-    let dataset = DataDir::resolve(args.data_dir.as_deref()).load(kind, split)?;
-    indices
-        .iter()
-        .map(|&i| match dataset.get(i) {
-            Some(x) => Ok(x.iter().map(|&v| f64::from(v)).collect()),
-            None => bail!("index {i} is out of range: {} has {} points", args.dataset, dataset.len()),
-        })
-        .collect()
-}
-
-/// The single point stored in a `.npy` file of shape `(1, d)` or `(1, C, H, W)`.
-fn read_center(path: &Path) -> anyhow::Result<Vec<f64>> {
-    let rows = NpyRows::open(path)?;
-    if rows.rows() != 1 {
-        bail!("{}: expected one point (shape (1, d)), found {} rows", path.display(), rows.rows());
-    }
-    Ok(rows.read_all()?)
+    let dirs = DataDir::resolve(args.data_dir.as_deref());
+    args.dataset.points(&dirs, indices).with_context(|| format!("--dataset {}", args.dataset))
 }
 
 fn draw(partition: &Partition, args: &Args) -> anyhow::Result<()> {
@@ -185,7 +173,7 @@ mod tests {
         net.init_pytorch_default(1, 1.0);
         net.save(&dir.path().join("model")).unwrap();
         let center = dir.path().join("x.npy");
-        tessera_lc::write_npy_rows(&center, &[0.1, 0.2, 0.3, 0.4], 1, 4).unwrap();
+        tessera_data::npy::write_rows(&center, &[0.1, 0.2, 0.3, 0.4], 1, 4).unwrap();
         let p = |name: &str| dir.path().join(name).to_str().unwrap().to_string();
         let (model, center, out, json) = (p("model"), p("x.npy"), p("s.png"), p("s.json"));
         let args = parse(&[
@@ -215,7 +203,7 @@ mod tests {
         let net = mlp::<f64>(&[4, 3, 2], Activation::Relu).unwrap();
         net.save(&dir.path().join("model")).unwrap();
         let center = dir.path().join("x.npy");
-        tessera_lc::write_npy_rows(&center, &[0.1, 0.2, 0.3], 1, 3).unwrap();
+        tessera_data::npy::write_rows(&center, &[0.1, 0.2, 0.3], 1, 3).unwrap();
         let p = |name: &str| dir.path().join(name).to_str().unwrap().to_string();
         let (model, center, out) = (p("model"), p("x.npy"), p("s.png"));
         let err =
@@ -225,9 +213,23 @@ mod tests {
     }
 
     #[test]
-    fn a_bad_dataset_spec_is_an_error_showing_the_expected_form() {
-        let args = parse(&["--model", "m", "--through", "1,2,3", "--dataset", "mnist", "--out", "s.png"]);
-        let message = format!("{:#}", dataset_points(&args, &[1]).unwrap_err());
-        assert!(message.contains("DATASET:SPLIT"), "{message}");
+    fn a_bad_dataset_spec_is_refused_by_the_parser_showing_the_expected_form() {
+        let line = ["slice", "--model", "m", "--through", "1,2,3", "--dataset", "mnist", "--out", "s.png"];
+        let message = Cli::try_parse_from(line).err().unwrap().to_string();
+        assert!(message.contains("--dataset") && message.contains("DATASET:SPLIT[:N[:seed=S]]"), "{message}");
+    }
+
+    #[test]
+    fn a_center_file_with_several_points_is_refused_naming_the_flag_and_shape() {
+        let dir = tempfile::tempdir().unwrap();
+        let center = dir.path().join("two.npy");
+        tessera_data::npy::write_rows(&center, &[0.1, 0.2, 0.3, 0.4], 2, 2).unwrap();
+        let args =
+            parse(&["--model", "m", "--center", center.to_str().unwrap(), "--half-width", "1", "--out", "s.png"]);
+        let message = format!("{:#}", build_slice(&args).unwrap_err());
+        assert!(
+            message.contains("--center") && message.contains("(2, 2)") && message.contains("single point"),
+            "{message}"
+        );
     }
 }

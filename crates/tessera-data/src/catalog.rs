@@ -125,7 +125,7 @@ impl FromStr for DatasetKind {
             "cifar10" | "cifar-10" => Ok(DatasetKind::Cifar10),
             "cifar100" | "cifar-100" => Ok(DatasetKind::Cifar100),
             _ => Err(DataError::InvalidArgument(format!(
-                "unknown dataset {text:?} (known: mnist, fashion-mnist, cifar10, cifar100)"
+                "unknown dataset '{text}' (known: mnist, fashion-mnist, cifar10, cifar100)"
             ))),
         }
     }
@@ -142,7 +142,8 @@ mod tests {
         }
         assert_eq!("CIFAR-10".parse::<DatasetKind>().unwrap(), DatasetKind::Cifar10);
         assert_eq!("fashion_mnist".parse::<DatasetKind>().unwrap(), DatasetKind::FashionMnist);
-        assert!("imagenet".parse::<DatasetKind>().is_err());
+        let error = "imagenet".parse::<DatasetKind>().unwrap_err().to_string();
+        assert!(error.contains("unknown dataset 'imagenet'") && error.contains("cifar100"), "{error}");
     }
 
     #[test]

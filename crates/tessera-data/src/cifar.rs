@@ -218,8 +218,37 @@ mod tests {
         assert!(matches!(error, DataError::BadLabel { index: 1, label: 10, .. }), "{error}");
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("train.bin"), record(&[20, 5], 0)).unwrap();
-        assert!(load_cifar100(dir.path(), Split::Train, Cifar100Labels::Coarse).is_err());
+        let coarse = load_cifar100(dir.path(), Split::Train, Cifar100Labels::Coarse);
+        assert!(matches!(coarse, Err(DataError::BadLabel { label: 20, num_classes: 20, .. })));
         assert!(load_cifar100(dir.path(), Split::Train, Cifar100Labels::Fine).is_ok());
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+        #[test]
+        fn corrupted_or_cut_batches_load_or_fail_with_a_file_error_never_a_panic(
+            flips in proptest::collection::vec((0.0f64..1.0, proptest::prelude::any::<u8>()), 0..5),
+            cut in 0.0f64..=1.0,
+            gzipped in proptest::prelude::any::<bool>(),
+        ) {
+            let mut bytes = records(&[3, 9, 0]);
+            for (at, value) in flips {
+                let at = (bytes.len() as f64 * at) as usize;
+                bytes[at] = value;
+            }
+            let cut = (bytes.len() as f64 * cut) as usize;
+            let stored = if gzipped { gzip(&bytes[..cut]) } else { bytes[..cut].to_vec() };
+            let dir = tempfile::tempdir().unwrap();
+            std::fs::write(dir.path().join("test_batch.bin"), stored).unwrap();
+            match load_cifar10(dir.path(), Split::Test) {
+                // A cut at a record boundary leaves whole records, which load.
+                Ok(data) => proptest::prop_assert_eq!(data.len() * 3073, cut),
+                Err(error) => proptest::prop_assert!(
+                    matches!(error, DataError::Truncated { .. } | DataError::BadLabel { .. }),
+                    "{}", error
+                ),
+            }
+        }
     }
 
     #[test]

@@ -99,8 +99,8 @@ impl DataDir {
         lines.push(match self.find(kind, split) {
             Ok(dir) => format!("using {}", dir.display()),
             Err(_) => format!(
-                "not found: expected {}; run `tessera data fetch {kind}` (downloads into {}) or \
-                 set {DATA_DIR_ENV}",
+                "not found: expected {}; run `tessera data fetch {kind}` (downloads into {}), or \
+                 pass a folder that holds it with --data-dir or {DATA_DIR_ENV}",
                 kind.expected_files(split).join(", "),
                 self.fetch_destination(kind).display()
             ),
@@ -162,5 +162,6 @@ mod tests {
         assert!(explanation.contains("no such folder"), "{explanation}");
         assert!(explanation.contains("folder exists, files missing"), "{explanation}");
         assert!(explanation.contains("train-images-idx3-ubyte"), "{explanation}");
+        assert!(explanation.contains("--data-dir") && message.contains("--data-dir"), "{message}");
     }
 }

@@ -45,9 +45,7 @@ impl FromStr for Split {
         match text.to_ascii_lowercase().as_str() {
             "train" => Ok(Split::Train),
             "test" => Ok(Split::Test),
-            other => {
-                Err(DataError::InvalidArgument(format!("unknown split {other:?} (expected \"train\" or \"test\")")))
-            }
+            other => Err(DataError::InvalidArgument(format!("unknown split '{other}' (expected train or test)"))),
         }
     }
 }
@@ -83,8 +81,9 @@ impl Dataset {
         check_num_classes(num_classes)?;
         if images.len() != labels.len() * dim {
             return Err(DataError::InvalidDataset(format!(
-                "{} labels of samples of shape {sample_shape:?} need {} values, got {}",
+                "{} labels of samples of shape {} need {} values, got {}",
                 labels.len(),
+                shape_text(&sample_shape),
                 labels.len() * dim,
                 images.len()
             )));
@@ -398,15 +397,20 @@ pub fn indices_without_replacement(population: usize, n: usize, seed: u64) -> Re
     Ok(indices)
 }
 
+/// A shape for messages: `[1, 28, 28]`.
+pub(crate) fn shape_text(shape: &[usize]) -> String {
+    format!("[{}]", shape.iter().map(usize::to_string).collect::<Vec<_>>().join(", "))
+}
+
 /// The number of coordinates of a sample shape; rejects empty shapes and zero axes.
 fn checked_dim(sample_shape: &[usize]) -> Result<usize> {
     if sample_shape.is_empty() || sample_shape.contains(&0) {
-        return Err(DataError::InvalidDataset(format!("sample shape {sample_shape:?} has no coordinates")));
+        return Err(DataError::InvalidDataset(format!("sample shape {} has no coordinates", shape_text(sample_shape))));
     }
     sample_shape
         .iter()
         .try_fold(1usize, |acc, &n| acc.checked_mul(n))
-        .ok_or_else(|| DataError::InvalidDataset(format!("sample shape {sample_shape:?} overflows")))
+        .ok_or_else(|| DataError::InvalidDataset(format!("sample shape {} overflows", shape_text(sample_shape))))
 }
 
 /// Labels are bytes, so there are between 1 and 256 classes.
@@ -431,11 +435,15 @@ mod tests {
 
     #[test]
     fn constructor_rejects_parts_that_do_not_fit() {
-        assert!(Dataset::new("x", vec![0.0; 5], vec![0, 1], vec![2], 2).is_err());
-        assert!(Dataset::new("x", vec![0.0; 4], vec![0, 2], vec![2], 2).is_err());
-        assert!(Dataset::new("x", vec![], vec![], vec![0], 2).is_err());
-        assert!(Dataset::new("x", vec![], vec![], vec![2], 0).is_err());
-        assert!(Dataset::new("x", vec![], vec![], vec![2], 257).is_err());
+        let problem = |result: Result<Dataset>| match result {
+            Err(DataError::InvalidDataset(problem)) => problem,
+            other => panic!("{other:?}"),
+        };
+        assert!(problem(Dataset::new("x", vec![0.0; 5], vec![0, 1], vec![2], 2)).contains("need 4 values, got 5"));
+        assert!(problem(Dataset::new("x", vec![0.0; 4], vec![0, 2], vec![2], 2)).contains("sample 1 has label 2"));
+        assert!(problem(Dataset::new("x", vec![], vec![], vec![0], 2)).contains("no coordinates"));
+        assert!(problem(Dataset::new("x", vec![], vec![], vec![2], 0)).contains("0 classes"));
+        assert!(problem(Dataset::new("x", vec![], vec![], vec![2], 257)).contains("257 classes"));
     }
 
     #[test]
@@ -516,7 +524,8 @@ mod tests {
     fn split_parses_and_prints() {
         assert_eq!("Train".parse::<Split>().unwrap(), Split::Train);
         assert_eq!(Split::Test.to_string(), "test");
-        assert!("valid".parse::<Split>().is_err());
+        let error = "valid".parse::<Split>().unwrap_err().to_string();
+        assert!(error.contains("unknown split 'valid'") && error.contains("train or test"), "{error}");
     }
 
     proptest! {

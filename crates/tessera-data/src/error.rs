@@ -28,8 +28,8 @@ pub enum DataError {
 
     /// None of the files a dataset needs are in the folder that was searched.
     #[error(
-        "{dataset}: missing in {}: expected {}; get it with `tessera data fetch {fetch_name}` \
-         or set TESSERA_DATA to a folder that holds it",
+        "{dataset}: missing in {}: expected {}; get it with `tessera data fetch {fetch_name}`, \
+         or pass a folder that holds it with --data-dir or TESSERA_DATA",
         dir.display(),
         expected.join(", ")
     )]
@@ -47,7 +47,7 @@ pub enum DataError {
     /// No candidate data folder holds the dataset.
     #[error(
         "{dataset} ({split}) not found; searched:\n{}\nget it with `tessera data fetch {fetch_name}`, \
-         pass the folder with --data, or set TESSERA_DATA",
+         pass the folder with --data-dir, or set TESSERA_DATA",
         searched.iter().map(|p| format!("  {}", p.display())).collect::<Vec<_>>().join("\n")
     )]
     DatasetNotFound {
@@ -135,6 +135,79 @@ pub enum DataError {
         num_classes: usize,
     },
 
+    /// A `.npy` file's dtype is not `float32` or `float64`.
+    #[error(
+        "{}: dtype {dtype} ('{descr}') is not supported: expected float32 or float64 \
+         (convert with np.save(f, a.astype(np.float32)))",
+        path.display()
+    )]
+    NpyDtype {
+        /// The file.
+        path: PathBuf,
+        /// NumPy's name of the dtype, e.g. "uint8".
+        dtype: String,
+        /// The dtype string as written in the file, e.g. "|u1".
+        descr: String,
+    },
+
+    /// A `.npy` file's shape is not one this reader accepts.
+    #[error("{}: shape {shape}: {problem}", path.display())]
+    NpyShape {
+        /// The file.
+        path: PathBuf,
+        /// The shape as Python prints it, e.g. "(784,)".
+        shape: String,
+        /// What was expected.
+        problem: String,
+    },
+
+    /// The rows of a `.npy` file do not have the width the caller needs.
+    #[error("{}: shape {shape} holds rows of {width} values, expected {expected}", path.display())]
+    NpyWidth {
+        /// The file.
+        path: PathBuf,
+        /// The shape as Python prints it.
+        shape: String,
+        /// Values per row in the file.
+        width: usize,
+        /// Values per row needed.
+        expected: usize,
+    },
+
+    /// A row past the end of a `.npy` file was asked for.
+    #[error("{}: row {row} asked, the file has {rows} rows (numbered from 0)", path.display())]
+    NpyRowOutOfRange {
+        /// The file.
+        path: PathBuf,
+        /// The row asked for.
+        row: usize,
+        /// The number of rows.
+        rows: usize,
+    },
+
+    /// A `DATASET:SPLIT[:N[:seed=S]]` specification does not parse.
+    #[error(
+        "'{spec}': {problem}; expected DATASET:SPLIT[:N[:seed=S]], e.g. mnist:test or \
+         mnist:train:1000:seed=3 (datasets: mnist, fashion-mnist, cifar10, cifar100; splits: train, test)"
+    )]
+    BadDatasetSpec {
+        /// The text given.
+        spec: String,
+        /// What is wrong with it.
+        problem: String,
+    },
+
+    /// A point index past the end of a dataset selection.
+    #[error("point {index} is out of range: {dataset} has {len} points (numbered from 0)")]
+    PointOutOfRange {
+        /// The dataset specification, e.g. "mnist:test".
+        dataset: String,
+        /// The index asked for.
+        index: usize,
+        /// The number of points.
+        len: usize,
+    },
+
     /// A dataset was built from parts that do not fit together.
     #[error("invalid dataset: {0}")]
     InvalidDataset(String),
@@ -143,13 +216,34 @@ pub enum DataError {
     #[error("invalid argument: {0}")]
     InvalidArgument(String),
 
-    /// A download failed (connection, HTTP status, curl).
+    /// A download failed (HTTP status, TLS, an interrupted transfer).
     #[error("downloading {url}: {problem}")]
     Download {
         /// The URL.
         url: String,
         /// What went wrong.
         problem: String,
+    },
+
+    /// The server of a download could not be reached (no network, DNS failure, refused
+    /// connection, timeout); the message says where to put the files by hand.
+    #[error(
+        "cannot reach {host} to download {url} ({cause}).\nWithout network, download these files \
+         on another machine and put them in {}:\n{}",
+        dest.display(),
+        by_hand.iter().map(|line| format!("  {line}")).collect::<Vec<_>>().join("\n")
+    )]
+    HostUnreachable {
+        /// The host that did not answer.
+        host: String,
+        /// The URL being fetched.
+        url: String,
+        /// Why the connection failed.
+        cause: String,
+        /// The folder the files belong in.
+        dest: PathBuf,
+        /// One line per file still missing: its URL and what to do with it.
+        by_hand: Vec<String>,
     },
 
     /// A downloaded file does not have the expected SHA-256; it was deleted.

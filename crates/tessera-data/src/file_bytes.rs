@@ -29,6 +29,17 @@ pub fn read_maybe_gzip(path: &Path) -> Result<Vec<u8>> {
     Ok(decoded)
 }
 
+/// Compares a file's length (of its content, when gzipped) with what its header describes:
+/// shorter is [`DataError::Truncated`], longer [`DataError::TrailingData`].
+pub(crate) fn check_length(path: &Path, actual: u64, expected: u64) -> Result<()> {
+    let path = path.to_path_buf();
+    match actual.cmp(&expected) {
+        std::cmp::Ordering::Less => Err(DataError::Truncated { path, expected, actual }),
+        std::cmp::Ordering::Greater => Err(DataError::TrailingData { path, expected, actual }),
+        std::cmp::Ordering::Equal => Ok(()),
+    }
+}
+
 /// Finds `name` or `name.gz` in `dir`, preferring the uncompressed file.
 pub fn find_plain_or_gz(dir: &Path, name: &str) -> Option<PathBuf> {
     [name.to_string(), format!("{name}.gz")]
@@ -40,13 +51,7 @@ pub fn find_plain_or_gz(dir: &Path, name: &str) -> Option<PathBuf> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::io::Write;
-
-    fn gzip(bytes: &[u8]) -> Vec<u8> {
-        let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-        encoder.write_all(bytes).unwrap();
-        encoder.finish().unwrap()
-    }
+    use crate::idx::test_files::gzip;
 
     #[test]
     fn reads_plain_and_gzip_content_alike() {
@@ -67,9 +72,10 @@ mod tests {
         let mut bytes = gzip(&[7u8; 1000]);
         bytes.truncate(bytes.len() / 2);
         std::fs::write(&path, bytes).unwrap();
-        let message = read_maybe_gzip(&path).unwrap_err().to_string();
-        assert!(message.contains("broken"), "{message}");
-        assert!(message.contains("gzip"), "{message}");
+        let error = read_maybe_gzip(&path).unwrap_err();
+        assert!(matches!(error, DataError::BadGzip { .. }), "{error}");
+        let message = error.to_string();
+        assert!(message.contains("broken") && message.contains("gzip"), "{message}");
     }
 
     #[test]

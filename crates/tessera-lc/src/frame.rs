@@ -1,13 +1,11 @@
 //! The frame: P orthonormal directions in input space that span every LC neighbourhood, and the
 //! cross-polytope vertices `x ± r v_p` it gives around a point.
 
-use crate::npy::{write_rows, NpyRows};
 use crate::{LcError, Result};
 use nalgebra::DMatrix;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, StandardNormal};
-use std::path::Path;
 
 /// Largest `|<v_i, v_j> - delta_ij|` accepted for a frame read from a file (after each row is
 /// scaled to unit length, as the reference code does); leaves room for `float32` files.
@@ -63,18 +61,6 @@ impl Frame {
             return Err(LcError::NotOrthonormal { frame: name.into(), deviation });
         }
         Ok(frame)
-    }
-
-    /// Read a frame saved as a `(P, d)` array (`float32` or `float64`).
-    pub fn load_npy(path: &Path) -> Result<Self> {
-        let npy = NpyRows::open(path)?;
-        let dim = npy.width();
-        Self::from_rows(npy.read_all()?, dim, &path.display().to_string())
-    }
-
-    /// Save as a `(P, d)` `float64` array, for other tools to use the same directions.
-    pub fn save_npy(&self, path: &Path) -> Result<()> {
-        write_rows(path, &self.directions, self.p(), self.dim)
     }
 
     /// Number of directions P.
@@ -186,17 +172,6 @@ mod tests {
         assert!(err.contains("skew.npy") && err.contains("not orthonormal"), "{err}");
         let err = Frame::from_rows(vec![1.0, 0.0, 0.0], 2, "odd").unwrap_err();
         assert!(matches!(err, LcError::FrameWidth { .. }), "{err}");
-    }
-
-    #[test]
-    fn frames_round_trip_through_npy() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("frame.npy");
-        let f = Frame::random(12, 3, 5).unwrap();
-        f.save_npy(&path).unwrap();
-        let g = Frame::load_npy(&path).unwrap();
-        assert_eq!(g.p(), 3);
-        assert!(f.directions().iter().zip(g.directions()).all(|(a, b)| (a - b).abs() < 1e-15));
     }
 
     #[test]

@@ -14,9 +14,10 @@
 //! frames, layer selection. [`Method`] chooses how vertices are evaluated; all methods give the
 //! same counts, `Method::Plain` is the reference algorithm.
 //!
-//! What it must not do: no exact region counting (that is `tessera-regions`), no dataset file
-//! formats (callers fill a [`PointSource`], e.g. from `tessera-data`), no training, no printing
-//! or progress display.
+//! What it must not do: no exact region counting (that is `tessera-regions`), no file formats
+//! (callers read points and frames, e.g. `.npy` files through `tessera-data`, and hand them
+//! over as a [`PointSource`] or [`Frame::from_rows`]), no training, no printing or progress
+//! display.
 //!
 //! ```
 //! use tessera_lc::{Directions, Frame, LcOptions, LocalComplexity};
@@ -36,7 +37,6 @@ mod frame;
 mod layers;
 mod linearized;
 mod measure;
-mod npy;
 mod options;
 mod plain;
 mod points;
@@ -48,8 +48,7 @@ pub use error::{LcError, Result};
 pub use frame::{per_point_seed, Frame};
 pub use layers::CountedLayer;
 pub use measure::{LocalComplexity, PointCounts};
-pub use npy::{write_rows as write_npy_rows, NpyRows};
 pub use options::{Directions, LayerSelection, LcOptions, Method};
-pub use points::{InMemoryPoints, NpyPoints, PointBatch, PointSource, UniformBox};
+pub use points::{InMemoryPoints, PointBatch, PointSource, UniformBox};
 pub use sign::ZeroSign;
 pub use stats::{RadiusSummary, SetSummary, Stat, SummaryBuilder};

@@ -1,12 +1,10 @@
 //! Point sets LC is measured on, read in batches so memory stays bounded: points already in
-//! memory (e.g. a dataset split chosen by the caller), uniform random points in a box (the data
-//! domain), and `.npy` files streamed from disk.
+//! memory (e.g. a dataset split chosen by the caller) and uniform random points in a box (the
+//! data domain); callers stream other sources (e.g. files) by implementing [`PointSource`].
 
-use crate::npy::NpyRows;
 use crate::{LcError, Result};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use std::path::Path;
 
 /// A batch of points: `indices[i]` identifies point `i` in its set (its row in the CSV; the
 /// per-point frame seed), `coords` holds the points row-major.
@@ -157,49 +155,6 @@ impl PointSource for UniformBox {
     }
 }
 
-/// Points streamed from a `.npy` file of shape `(N, d)` or `(N, C, H, W)`, `float32` or
-/// `float64`.
-pub struct NpyPoints {
-    name: String,
-    file: NpyRows,
-    next: usize,
-}
-
-impl NpyPoints {
-    /// Open `path`; the set is named after the file stem.
-    pub fn open(path: &Path) -> Result<Self> {
-        let file = NpyRows::open(path)?;
-        let name = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "npy".into());
-        Ok(Self { name, file, next: 0 })
-    }
-
-    /// Rename the set.
-    pub fn with_name(mut self, name: impl Into<String>) -> Self {
-        self.name = name.into();
-        self
-    }
-}
-
-impl PointSource for NpyPoints {
-    fn name(&self) -> &str {
-        &self.name
-    }
-    fn dim(&self) -> usize {
-        self.file.width()
-    }
-    fn len(&self) -> usize {
-        self.file.rows()
-    }
-    fn next_batch(&mut self, max: usize) -> Result<PointBatch> {
-        let end = (self.next + max).min(self.file.rows());
-        let mut coords = Vec::new();
-        self.file.read_rows(end - self.next, &mut coords)?;
-        let batch = PointBatch { indices: (self.next..end).collect(), coords };
-        self.next = end;
-        Ok(batch)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -242,16 +197,5 @@ mod tests {
         assert_eq!(all.indices, [10, 20, 30]);
         assert_eq!(all.coords[4], 4.0);
         assert!(InMemoryPoints::new("s", 2, vec![0.0; 3]).is_err());
-    }
-
-    #[test]
-    fn npy_points_stream_in_batches() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("pts.npy");
-        let data: Vec<f64> = (0..12).map(f64::from).collect();
-        crate::npy::write_rows(&path, &data, 4, 3).unwrap();
-        let mut p = NpyPoints::open(&path).unwrap();
-        assert_eq!((p.name(), p.dim(), p.len()), ("pts", 3, 4));
-        assert_eq!(drain(&mut p, 3).coords, data);
     }
 }

@@ -4,7 +4,7 @@
 mod common;
 
 use common::*;
-use tessera_lc::{InMemoryPoints, LcError, LcOptions, LocalComplexity, Method, NpyPoints, PointCounts, UniformBox};
+use tessera_lc::{InMemoryPoints, LcError, LcOptions, LocalComplexity, Method, PointCounts, UniformBox};
 use tessera_net::Activation;
 
 fn collect(
@@ -57,17 +57,4 @@ fn the_summary_is_the_mean_and_spread_of_the_rows() {
         let layer_sum: f64 = radius.layers.iter().map(|l| l.mean).sum();
         assert!((layer_sum - mean).abs() < 1e-9);
     }
-}
-
-#[test]
-fn npy_points_give_the_same_counts_as_the_same_points_in_memory() {
-    let net = random_mlp::<f64>(&[4, 6, 2], Activation::Relu, 2);
-    let lc = LocalComplexity::new(&net, options(4, 2, 0, &[0.5], Method::Linearized)).unwrap();
-    let points = random_points(9, 4, -1.0, 1.0, 1);
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("adversarial.npy");
-    tessera_lc::write_npy_rows(&path, &points, 9, 4).unwrap();
-    let (from_file, summary) = collect(&lc, &mut NpyPoints::open(&path).unwrap());
-    assert_eq!(summary.set, "adversarial");
-    assert_eq!(from_file, lc.count_points(&points).unwrap());
 }

@@ -2,13 +2,16 @@
 //!
 //! Every file goes to a temporary name first; only when its SHA-256 matches the table is it
 //! renamed into place (or, for an archive, unpacked), so a failed or tampered download never
-//! leaves a file that a reader would pick up.
+//! leaves a file that a reader would pick up. When the host cannot be reached, the error lists
+//! the files still missing, their URLs and the folder they belong in, for fetching by hand.
 
-mod http;
+mod download;
 mod tar_gz;
 
 use std::io::Read;
 use std::path::Path;
+
+use download::{download_to_file, DownloadFailure};
 
 use sha2::{Digest, Sha256};
 
@@ -56,6 +59,17 @@ pub struct FetchReport {
     pub downloaded: Vec<String>,
     /// Files skipped because they were already present and intact.
     pub already_present: Vec<String>,
+}
+
+/// How far the download of one file has got, for a progress display.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DownloadProgress<'a> {
+    /// The file being downloaded.
+    pub file_name: &'a str,
+    /// Bytes received so far.
+    pub received: u64,
+    /// The file's size, when the server says it.
+    pub total: Option<u64>,
 }
 
 /// The PyTorch mirror of the MNIST files, byte-identical to the originals.
@@ -144,42 +158,74 @@ fn archive_spec<'a>(
 /// Downloads every file of `spec` into `dest_dir` (created if needed), verifying SHA-256 before
 /// a file takes its final name. Files already present (and, for kept files, intact) are
 /// skipped. `base_url_override` replaces each URL by `{base}/{file_name}` (a local mirror, or
-/// a test server).
-pub fn fetch(spec: &FetchSpec, dest_dir: &Path, base_url_override: Option<&str>) -> Result<FetchReport> {
+/// a test server). `progress` is called as bytes arrive.
+pub fn fetch(
+    spec: &FetchSpec,
+    dest_dir: &Path,
+    base_url_override: Option<&str>,
+    progress: &mut dyn FnMut(DownloadProgress<'_>),
+) -> Result<FetchReport> {
     std::fs::create_dir_all(dest_dir).map_err(|e| DataError::io(dest_dir, e))?;
+    let url_of = |file: &RemoteFile| match base_url_override {
+        Some(base) => format!("{}/{}", base.trim_end_matches('/'), file.file_name),
+        None => file.url.clone(),
+    };
     let mut report = FetchReport::default();
-    for file in &spec.files {
+    for (k, file) in spec.files.iter().enumerate() {
         if is_already_present(file, dest_dir)? {
             report.already_present.push(file.file_name.clone());
             continue;
         }
-        let url = match base_url_override {
-            Some(base) => format!("{}/{}", base.trim_end_matches('/'), file.file_name),
-            None => file.url.clone(),
-        };
-        fetch_file(file, &url, dest_dir)?;
-        report.downloaded.push(file.file_name.clone());
+        let url = url_of(file);
+        match fetch_file(file, &url, dest_dir, progress) {
+            Ok(()) => report.downloaded.push(file.file_name.clone()),
+            Err(DownloadFailure::Failed(error)) => return Err(error),
+            Err(DownloadFailure::Unreachable { host, cause }) => {
+                let by_hand = spec.files[k..].iter().map(|f| by_hand_instruction(f, &url_of(f))).collect();
+                return Err(DataError::HostUnreachable { host, url, cause, dest: dest_dir.to_path_buf(), by_hand });
+            }
+        }
     }
     Ok(report)
 }
 
+/// What to do with one file fetched by hand.
+fn by_hand_instruction(file: &RemoteFile, url: &str) -> String {
+    match &file.unpack {
+        Unpack::Keep => format!("{url}  (keep it as {})", file.file_name),
+        Unpack::TarGz { members } => format!("{url}  (extract {} from it)", members.join(", ")),
+    }
+}
+
 /// Downloads one file to a temporary name, verifies it, then renames or unpacks it.
-fn fetch_file(file: &RemoteFile, url: &str, dest_dir: &Path) -> Result<()> {
+fn fetch_file(
+    file: &RemoteFile,
+    url: &str,
+    dest_dir: &Path,
+    progress: &mut dyn FnMut(DownloadProgress<'_>),
+) -> std::result::Result<(), DownloadFailure> {
     let temp_path = dest_dir.join(format!(".{}.part", file.file_name));
-    let outcome = download_verified(file, url, &temp_path).and_then(|()| match &file.unpack {
-        Unpack::Keep => {
-            let final_path = dest_dir.join(&file.file_name);
-            std::fs::rename(&temp_path, &final_path).map_err(|e| DataError::io(&final_path, e))
+    let mut report = |received, total| progress(DownloadProgress { file_name: &file.file_name, received, total });
+    let outcome = download_to_file(url, &temp_path, &mut report).and_then(|()| {
+        verify(file, url, &temp_path)?;
+        match &file.unpack {
+            Unpack::Keep => {
+                let final_path = dest_dir.join(&file.file_name);
+                std::fs::rename(&temp_path, &final_path).map_err(|e| DataError::io(&final_path, e))?;
+            }
+            Unpack::TarGz { members } => {
+                tar_gz::extract_members(&temp_path, members, dest_dir)?;
+            }
         }
-        Unpack::TarGz { members } => tar_gz::extract_members(&temp_path, members, dest_dir).map(|_| ()),
+        Ok(())
     });
     let _ = std::fs::remove_file(&temp_path);
     outcome
 }
 
-fn download_verified(file: &RemoteFile, url: &str, temp_path: &Path) -> Result<()> {
-    http::download_to_file(url, temp_path)?;
-    let actual = sha256_of_file(temp_path)?;
+/// Fails with [`DataError::ChecksumMismatch`] unless the downloaded file has the expected SHA-256.
+fn verify(file: &RemoteFile, url: &str, downloaded: &Path) -> Result<()> {
+    let actual = sha256_of_file(downloaded)?;
     if !actual.eq_ignore_ascii_case(&file.sha256) {
         return Err(DataError::ChecksumMismatch {
             url: url.to_string(),
@@ -230,75 +276,108 @@ fn hex(bytes: &[u8]) -> String {
 mod tests {
     use super::*;
     use std::io::{BufRead, BufReader, Write};
-    use std::net::TcpListener;
+    use std::net::{TcpListener, TcpStream};
+    use std::time::{Duration, Instant};
 
-    /// Serves `files` (path -> body) over HTTP/1.1 on loopback, one connection per request,
-    /// answering 404 to other paths; returns the base URL.
-    fn serve(files: Vec<(&'static str, Vec<u8>)>) -> String {
+    /// Serves `files` (path -> body) over HTTP/1.1 on 127.0.0.1, answering 404 to other paths.
+    /// The server answers at most `requests` requests and stops by itself after that, or after
+    /// ten seconds, whichever comes first. Returns the base URL.
+    fn serve(files: Vec<(&'static str, Vec<u8>)>, requests: usize) -> String {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         std::thread::spawn(move || {
-            for stream in listener.incoming() {
-                let Ok(mut stream) = stream else { continue };
-                let mut request_line = String::new();
-                let mut reader = BufReader::new(stream.try_clone().unwrap());
-                reader.read_line(&mut request_line).unwrap();
-                let mut line = String::new();
-                while reader.read_line(&mut line).unwrap() > 2 {
-                    line.clear();
+            let deadline = Instant::now() + Duration::from_secs(10);
+            let mut served = 0;
+            while served < requests && Instant::now() < deadline {
+                match listener.accept() {
+                    Ok((stream, _)) => {
+                        answer(stream, &files);
+                        served += 1;
+                    }
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                        std::thread::sleep(Duration::from_millis(5))
+                    }
+                    Err(_) => return,
                 }
-                let path = request_line.split(' ').nth(1).unwrap_or_default().to_string();
-                let body = files.iter().find(|(p, _)| *p == path).map(|(_, b)| b.clone());
-                let (status, body) = match body {
-                    Some(body) => ("200 OK", body),
-                    None => ("404 Not Found", b"nope".to_vec()),
-                };
-                let head = format!("HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", body.len());
-                let _ = stream.write_all(head.as_bytes());
-                let _ = stream.write_all(&body);
             }
         });
         base
     }
 
-    fn spec(file_name: &str, sha256: String, unpack: Unpack) -> FetchSpec {
-        FetchSpec {
-            name: "test".into(),
-            files: vec![RemoteFile {
-                url: "https://unused.invalid/".into(),
-                sha256,
-                file_name: file_name.into(),
-                unpack,
-            }],
+    /// Reads one request and answers it with the file at its path, or 404.
+    fn answer(mut stream: TcpStream, files: &[(&'static str, Vec<u8>)]) {
+        let _ = stream.set_nonblocking(false);
+        let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
+        let mut reader = BufReader::new(stream.try_clone().unwrap());
+        let mut request_line = String::new();
+        let _ = reader.read_line(&mut request_line);
+        let mut line = String::new();
+        while reader.read_line(&mut line).is_ok_and(|n| n > 2) {
+            line.clear();
         }
+        let path = request_line.split(' ').nth(1).unwrap_or_default();
+        let (status, body) = match files.iter().find(|(p, _)| *p == path) {
+            Some((_, body)) => ("200 OK", body.clone()),
+            None => ("404 Not Found", b"nope".to_vec()),
+        };
+        let head = format!("HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", body.len());
+        let _ = stream.write_all(head.as_bytes());
+        let _ = stream.write_all(&body);
+    }
+
+    fn remote(file_name: &str, sha256: String, unpack: Unpack) -> RemoteFile {
+        RemoteFile { url: format!("https://unused.invalid/{file_name}"), sha256, file_name: file_name.into(), unpack }
+    }
+
+    fn spec(files: Vec<RemoteFile>) -> FetchSpec {
+        FetchSpec { name: "test".into(), files }
     }
 
     fn leftover_files(dir: &Path) -> Vec<String> {
         std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect()
     }
 
-    #[test]
-    fn fetch_verifies_and_saves_then_skips_when_present() {
-        let body: Vec<u8> = (0..5000u32).map(|i| (i % 251) as u8).collect();
-        let base = serve(vec![("/small.bin", body.clone())]);
-        let dest = tempfile::tempdir().unwrap();
-        let spec = spec("small.bin", sha256_hex(&body), Unpack::Keep);
+    fn no_progress(_: DownloadProgress<'_>) {}
 
-        let report = fetch(&spec, dest.path(), Some(&base)).unwrap();
+    /// A gzipped tar archive of `(path, content)` regular files, written by the `tar` crate.
+    pub(crate) fn tar_gz(files: &[(&str, &[u8])]) -> Vec<u8> {
+        let mut builder = tar::Builder::new(Vec::new());
+        for (path, content) in files {
+            let mut header = tar::Header::new_gnu();
+            header.set_size(content.len() as u64);
+            header.set_mode(0o644);
+            header.set_cksum();
+            builder.append_data(&mut header, path, *content).unwrap();
+        }
+        crate::idx::test_files::gzip(&builder.into_inner().unwrap())
+    }
+
+    #[test]
+    fn fetch_verifies_and_saves_reports_progress_then_skips_when_present() {
+        let body: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
+        let base = serve(vec![("/small.bin", body.clone())], 1);
+        let dest = tempfile::tempdir().unwrap();
+        let spec = spec(vec![remote("small.bin", sha256_hex(&body), Unpack::Keep)]);
+        let mut seen = Vec::new();
+        let report = fetch(&spec, dest.path(), Some(&base), &mut |p| seen.push((p.received, p.total))).unwrap();
         assert_eq!(report.downloaded, ["small.bin"]);
         assert_eq!(std::fs::read(dest.path().join("small.bin")).unwrap(), body);
         assert_eq!(leftover_files(dest.path()), ["small.bin"]);
+        assert_eq!(seen.last(), Some(&(200_000, Some(200_000))));
+        assert!(seen.windows(2).all(|w| w[0].0 < w[1].0), "progress only grows");
 
-        let again = fetch(&spec, dest.path(), Some(&base)).unwrap();
+        let again = fetch(&spec, dest.path(), Some(&base), &mut no_progress).unwrap();
         assert_eq!(again.already_present, ["small.bin"]);
     }
 
     #[test]
     fn fetch_with_wrong_hash_fails_and_leaves_nothing() {
-        let base = serve(vec![("/small.bin", b"some bytes".to_vec())]);
+        let base = serve(vec![("/small.bin", b"some bytes".to_vec())], 1);
         let dest = tempfile::tempdir().unwrap();
         let wrong = sha256_hex(b"other bytes");
-        let error = fetch(&spec("small.bin", wrong.clone(), Unpack::Keep), dest.path(), Some(&base)).unwrap_err();
+        let spec = spec(vec![remote("small.bin", wrong.clone(), Unpack::Keep)]);
+        let error = fetch(&spec, dest.path(), Some(&base), &mut no_progress).unwrap_err();
         let message = error.to_string();
         assert!(matches!(error, DataError::ChecksumMismatch { .. }), "{message}");
         assert!(message.contains(&wrong) && message.contains(&sha256_hex(b"some bytes")), "{message}");
@@ -307,24 +386,46 @@ mod tests {
     }
 
     #[test]
-    fn fetch_reports_http_errors() {
-        let base = serve(vec![]);
+    fn fetch_reports_http_errors_with_the_status() {
+        let base = serve(vec![], 1);
         let dest = tempfile::tempdir().unwrap();
-        let error = fetch(&spec("absent.bin", sha256_hex(b""), Unpack::Keep), dest.path(), Some(&base)).unwrap_err();
-        assert!(error.to_string().contains("404"), "{error}");
+        let spec = spec(vec![remote("absent.bin", sha256_hex(b""), Unpack::Keep)]);
+        let error = fetch(&spec, dest.path(), Some(&base), &mut no_progress).unwrap_err();
+        assert!(matches!(&error, DataError::Download { problem, .. } if problem.contains("404")), "{error}");
         assert!(leftover_files(dest.path()).is_empty());
     }
 
     #[test]
     fn fetch_unpacks_a_verified_archive() {
-        let tar = tar_gz::test_archive::tar(&[("cifar-10-batches-bin/test_batch.bin", b"records")]);
-        let archive = crate::idx::test_files::gzip(&tar);
-        let base = serve(vec![("/set.tar.gz", archive.clone())]);
+        let archive = tar_gz(&[("cifar-10-batches-bin/test_batch.bin", b"records")]);
+        let base = serve(vec![("/set.tar.gz", archive.clone())], 1);
         let dest = tempfile::tempdir().unwrap();
         let unpack = Unpack::TarGz { members: vec!["test_batch.bin".into()] };
-        fetch(&spec("set.tar.gz", sha256_hex(&archive), unpack), dest.path(), Some(&base)).unwrap();
+        let spec = spec(vec![remote("set.tar.gz", sha256_hex(&archive), unpack)]);
+        fetch(&spec, dest.path(), Some(&base), &mut no_progress).unwrap();
         assert_eq!(std::fs::read(dest.path().join("test_batch.bin")).unwrap(), b"records");
         assert_eq!(leftover_files(dest.path()), ["test_batch.bin"]);
+    }
+
+    #[test]
+    fn an_unreachable_host_says_where_to_put_each_file_by_hand() {
+        let closed_port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let base = format!("http://127.0.0.1:{closed_port}");
+        let dest = tempfile::tempdir().unwrap();
+        let archive = Unpack::TarGz { members: vec!["a.bin".into(), "b.bin".into()] };
+        let spec =
+            spec(vec![remote("x.gz", sha256_hex(b"x"), Unpack::Keep), remote("y.tar.gz", sha256_hex(b"y"), archive)]);
+        let error = fetch(&spec, dest.path(), Some(&base), &mut no_progress).unwrap_err();
+        let DataError::HostUnreachable { host, by_hand, .. } = &error else { panic!("{error}") };
+        assert_eq!(host, &format!("127.0.0.1:{closed_port}"));
+        assert_eq!(by_hand.len(), 2);
+        let message = error.to_string();
+        assert!(message.starts_with(&format!("cannot reach 127.0.0.1:{closed_port}")), "{message}");
+        assert!(message.contains(&dest.path().display().to_string()), "{message}");
+        assert!(message.contains(&format!("{base}/x.gz  (keep it as x.gz)")), "{message}");
+        assert!(message.contains(&format!("{base}/y.tar.gz  (extract a.bin, b.bin from it)")), "{message}");
+        assert!(!message.contains("curl") && !message.contains("exit status"), "{message}");
+        assert!(leftover_files(dest.path()).is_empty());
     }
 
     #[test]
