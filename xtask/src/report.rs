@@ -1,6 +1,8 @@
-//! The reproduction report: one section per figure with its setup, pictures and checks.
+//! The reproduction report: one section per figure with its setup, pictures and checks; a check
+//! is PASS, FAIL or "not checked at this scale" (never counted as passed).
 
-use crate::figures::{Check, Context, Figure, Outcome};
+use crate::checks::{Check, Verdict};
+use crate::figures::{Context, Figure, Outcome};
 use crate::Scale;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -28,22 +30,30 @@ impl Entry {
         }
     }
 
-    /// True when the figure ran and every check passed.
-    pub fn passed(&self) -> bool {
-        self.outcome.as_ref().is_ok_and(|o| o.checks.iter().all(|c| c.passed))
+    /// True when the figure failed to run or a check failed.
+    pub fn failed(&self) -> bool {
+        self.outcome.as_ref().map_or(true, |o| o.checks.iter().any(|c| c.verdict == Verdict::Fail))
+    }
+
+    fn count(&self, verdict: Verdict) -> usize {
+        self.outcome.as_ref().map_or(0, |o| o.checks.iter().filter(|c| c.verdict == verdict).count())
     }
 }
 
 /// Write `report.md` (and `report.json`) into `out`; returns the Markdown path.
 pub fn write(out: &Path, scale: Scale, entries: &[Entry]) -> anyhow::Result<PathBuf> {
     let mut md = format!("# tessera figure reproduction ({scale:?} scale)\n\n");
-    md.push_str("| figure | paper | checks | time |\n| --- | --- | --- | --- |\n");
+    md.push_str(
+        "| figure | paper | pass | fail | not checked at this scale | time |\n| --- | --- | --- | --- | --- | --- |\n",
+    );
     for e in entries {
-        let status = match &e.outcome {
-            Ok(o) => format!("{}/{} pass", o.checks.iter().filter(|c| c.passed).count(), o.checks.len()),
-            Err(_) => "error".into(),
+        let counts = match &e.outcome {
+            Ok(_) => {
+                format!("{} | {} | {}", e.count(Verdict::Pass), e.count(Verdict::Fail), e.count(Verdict::NotChecked))
+            }
+            Err(_) => "error | | ".into(),
         };
-        let _ = writeln!(md, "| [{}](#{}) | {} | {} | {:.0} s |", e.id, e.id, e.reference, status, e.seconds);
+        let _ = writeln!(md, "| [{}](#{}) | {} | {counts} | {:.0} s |", e.id, e.id, e.reference, e.seconds);
     }
     for e in entries {
         let _ = write!(md, "\n## {}\n\n**{}** — {}\n\n**Setup.** {}\n\n", e.id, e.title, e.reference, e.setup);
@@ -60,7 +70,7 @@ pub fn write(out: &Path, scale: Scale, entries: &[Entry]) -> anyhow::Result<Path
         .iter()
         .map(|e| {
             serde_json::json!({
-                "id": e.id, "seconds": e.seconds, "passed": e.passed(),
+                "id": e.id, "seconds": e.seconds, "failed": e.failed(),
                 "error": e.outcome.as_ref().err(),
                 "checks": e.outcome.as_ref().map(|o| o.checks.iter().map(Check::to_json).collect::<Vec<_>>()).unwrap_or_default(),
             })
@@ -78,7 +88,7 @@ fn write_outcome(md: &mut String, out: &Path, o: &Outcome) {
     if !o.checks.is_empty() {
         md.push_str("| check | result | detail |\n| --- | --- | --- |\n");
         for c in &o.checks {
-            let _ = writeln!(md, "| {} | {} | {} |", c.name, if c.passed { "PASS" } else { "FAIL" }, c.detail);
+            let _ = writeln!(md, "| {} | {} | {} |", c.name, c.verdict.label(), c.detail);
         }
     }
     for note in &o.notes {

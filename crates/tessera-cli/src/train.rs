@@ -19,7 +19,8 @@ pub struct Args {
     /// Run directory (default: runs/<config file name>).
     #[arg(long)]
     out: Option<PathBuf>,
-    /// Continue the run in the output directory from its newest checkpoint.
+    /// Continue the run in the output directory from its newest checkpoint, or start it there
+    /// if the directory holds no run yet (so one command line both starts and resumes a run).
     #[arg(long)]
     resume: bool,
     /// Do not show the progress bar.
@@ -30,7 +31,9 @@ pub struct Args {
 pub fn run(args: Args) -> anyhow::Result<()> {
     let config = RunConfig::load(&args.config, &args.set)?;
     let out = args.out.clone().unwrap_or_else(|| default_run_dir(&args.config));
-    let mut session = if args.resume { Session::resume(&out, Some(&config))? } else { Session::create(config, &out)? };
+    let started = out.join(tessera_train::run::CONFIG_FILE).exists();
+    let mut session =
+        if args.resume && started { Session::resume(&out, Some(&config))? } else { Session::create(config, &out)? };
     if session.step() > 0 {
         eprintln!("resuming {} at step {}", out.display(), session.step());
     }

@@ -120,7 +120,7 @@ fn ranges(chart: &Chart) -> ((f64, f64), (f64, f64)) {
     ((x0, x1), (y0.min(0.0).max(y0 - pad), y1 + pad))
 }
 
-fn draw_chart<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, chart: &Chart) -> Result<(), String> {
+pub(crate) fn draw_chart<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, chart: &Chart) -> Result<(), String> {
     let ((x0, x1), (y0, y1)) = ranges(chart);
     let mut builder = ChartBuilder::on(area);
     builder.caption(&chart.title, (FAMILY, 18)).margin(12).x_label_area_size(36).y_label_area_size(52);

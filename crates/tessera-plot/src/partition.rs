@@ -81,6 +81,16 @@ pub fn draw_partition(partition: &Partition, style: &PartitionStyle, path: &Path
     save(&PartitionFigure { partition, style, bounds }, path, (style.width, height))
 }
 
+/// Draw `partition` on `area` (a panel of a larger picture), fitted to the slice's domain.
+pub(crate) fn draw_partition_on<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    partition: &Partition,
+    style: &PartitionStyle,
+) -> std::result::Result<(), String> {
+    let bounds = bounding_box(partition.slice.domain.iter().chain(partition.regions.iter().flat_map(|r| &r.polygon)));
+    PartitionFigure { partition, style, bounds }.draw(area)
+}
+
 struct PartitionFigure<'a> {
     partition: &'a Partition,
     style: &'a PartitionStyle,

@@ -342,6 +342,20 @@ impl RunConfig {
         toml::to_string_pretty(self).map_err(|e| TrainError::config("resolved config", e))
     }
 
+    /// The identity of the run this config describes: the first 16 hex digits of the SHA-256 of
+    /// its resolved TOML with `data.dir` removed. Every setting that can change what the run
+    /// computes is part of it (seeds included); `data.dir` only says where this machine keeps
+    /// the dataset, so the same run found through another folder (or on another machine) has
+    /// the same identity. Adding a field to the config changes every identity (runs recorded
+    /// before are then trained again), which errs on the safe side.
+    pub fn content_hash(&self) -> Result<String> {
+        use sha2::{Digest, Sha256};
+        let mut portable = self.clone();
+        portable.data.dir = None;
+        let digest = Sha256::digest(portable.to_toml()?.as_bytes());
+        Ok(digest.iter().take(8).map(|b| format!("{b:02x}")).collect())
+    }
+
     /// The seeds after resolution (always `Some` once loaded).
     pub(crate) fn seed_of(value: Option<u64>) -> u64 {
         value.expect("seeds are resolved when the config is loaded")
@@ -418,6 +432,22 @@ mod tests {
         assert!(e.contains("gelu"), "{e}");
         assert!(RunConfig::from_toml_str("", "c", &["novalue".into()]).is_err());
         assert!(RunConfig::from_toml_str("seed = 1", "c", &["seed.x=1".into()]).is_err());
+    }
+
+    #[test]
+    fn content_hash_changes_with_every_setting_but_not_with_the_data_folder() {
+        let base = RunConfig::from_toml_str("", "t", &[]).unwrap();
+        let hash = base.content_hash().unwrap();
+        assert_eq!(hash.len(), 16);
+        assert_eq!(hash, RunConfig::from_toml_str("", "again", &[]).unwrap().content_hash().unwrap());
+        for change in
+            ["seed=1", "model.init_scale=8", "optim.weight_decay=0.1", "data.train_size=500", "lc.radii=[0.5]"]
+        {
+            let other = RunConfig::from_toml_str("", "t", &[change.to_string()]).unwrap();
+            assert_ne!(other.content_hash().unwrap(), hash, "{change} must change the run's identity");
+        }
+        let moved = RunConfig::from_toml_str("", "t", &["data.dir=\"/elsewhere/data\"".to_string()]).unwrap();
+        assert_eq!(moved.content_hash().unwrap(), hash);
     }
 
     #[test]

@@ -2,8 +2,10 @@
 //! `metrics.csv` (the same rows; the header is the first row's keys). Values are written in
 //! the shortest form that reads back to the same `f64`; NaN is `null` in JSON and `NaN` in CSV.
 //! Nothing time-dependent goes here (timings have their own file), so equal runs give
-//! byte-identical metrics files.
+//! byte-identical metrics files. `MetricsTable` reads them back (from the JSON lines, through
+//! serde), for whoever analyses a finished run.
 
+use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
@@ -68,6 +70,70 @@ impl MetricsLog {
         let csv_fields: Vec<String> =
             std::iter::once(step.to_string()).chain(metrics.iter().map(|(_, v)| csv_number(*v))).collect();
         append_line(&self.csv, &csv_fields.join(","))
+    }
+}
+
+/// One row of `metrics.jsonl` as written by `MetricsLog::append`.
+#[derive(serde::Deserialize)]
+struct Row {
+    step: u64,
+    /// Every other key; `null` stands for a value that was not finite.
+    #[serde(flatten)]
+    values: BTreeMap<String, Option<f64>>,
+}
+
+/// A run's metrics read back: the evaluation steps and, per metric, one value per step
+/// (NaN where the run recorded a non-finite value).
+#[derive(Clone, Debug, PartialEq)]
+pub struct MetricsTable {
+    steps: Vec<u64>,
+    columns: BTreeMap<String, Vec<f64>>,
+}
+
+impl MetricsTable {
+    /// Read `run_dir/metrics.jsonl`. A line that is not a JSON object of numbers, a row whose
+    /// keys differ from the first row's, or a file without rows is an error naming the file and
+    /// the row.
+    pub fn read(run_dir: &Path) -> Result<Self> {
+        let path = run_dir.join(METRICS_JSONL);
+        let text = std::fs::read_to_string(&path).map_err(|e| TrainError::file(&path, e))?;
+        Self::parse(&text).map_err(|message| TrainError::file(&path, message))
+    }
+
+    fn parse(text: &str) -> std::result::Result<Self, String> {
+        let mut steps = Vec::new();
+        let mut columns: BTreeMap<String, Vec<f64>> = BTreeMap::new();
+        for (index, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
+            let row: Row = serde_json::from_str(line).map_err(|e| format!("row {}: {e}", index + 1))?;
+            if steps.is_empty() {
+                columns = row.values.keys().map(|k| (k.clone(), Vec::new())).collect();
+            } else if !row.values.keys().eq(columns.keys()) {
+                return Err(format!("row {} (step {}) has other metrics than the first row", index + 1, row.step));
+            }
+            for (key, value) in row.values {
+                columns.get_mut(&key).expect("keys checked above").push(value.unwrap_or(f64::NAN));
+            }
+            steps.push(row.step);
+        }
+        if steps.is_empty() {
+            return Err("no metric rows".into());
+        }
+        Ok(Self { steps, columns })
+    }
+
+    /// The evaluation steps, in order.
+    pub fn steps(&self) -> &[u64] {
+        &self.steps
+    }
+
+    /// The values of metric `name`, one per step; `None` if the run did not record it.
+    pub fn column(&self, name: &str) -> Option<&[f64]> {
+        self.columns.get(name).map(Vec::as_slice)
+    }
+
+    /// The names of the recorded metrics, sorted.
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.columns.keys().map(String::as_str)
     }
 }
 
@@ -154,5 +220,32 @@ mod tests {
         resumed.append(5, &row(0.5)).unwrap();
         assert_eq!(std::fs::read_to_string(dir.path().join(METRICS_CSV)).unwrap(), csv);
         assert!(resumed.append(6, &vec![("other".into(), 1.0)]).is_err());
+    }
+
+    #[test]
+    fn table_reads_back_what_the_log_wrote_with_nan_for_null() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut log = MetricsLog::open(dir.path(), None).unwrap();
+        for step in [0, 3] {
+            log.append(step, &row(0.25 * step as f64)).unwrap();
+        }
+        let table = MetricsTable::read(dir.path()).unwrap();
+        assert_eq!(table.steps(), &[0, 3]);
+        assert_eq!(table.column("loss").unwrap(), &[0.0, 0.75]);
+        assert!(table.column("acc").unwrap().iter().all(|v| v.is_nan()));
+        assert_eq!(table.names().collect::<Vec<_>>(), ["acc", "loss"]);
+        assert!(table.column("step").is_none());
+    }
+
+    #[test]
+    fn table_rejects_bad_cells_changed_columns_and_empty_files_naming_the_row() {
+        let bad_cell = MetricsTable::parse("{\"step\":0,\"loss\":1.0}\n{\"step\":1,\"loss\":\"x\"}\n").unwrap_err();
+        assert!(bad_cell.starts_with("row 2:"), "{bad_cell}");
+        let changed = MetricsTable::parse("{\"step\":0,\"loss\":1.0}\n{\"step\":1,\"acc\":1.0}\n").unwrap_err();
+        assert!(changed.contains("row 2 (step 1) has other metrics"), "{changed}");
+        assert_eq!(MetricsTable::parse("\n").unwrap_err(), "no metric rows");
+        let dir = tempfile::tempdir().unwrap();
+        let missing = MetricsTable::read(dir.path()).unwrap_err().to_string();
+        assert!(missing.contains(METRICS_JSONL), "{missing}");
     }
 }

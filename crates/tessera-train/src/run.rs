@@ -310,6 +310,16 @@ fn build_evaluators<T: Scalar>(
     Ok(evaluators)
 }
 
+/// Whether the run in `dir` has done all its steps: it holds a config and the checkpoint of its
+/// last step (written after the last metrics row). A folder without a run is not finished.
+pub fn is_finished(dir: &Path) -> Result<bool> {
+    if !dir.join(CONFIG_FILE).exists() {
+        return Ok(false);
+    }
+    let config = saved_config(dir)?;
+    Ok(crate::checkpoint::checkpoint_dir(dir, config.train.steps).is_dir())
+}
+
 fn saved_config(dir: &Path) -> Result<RunConfig> {
     let path = dir.join(CONFIG_FILE);
     if !path.exists() {

@@ -1,41 +1,57 @@
-//! The figure specs. Each figure says what it runs at each scale, produces pictures, and checks
-//! that the paper's phenomenon appears.
+//! The figure specs. Each figure says which training runs it needs at each scale, produces
+//! pictures and data, and checks that the paper's phenomenon appears.
 
+mod dynamics;
 mod lc_validation;
-mod mnist;
+mod scales;
+mod sweep;
 
+pub use crate::checks::Check;
+use crate::runs::{RunRequest, RunStore};
 use crate::Scale;
-use std::path::PathBuf;
+use anyhow::Context as _;
+#[cfg(test)]
+pub use dynamics::shared_run;
+use std::path::{Path, PathBuf};
+use tessera_train::{MetricsTable, RunConfig};
 
 /// Where and how big a reproduction runs.
 pub struct Context {
     pub scale: Scale,
     pub out: PathBuf,
     pub data_dir: Option<PathBuf>,
+    /// Seeds per setting in figures that compare settings.
+    pub seeds: u64,
+    pub store: RunStore,
 }
 
 impl Context {
+    pub fn new(scale: Scale, out: PathBuf, data_dir: Option<PathBuf>, seeds: u64) -> Self {
+        let store = RunStore::new(&out);
+        Self { scale, out, data_dir, seeds: seeds.max(1), store }
+    }
+
     /// A figure's own output folder (created).
     pub fn figure_dir(&self, id: &str) -> anyhow::Result<PathBuf> {
         let dir = self.out.join(id);
-        std::fs::create_dir_all(&dir)?;
+        std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
         Ok(dir)
     }
-}
 
-/// One verified claim of a figure.
-pub struct Check {
-    pub name: String,
-    pub passed: bool,
-    pub detail: String,
-}
-
-impl Check {
-    pub fn new(name: &str, passed: bool, detail: impl Into<String>) -> Self {
-        Self { name: name.into(), passed, detail: detail.into() }
+    /// The resolved config of `file` (relative to the workspace) with `overrides`, reading data
+    /// from this reproduction's data folder.
+    pub fn config(&self, file: &str, overrides: &[String]) -> anyhow::Result<RunConfig> {
+        let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let mut all = overrides.to_vec();
+        if let Some(dir) = &self.data_dir {
+            all.push(format!("data.dir={}", toml::Value::String(dir.display().to_string())));
+        }
+        Ok(RunConfig::load(&workspace.join(file), &all)?)
     }
-    pub fn to_json(&self) -> serde_json::Value {
-        serde_json::json!({ "name": self.name, "passed": self.passed, "detail": self.detail })
+
+    /// The metrics of the finished run of `config`.
+    pub fn metrics(&self, config: &RunConfig) -> anyhow::Result<MetricsTable> {
+        Ok(self.store.finished(config)?.1)
     }
 }
 
@@ -53,19 +69,27 @@ pub trait Figure {
     fn title(&self) -> &'static str;
     /// Which figure(s) of which paper this reproduces.
     fn paper_reference(&self) -> &'static str;
-    /// The setup at `scale`, in words (networks, data, steps, radii).
+    /// The setup at `scale`, in words (networks, data, steps, radii), with every deviation from
+    /// the paper.
     fn setup(&self, scale: Scale) -> String;
+    /// The training runs the figure reads (trained or found by the run engine beforehand).
+    fn runs(&self, _ctx: &Context) -> anyhow::Result<Vec<RunRequest>> {
+        Ok(Vec::new())
+    }
+    /// Draw and check, from finished runs.
     fn run(&self, ctx: &Context) -> anyhow::Result<Outcome>;
 }
 
 /// Every figure, in report order.
 pub fn all() -> Vec<Box<dyn Figure>> {
-    vec![
+    let mut figures: Vec<Box<dyn Figure>> = vec![
         Box::new(lc_validation::LinearSanity),
         Box::new(lc_validation::ShiftedNeighbourhood),
-        Box::new(mnist::Dynamics),
-        Box::new(mnist::Grokking),
-    ]
+        Box::new(dynamics::Dynamics),
+        Box::new(dynamics::Layerwise),
+    ];
+    figures.extend(sweep::all().into_iter().map(|s| Box::new(s) as Box<dyn Figure>));
+    figures
 }
 
 /// The figures named in `only` (all when empty); unknown ids are an error listing the known ones.
