@@ -292,8 +292,8 @@ fn a_cancelled_count_stops_with_interrupted() {
     let err = count_regions_with_progress(&net, &nbhd, &PolytopeOptions::default(), &progress).unwrap_err();
     assert!(matches!(err, RegionError::Interrupted { regions: 0 }), "{err}");
     // Cancelled from another thread while counting: stops with what was complete by then.
-    let wide = random_mlp(&[8, 40, 40, 2], 5);
-    let nbhd = neighborhood(8, 4, 3.0, 5);
+    let wide = random_mlp(&[8, 20, 20, 2], 5);
+    let nbhd = neighborhood(8, 4, 2.0, 5);
     let full = count_regions(&wide, &nbhd, &PolytopeOptions::default()).unwrap().num_regions;
     let progress = CountProgress::new();
     let options = PolytopeOptions { chunk_bytes: 1, ..PolytopeOptions::default() };
