@@ -7,6 +7,7 @@ mod count;
 mod data;
 mod import;
 mod lc;
+mod memory_limit;
 mod model;
 mod output_paths;
 mod point_files;

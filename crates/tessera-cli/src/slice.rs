@@ -61,9 +61,10 @@ pub struct Args {
     /// Picture width in pixels.
     #[arg(long, default_value_t = 800)]
     width: u32,
-    /// Stop with an error past this many regions in a layer.
-    #[arg(long, default_value_t = 20_000_000)]
-    max_regions: usize,
+    /// Stop with an error past this many regions in a layer (default: what half the available
+    /// memory holds, about 1.5 kB per region for 10 outputs).
+    #[arg(long)]
+    max_regions: Option<usize>,
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
@@ -73,9 +74,16 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     }
     let net = crate::model::load_model(&args.model)?;
     let (slice, description) = build_slice(&args)?;
-    let options = PartitionOptions { max_regions: args.max_regions, ..PartitionOptions::default() };
+    let max_regions =
+        args.max_regions.unwrap_or_else(|| crate::memory_limit::default_slice_max_regions(net.output_width()));
+    let options = PartitionOptions { max_regions, ..PartitionOptions::default() };
     let start = Instant::now();
-    let partition = partition_slice(&net, &slice, &options).context("partitioning the slice")?;
+    let partition = partition_slice(&net, &slice, &options).map_err(|e| match e {
+        tessera_regions::RegionError::TooManyRegions { .. } => {
+            anyhow::anyhow!("{e}: raise --max-regions or shrink --padding")
+        }
+        other => anyhow::Error::new(other).context("partitioning the slice"),
+    })?;
     let seconds = start.elapsed().as_secs_f64();
     draw(&partition, &args)?;
     if let Some(path) = &args.json {

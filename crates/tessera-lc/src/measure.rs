@@ -66,7 +66,7 @@ impl<'n, T: Scalar> LocalComplexity<'n, T> {
         let radii = options.radii.iter().map(|&r| T::from_f64(r)).collect();
         let batch_points = options.batch_points.unwrap_or_else(|| auto_batch_points(net, &options)).max(1);
         let mut lc =
-            Self { net, options, layers, radii, shared_dirs: Vec::new(), last_use: last_uses(net), batch_points };
+            Self { net, options, layers, radii, shared_dirs: Vec::new(), last_use: net.last_uses(), batch_points };
         lc.shared_dirs = lc.point_independent_dirs();
         Ok(lc)
     }
@@ -269,18 +269,6 @@ impl CountError {
             CountError::Net(e) => LcError::Net(e),
         }
     }
-}
-
-/// The last node that reads each node's output; the output node is never dropped.
-fn last_uses<T: Scalar>(net: &Network<T>) -> Vec<NodeId> {
-    let mut last: Vec<NodeId> = (0..net.nodes().len()).collect();
-    for (id, node) in net.nodes().iter().enumerate() {
-        for &i in &node.inputs {
-            last[i] = id;
-        }
-    }
-    last[net.output_id()] = usize::MAX;
-    last
 }
 
 /// Points per batch so that a batch's rows at the widest node stay within the budget.

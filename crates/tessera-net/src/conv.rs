@@ -96,6 +96,31 @@ impl Window {
         }
     }
 
+    /// The inputs of every window (channel-major, then row-major over output positions), as
+    /// in-sample indices in window order (kernel row, then column; padding skipped): the order
+    /// in which max pooling breaks ties (the first maximum wins).
+    pub fn inputs_of_windows(&self) -> Vec<Vec<u32>> {
+        let (out_len, in_len) = (self.out_len(), self.in_len());
+        let mut windows = vec![Vec::new(); self.channels * out_len];
+        for c in 0..self.channels {
+            self.for_each_window(|p, cells| {
+                windows[c * out_len + p] = cells.indices().map(|s| (c * in_len + s) as u32).collect();
+            });
+        }
+        windows
+    }
+
+    /// The `(kernel offset, output position)` pairs along `axis` whose window reads input
+    /// position `pos` (`out * stride + offset - padding == pos`).
+    pub fn readers(&self, axis: usize, pos: usize) -> impl Iterator<Item = (usize, usize)> {
+        let (kernel, stride, padding, out) =
+            (self.kernel[axis], self.stride[axis], self.padding[axis], self.out_hw[axis]);
+        (0..kernel).filter_map(move |k| {
+            let t = (pos + padding).checked_sub(k)?;
+            (t % stride == 0 && t / stride < out).then_some((k, t / stride))
+        })
+    }
+
     /// Visit every im2col row segment of one channel: `f(row, oy, source)` for kernel cell
     /// `row = ky * kw + kx` and output row `oy`, where `source` maps the output columns to input
     /// indices as `(first valid ox, end of valid ox, input index of the first valid ox)`, or `None`

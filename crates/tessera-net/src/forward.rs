@@ -331,18 +331,6 @@ impl<T: Scalar> Network<T> {
         Ok(self.forward_with_taps(x, mode, false)?.0)
     }
 
-    /// The last node that reads each node's output (the output node reads itself).
-    pub(crate) fn last_uses(&self) -> Vec<NodeId> {
-        let mut last: Vec<NodeId> = (0..self.nodes().len()).collect();
-        for (id, node) in self.nodes().iter().enumerate() {
-            for &i in &node.inputs {
-                last[i] = id;
-            }
-        }
-        *last.last_mut().expect("non-empty") = usize::MAX;
-        last
-    }
-
     /// Fold the batch statistics of a training-mode tape into the running statistics
     /// (PyTorch: `running = (1 - momentum) * running + momentum * batch`, unbiased variance).
     pub fn update_running_stats(&mut self, tape: &Tape<T>) {

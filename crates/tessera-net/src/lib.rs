@@ -28,6 +28,7 @@ pub mod partial;
 pub mod pytorch;
 pub mod scalar;
 mod tensor;
+mod walk;
 
 pub use backward::{Gradients, Wants};
 pub use builders::{cnn, mlp, mlp_with_norm, preact_resnet18, CnnSpec, ConvLayer};
@@ -38,3 +39,4 @@ pub use network::{GraphBuilder, Network, Node, NodeId, NodeParams, RunningStats}
 pub use op::{Activation, Mode, Op};
 pub use scalar::Scalar;
 pub use tensor::Tensor;
+pub use walk::UnitResponses;

@@ -6,7 +6,7 @@
 //! few keys, and the code of a point can be computed from a plain forward pass.
 
 use crate::error::{RegionError, Result};
-use crate::kink::{kink_layers, KinkKind, KinkLayer};
+use crate::kink::{kink_layers, KinkLayer, KinkUnits};
 use tessera_net::{Mode, Network, Tensor};
 
 /// The code of a region or point: one hash per kinked layer, in network order.
@@ -42,14 +42,14 @@ pub(crate) fn unit_states(net: &Network<f64>, layers: &[KinkLayer], batch: &Tens
     let tape = net.forward_tape(batch, Mode::Eval)?;
     let mut states = vec![Vec::with_capacity(layers.len()); batch.batch];
     for layer in layers {
-        match layer.kind {
-            KinkKind::Activation(_) => {
+        match layer.kink {
+            KinkUnits::Neurons(_) => {
                 let pre = &tape.values[layer.input];
                 for (s, row) in states.iter_mut().zip(pre.data.chunks(pre.width())) {
                     s.push(row.iter().map(|&v| if v < 0.0 { 0 } else { 1 }).collect());
                 }
             }
-            KinkKind::MaxPool { ref windows } => {
+            KinkUnits::Pools { ref windows } => {
                 let winners = tape.argmax[layer.node].as_ref().expect("max-pool argmax on the tape");
                 for (s, row) in states.iter_mut().zip(winners.chunks(windows.len())) {
                     s.push(row.to_vec());

@@ -1,13 +1,22 @@
-//! Errors of exact partitions: every message names the argument and what is wrong with it.
+//! The one error type of exact partitions and counts: every message names the argument and
+//! what is wrong with it. Errors of the layers below (the network, the LP solver) are wrapped.
 
-use tessera_net::NetError;
+use crate::lp::LpError;
+use tessera_net::{NetError, NodeId};
 
-/// Everything that can go wrong when building a slice or path, or partitioning it.
+/// Largest deviation of `V V^T` from the identity accepted for a frame (f32 files included).
+pub(crate) const ORTHONORMAL_TOLERANCE: f64 = 1e-5;
+
+/// Everything that can go wrong when building a slice, path or neighbourhood, or partitioning
+/// or counting it.
 #[derive(Debug, thiserror::Error)]
 pub enum RegionError {
     /// A point or direction does not live in the network's input space.
     #[error("{what} has width {got}, but the network's input has width {expected}")]
     Width { what: String, got: usize, expected: usize },
+    /// A point or direction has a NaN or infinite coordinate.
+    #[error("{what} has a non-finite value at index {index}")]
+    NonFinite { what: String, index: usize },
     /// The three anchors of a slice do not span a plane.
     #[error("the slice anchors are collinear or repeated: they do not span a plane")]
     CollinearAnchors,
@@ -23,27 +32,51 @@ pub enum RegionError {
     /// A path needs at least two distinct points.
     #[error("path: {0}")]
     Path(String),
-    /// The partition grew past the configured limit.
-    #[error("the partition has more than {limit} regions after layer {layer} ('{name}'); raise max_regions")]
-    TooManyRegions { limit: usize, layer: usize, name: String },
+    /// A neighbourhood's frame is not a P x d matrix.
+    #[error("frame has {got} values, expected P x d = {dim} x {width}")]
+    FrameLength { got: usize, dim: usize, width: usize },
+    /// A neighbourhood's frame directions are not orthonormal.
+    #[error(
+        "frame directions are not orthonormal: (V V^T)[{row}][{col}] = {value} (tolerance {ORTHONORMAL_TOLERANCE})"
+    )]
+    NotOrthonormal { row: usize, col: usize, value: f64 },
+    /// The partition or count grew past the configured limit (callers name their own knob).
+    #[error("more than {limit} regions after node {node} ('{name}')")]
+    TooManyRegions { limit: usize, node: NodeId, name: String },
+    /// The caller cancelled a count; `regions` were complete by then.
+    #[error("interrupted after {regions} regions")]
+    Interrupted { regions: usize },
     /// The network itself refused the input.
     #[error(transparent)]
     Net(#[from] NetError),
+    /// The LP solver failed (other than on an empty polytope).
+    #[error(transparent)]
+    Lp(#[from] LpError),
 }
 
 pub type Result<T, E = RegionError> = std::result::Result<T, E>;
 
-/// Fail unless `values` has the network's input width.
+/// Fail unless `values` has the network's input width and finite values.
 pub(crate) fn check_width(what: &str, values: &[f64], expected: usize) -> Result<()> {
     if values.len() != expected {
         return Err(RegionError::Width { what: what.to_string(), got: values.len(), expected });
     }
-    if let Some(i) = values.iter().position(|v| !v.is_finite()) {
-        return Err(RegionError::Argument {
-            name: format!("{what}[{i}]"),
-            value: values[i].to_string(),
-            problem: "must be finite".into(),
-        });
+    check_finite(what, values)
+}
+
+/// Fail at the first NaN or infinite value.
+pub(crate) fn check_finite(what: &str, values: &[f64]) -> Result<()> {
+    match values.iter().position(|v| !v.is_finite()) {
+        Some(index) => Err(RegionError::NonFinite { what: what.to_string(), index }),
+        None => Ok(()),
     }
-    Ok(())
+}
+
+/// Fail unless `value` is positive and finite.
+pub(crate) fn check_positive(name: &str, value: f64) -> Result<()> {
+    if value > 0.0 && value.is_finite() {
+        return Ok(());
+    }
+    let problem = "must be positive and finite".to_string();
+    Err(RegionError::Argument { name: name.to_string(), value: value.to_string(), problem })
 }

@@ -1,11 +1,29 @@
-//! The kinked nodes of a network (activations and max pooling) and how each one cuts a cell:
-//! every unit gets a state on the cell (sign of a neuron, winner of a pooling window), and the
-//! units whose state changes inside the cell split it.
+//! The kinked nodes of a network (activations and max pooling), the one description of them
+//! that every engine uses, and how the 2-D/1-D engine cuts a cell by one.
+//!
+//! A kinked node is a layer of *units*; on a piece of input space each unit is in one *state*,
+//! the candidate affine function it passes on: a neuron its pre-activation `h` (state 1,
+//! active, where `h >= 0`) or the other side of its kink (state 0, `h < 0`), a max-pooling output
+//! one input of its window (state: that input's in-sample index). Ties go to the earlier
+//! candidate, as in the forward pass (`slope_at(0)` is the active slope; max pooling keeps the
+//! first maximum of its window, `Network::pool_windows`).
 
+use crate::affine::{PieceRows, UnitAffine};
 use crate::cell::{max_magnitude, Affine, Cell, Point, Side, NO_LABEL, REL_TOL};
 use crate::code::{layer_code, layer_seed, unit_key};
 use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
 use tessera_net::{Activation, Network, NodeId, Op, Tensor};
+
+/// The kind of a kinked node.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum KinkKind {
+    /// A layer of neurons (ReLU, leaky ReLU, absolute value).
+    Activation,
+    /// Max pooling: each output is the largest input of its window.
+    MaxPool,
+}
 
 /// A kinked node: a layer of neurons or a max-pooling node.
 #[derive(Clone, Debug)]
@@ -13,7 +31,7 @@ pub(crate) struct KinkLayer {
     pub node: NodeId,
     pub input: NodeId,
     pub name: String,
-    pub kind: KinkKind,
+    pub kink: KinkUnits,
     /// Neurons, or pooling outputs (one window each).
     pub units: usize,
     /// Seed of this layer's code keys.
@@ -22,14 +40,82 @@ pub(crate) struct KinkLayer {
     keys: Vec<[u64; 2]>,
 }
 
+/// What the units of a kinked node choose between.
 #[derive(Clone, Debug)]
-pub(crate) enum KinkKind {
-    Activation(Activation),
-    /// For each output, the in-sample indices of its window's inputs in window order (the
-    /// order in which the forward pass breaks ties: the first maximum wins).
-    MaxPool {
-        windows: Vec<Vec<u32>>,
-    },
+pub(crate) enum KinkUnits {
+    /// Neurons, each choosing between its pre-activation and the other side of its kink.
+    Neurons(Activation),
+    /// Pooling outputs, each choosing one input of its window (in-sample indices, in the
+    /// forward pass's tie-breaking order).
+    Pools { windows: Vec<Vec<u32>> },
+}
+
+impl KinkUnits {
+    pub fn kind(&self) -> KinkKind {
+        match self {
+            KinkUnits::Neurons(_) => KinkKind::Activation,
+            KinkUnits::Pools { .. } => KinkKind::MaxPool,
+        }
+    }
+
+    /// The candidate functions of unit `u` on a piece whose input map is `rows`, in
+    /// tie-breaking order: a neuron's are `h` and `0` (a neuron is active where `h >= 0`,
+    /// whatever its slopes), a pooling output's are its window's inputs.
+    pub fn candidates<A: UnitAffine>(&self, u: usize, rows: PieceRows<'_>) -> Vec<A> {
+        match self {
+            KinkUnits::Neurons(_) => vec![rows.unit(u), A::zero(rows.dim())],
+            KinkUnits::Pools { windows } => windows[u].iter().map(|&i| rows.unit(i as usize)).collect(),
+        }
+    }
+
+    /// The state of unit `u` when its candidate `choice` wins.
+    #[inline]
+    pub fn state(&self, u: usize, choice: usize) -> u32 {
+        match self {
+            KinkUnits::Neurons(_) => u32::from(choice == 0),
+            KinkUnits::Pools { windows } => windows[u][choice],
+        }
+    }
+
+    /// Write the node's output row `dst` from its input row `src`, unit `u` in `states[u]`.
+    #[inline]
+    pub fn write_row(&self, dst: &mut [f64], src: &[f64], states: &[u32]) {
+        match self {
+            KinkUnits::Neurons(act) => {
+                let slopes = neuron_slopes(*act);
+                dst.iter_mut().zip(src).zip(states).for_each(|((d, &x), &st)| *d = x * slopes[st as usize & 1]);
+            }
+            KinkUnits::Pools { .. } => dst.iter_mut().zip(states).for_each(|(d, &st)| *d = src[st as usize]),
+        }
+    }
+
+    /// Overwrite output unit `u` of row `dst` for `u` in `state`.
+    #[inline]
+    pub fn write_unit(&self, dst: &mut [f64], src: &[f64], u: usize, state: u32) {
+        dst[u] = match self {
+            KinkUnits::Neurons(act) => src[u] * neuron_slopes(*act)[state as usize],
+            KinkUnits::Pools { .. } => src[state as usize],
+        };
+    }
+
+    /// How much output `unit` changes, on the input row `src`, when its state goes from
+    /// `from` to `to` (what a piece adds to its parent's output in the parent's states).
+    #[inline]
+    pub fn output_change(&self, src: &[f64], unit: usize, from: u32, to: u32) -> f64 {
+        match self {
+            KinkUnits::Neurons(act) => {
+                let slopes = neuron_slopes(*act);
+                src[unit] * (slopes[to as usize] - slopes[from as usize])
+            }
+            KinkUnits::Pools { .. } => src[to as usize] - src[from as usize],
+        }
+    }
+}
+
+/// A neuron's slope in state 0 (inactive) and 1 (active).
+#[inline]
+fn neuron_slopes(act: Activation) -> [f64; 2] {
+    [act.slope_at(-1.0), act.slope_at(1.0)]
 }
 
 /// A part of a cell on which every unit of a layer has one state.
@@ -102,58 +188,20 @@ pub(crate) struct CellRefinement<C: Cell> {
 pub(crate) fn kink_layers(net: &Network<f64>) -> Vec<KinkLayer> {
     let mut layers = Vec::new();
     for (node, n) in net.nodes().iter().enumerate() {
-        let kind = match n.op {
-            Op::Activation { activation } => KinkKind::Activation(activation),
-            Op::MaxPool2d { kernel, stride, padding } => {
-                KinkKind::MaxPool { windows: pooling_windows(net, node, kernel, stride, padding) }
-            }
+        let kink = match n.op {
+            Op::Activation { activation } => KinkUnits::Neurons(activation),
+            Op::MaxPool2d { .. } => KinkUnits::Pools { windows: net.pool_windows(node) },
             _ => continue,
         };
         let units = net.shape(node).iter().product();
         let seed = layer_seed(layers.len());
-        let keys = match kind {
-            KinkKind::Activation(_) => {
-                (0..units as u32).map(|u| [unit_key(seed, u, 0), unit_key(seed, u, 1)]).collect()
-            }
-            KinkKind::MaxPool { .. } => Vec::new(),
+        let keys = match kink {
+            KinkUnits::Neurons(_) => (0..units as u32).map(|u| [unit_key(seed, u, 0), unit_key(seed, u, 1)]).collect(),
+            KinkUnits::Pools { .. } => Vec::new(),
         };
-        layers.push(KinkLayer { node, input: n.inputs[0], name: n.name.clone(), kind, units, seed, keys });
+        layers.push(KinkLayer { node, input: n.inputs[0], name: n.name.clone(), kink, units, seed, keys });
     }
     layers
-}
-
-/// The windows of a max-pooling node: for each output (channel-major, then row-major), the
-/// in-sample indices of its inputs in window order (kernel row-major, padding skipped), the
-/// order in which the forward pass breaks ties.
-fn pooling_windows(
-    net: &Network<f64>,
-    node: NodeId,
-    kernel: [usize; 2],
-    stride: [usize; 2],
-    padding: [usize; 2],
-) -> Vec<Vec<u32>> {
-    let input = net.shape(net.node(node).inputs[0]);
-    let out = net.shape(node);
-    let (channels, [h, w], [oh, ow]) = (input[0], [input[1], input[2]], [out[1], out[2]]);
-    // Input coordinate along an axis of output `o` at kernel offset `k`, if inside.
-    let source = |o: usize, k: usize, axis: usize, size: usize| {
-        (o * stride[axis] + k).checked_sub(padding[axis]).filter(|&v| v < size)
-    };
-    let mut windows = Vec::with_capacity(channels * oh * ow);
-    for c in 0..channels {
-        for (oy, ox) in (0..oh).flat_map(|oy| (0..ow).map(move |ox| (oy, ox))) {
-            let cells = (0..kernel[0]).flat_map(|ky| (0..kernel[1]).map(move |kx| (ky, kx)));
-            let inside = cells.filter_map(|(ky, kx)| Some((source(oy, ky, 0, h)?, source(ox, kx, 1, w)?)));
-            windows.push(inside.map(|(y, x)| (c * h * w + y * w + x) as u32).collect());
-        }
-    }
-    windows
-}
-
-/// Unit `i`'s affine function on a cell, from the cell's `DIM + 1` map rows of `width` values.
-#[inline]
-fn unit_affine(maps: &[f64], width: usize, dim: usize, i: usize) -> Affine {
-    [maps[i], maps[width + i], if dim == 2 { maps[2 * width + i] } else { 0.0 }]
 }
 
 #[inline]
@@ -163,11 +211,11 @@ fn difference(f: &Affine, g: &Affine) -> Affine {
 
 impl KinkLayer {
     pub fn kind_name(&self) -> &'static str {
-        match self.kind {
-            KinkKind::Activation(Activation::Relu) => "relu",
-            KinkKind::Activation(Activation::LeakyRelu { .. }) => "leaky_relu",
-            KinkKind::Activation(Activation::Abs) => "abs",
-            KinkKind::MaxPool { .. } => "max_pool",
+        match self.kink {
+            KinkUnits::Neurons(Activation::Relu) => "relu",
+            KinkUnits::Neurons(Activation::LeakyRelu { .. }) => "leaky_relu",
+            KinkUnits::Neurons(Activation::Abs) => "abs",
+            KinkUnits::Pools { .. } => "max_pool",
         }
     }
 
@@ -221,13 +269,14 @@ impl KinkLayer {
     /// The state of every unit that does not cut `cell` (0 for those that do), and the units
     /// that cut it.
     fn classify<C: Cell>(&self, cell: &C, maps: &[f64], width: usize) -> (Vec<u32>, Vec<u32>) {
-        match &self.kind {
-            KinkKind::Activation(_) => classify_neurons(cell.vertices(), maps, width, C::DIM),
-            KinkKind::MaxPool { windows } => {
+        match &self.kink {
+            KinkUnits::Neurons(_) => classify_neurons(cell.vertices(), maps, width, C::DIM),
+            KinkUnits::Pools { windows } => {
+                let rows = PieceRows::new(maps, width);
                 let mut base = vec![0u32; self.units];
                 let mut cutting = Vec::new();
                 for (unit, window) in windows.iter().enumerate() {
-                    match fixed_winner(cell, window.len(), |j| unit_affine(maps, width, C::DIM, window[j] as usize)) {
+                    match fixed_winner(cell, window.len(), |j| rows.unit(window[j] as usize)) {
                         Some(j) => base[unit] = window[j],
                         None => cutting.push(unit as u32),
                     }
@@ -239,17 +288,17 @@ impl KinkLayer {
 
     /// The state of `unit` on all of `cell`, or `None` when the cell straddles a change.
     fn state_on<C: Cell>(&self, cell: &C, maps: &[f64], width: usize, unit: usize) -> Option<u32> {
-        match &self.kind {
-            KinkKind::Activation(_) => match cell.side(&unit_affine(maps, width, C::DIM, unit), 0.0) {
+        let rows = PieceRows::new(maps, width);
+        match &self.kink {
+            KinkUnits::Neurons(_) => match cell.side(&rows.unit(unit), 0.0) {
                 // A neuron that is zero on the whole cell takes the side the forward pass gives 0.
                 Side::Positive | Side::Zero => Some(1),
                 Side::Negative => Some(0),
                 Side::Both => None,
             },
-            KinkKind::MaxPool { windows } => {
+            KinkUnits::Pools { windows } => {
                 let window = &windows[unit];
-                fixed_winner(cell, window.len(), |j| unit_affine(maps, width, C::DIM, window[j] as usize))
-                    .map(|j| window[j])
+                fixed_winner(cell, window.len(), |j| rows.unit(window[j] as usize)).map(|j| window[j])
             }
         }
     }
@@ -263,17 +312,18 @@ impl KinkLayer {
         unit: usize,
         bounds: &mut Vec<(C::Boundary, u32)>,
     ) -> Vec<(C, u32)> {
-        match &self.kind {
-            KinkKind::Activation(_) => match cell.split(&unit_affine(maps, width, C::DIM, unit), 0.0, NO_LABEL) {
+        let rows = PieceRows::new(maps, width);
+        match &self.kink {
+            KinkUnits::Neurons(_) => match cell.split(&rows.unit(unit), 0.0, NO_LABEL) {
                 Some((neg, pos, b)) => {
                     bounds.push((b, unit as u32));
                     vec![(neg, 0), (pos, 1)]
                 }
                 None => vec![(cell.clone(), 1)],
             },
-            KinkKind::MaxPool { windows } => {
+            KinkUnits::Pools { windows } => {
                 let window = &windows[unit];
-                let parts = argmax_cells(cell, &window_functions(maps, width, C::DIM, window));
+                let parts = argmax_cells(cell, &self.kink.candidates::<Affine>(unit, rows));
                 bounds.extend(parts.boundaries.into_iter().map(|(b, _)| (b, unit as u32)));
                 parts.cells.into_iter().map(|(j, c)| (c, window[j])).collect()
             }
@@ -313,30 +363,8 @@ impl KinkLayer {
         let in_w = pre.width();
         let src = &pre.data[parent * rows * in_w..(parent + 1) * rows * in_w];
         for (d, s) in dst.chunks_mut(self.units).zip(src.chunks(in_w)) {
-            match self.kind {
-                KinkKind::Activation(act) => {
-                    let slopes = [act.slope_at(-1.0), act.slope_at(1.0)];
-                    d.iter_mut().zip(s).zip(&states.base).for_each(|((d, &x), &st)| *d = x * slopes[st as usize & 1]);
-                    states.chain(head).for_each(|(u, st)| d[u as usize] = s[u as usize] * slopes[st as usize]);
-                }
-                KinkKind::MaxPool { .. } => {
-                    d.iter_mut().zip(&states.base).for_each(|(d, &st)| *d = s[st as usize]);
-                    states.chain(head).for_each(|(u, st)| d[u as usize] = s[st as usize]);
-                }
-            }
-        }
-    }
-
-    /// How much output `unit` changes, on the input row `src`, when its state goes from
-    /// `from` to `to`: what a piece adds to its parent's base output.
-    #[inline]
-    pub fn output_change(&self, src: &[f64], unit: usize, from: u32, to: u32) -> f64 {
-        match self.kind {
-            KinkKind::Activation(act) => {
-                let slopes = [act.slope_at(-1.0), act.slope_at(1.0)];
-                src[unit] * (slopes[to as usize] - slopes[from as usize])
-            }
-            KinkKind::MaxPool { .. } => src[to as usize] - src[from as usize],
+            self.kink.write_row(d, s, &states.base);
+            states.chain(head).for_each(|(u, st)| self.kink.write_unit(d, s, u as usize, st));
         }
     }
 }
@@ -376,10 +404,6 @@ fn classify_neurons(vertices: &[Point], maps: &[f64], width: usize, dim: usize) 
         })
         .collect();
     (states, cutting)
-}
-
-fn window_functions(maps: &[f64], width: usize, dim: usize, window: &[u32]) -> Vec<Affine> {
-    window.iter().map(|&i| unit_affine(maps, width, dim, i as usize)).collect()
 }
 
 /// The index of the function (of `n`, the `k`-th given by `f(k)`) that is the maximum on all

@@ -8,7 +8,8 @@
 //!   maps, every layer's boundary and the decision boundary;
 //! - 1-D paths ([`path_transitions`]): the regions met along a polyline and which units switch
 //!   at each transition;
-//! - P-dimensional neighbourhoods ([`polytope`]): exact region counts by LP feasibility;
+//! - P-dimensional neighbourhoods ([`polytope`]): exact region counts by LP feasibility, with
+//!   progress and cancellation;
 //! - the brute-force grid baseline ([`grid_region_count`]) and activation codes of points.
 //!
 //! How: regions carry the affine maps (in slice coordinates) of the live tensors; affine nodes
@@ -20,6 +21,7 @@
 //! (`tessera-lc`, `tessera-train`), no file formats beyond serde of its own results, no
 //! printing. It never changes the network.
 
+mod affine;
 mod cell;
 mod code;
 mod error;
@@ -27,22 +29,24 @@ mod fused;
 mod grid;
 mod interval;
 mod kink;
-pub mod lp;
 mod partition;
 mod path;
 pub mod polygon;
 pub mod polytope;
 mod refinement;
 mod slice;
+mod walk;
 
 pub use cell::Point;
 pub use code::{activation_codes, Code};
 pub use error::{RegionError, Result};
 pub use grid::{grid_points, grid_region_count, GridCount};
+pub use kink::KinkKind;
 pub use partition::{
     partition_slice, DecisionSegment, LayerPartition, LayerSummary, Partition, PartitionOptions, PartitionSummary,
     Region, UnitSegment,
 };
 pub use path::{path_transitions, PathLayer, PathPartition, PathPiece, Transition, UnitRef};
 pub use polygon::{Polygon, Segment};
+pub use polytope::lp;
 pub use slice::Slice;

@@ -1,6 +1,7 @@
 //! The exact partition of a 2-D slice: regions, their codes and output maps, every layer's
 //! boundary, and the decision boundary.
 
+use crate::affine::PieceRows;
 use crate::cell::{Affine, Point};
 use crate::code::Code;
 use crate::error::Result;
@@ -207,8 +208,7 @@ fn layer_partition(layer: &KinkLayer, regions: usize, boundary: Vec<(Segment, u3
 
 /// The output functions of a final region, one per output.
 fn output_functions(output: &[f64]) -> Vec<Affine> {
-    let k = output.len() / 3;
-    (0..k).map(|i| [output[i], output[k + i], output[2 * k + i]]).collect()
+    PieceRows::new(output, output.len() / 3).units()
 }
 
 fn region(r: FinalRegion<Polygon>) -> Region {

@@ -15,6 +15,7 @@ use crate::code::Code;
 use crate::error::{RegionError, Result};
 use crate::fused::FusedLinear;
 use crate::kink::{kink_layers, CellRefinement, KinkLayer, Piece, PieceStates};
+use crate::walk::{NodeWalk, Values};
 use rayon::prelude::*;
 use tessera_net::{Network, NodeId, OffsetRows, Tensor};
 
@@ -62,14 +63,13 @@ struct Chunk<C> {
     cells: Vec<C>,
     codes: Vec<Code>,
     /// Indexed by node id; `DIM + 1` rows per region.
-    values: Vec<Option<Tensor<f64>>>,
+    values: Values,
 }
 
 struct Engine<'a> {
     net: &'a Network<f64>,
+    walk: NodeWalk<'a>,
     layers: Vec<KinkLayer>,
-    layer_of: Vec<Option<usize>>,
-    last_use: Vec<NodeId>,
     /// Per kinked layer, the dense or conv node its output feeds, if it feeds nothing else.
     fused: Vec<Option<FusedLinear>>,
     limits: Limits,
@@ -79,11 +79,9 @@ struct Engine<'a> {
 /// rows (`origin`, then one direction per coordinate) are `rows`.
 pub(crate) fn refine<C: Cell>(net: &Network<f64>, rows: Tensor<f64>, cell: C, limits: Limits) -> Result<Outcome<C>> {
     let layers = kink_layers(net);
-    let mut layer_of = vec![None; net.nodes().len()];
-    layers.iter().enumerate().for_each(|(l, k)| layer_of[k.node] = Some(l));
-    let last_use = last_uses(net);
-    let fused = layers.iter().map(|layer| FusedLinear::after(net, &last_use, layer)).collect();
-    let engine = Engine { net, last_use, layer_of, fused, limits, layers: layers.clone() };
+    let walk = NodeWalk::new(net, &layers, C::DIM + 1);
+    let fused = layers.iter().map(|layer| FusedLinear::after(net, &walk.last_use, layer)).collect();
+    let engine = Engine { net, walk, fused, limits, layers: layers.clone() };
     let mut out = Outcome {
         regions_after: vec![0; layers.len()],
         boundaries: vec![Vec::new(); layers.len()],
@@ -96,37 +94,16 @@ pub(crate) fn refine<C: Cell>(net: &Network<f64>, rows: Tensor<f64>, cell: C, li
     Ok(out)
 }
 
-/// The last node that reads each node's output (the output node: never released).
-fn last_uses(net: &Network<f64>) -> Vec<NodeId> {
-    let mut last: Vec<NodeId> = (0..net.nodes().len()).collect();
-    for (id, node) in net.nodes().iter().enumerate() {
-        node.inputs.iter().for_each(|&i| last[i] = last[i].max(id));
-    }
-    last[net.output_id()] = usize::MAX;
-    last
-}
-
 impl Engine<'_> {
     /// Run `chunk` through the nodes from `from` on.
     fn descend<C: Cell>(&self, mut chunk: Chunk<C>, from: NodeId, out: &mut Outcome<C>) -> Result<()> {
-        for id in from..self.net.nodes().len() {
-            if let Some(l) = self.layer_of[id] {
-                return self.split_layer(chunk, l, out);
-            }
-            let value = {
-                let inputs: Vec<&Tensor<f64>> =
-                    self.net.node(id).inputs.iter().map(|&i| chunk.values[i].as_ref().expect("live value")).collect();
-                self.net.apply_affine(id, &inputs, OffsetRows::EveryNth(C::DIM + 1))
-            };
-            chunk.values[id] = Some(value);
-            for &i in &self.net.node(id).inputs {
-                if self.last_use[i] == id {
-                    chunk.values[i] = None;
-                }
+        match self.walk.advance(&mut chunk.values, from) {
+            Some(l) => self.split_layer(chunk, l, out),
+            None => {
+                self.emit(chunk, out);
+                Ok(())
             }
         }
-        self.emit(chunk, out);
-        Ok(())
     }
 
     /// Split every region of `chunk` by kinked layer `l`, then continue with the pieces in
@@ -151,10 +128,10 @@ impl Engine<'_> {
         out.regions_after[l] += pieces.len();
         if out.regions_after[l] > self.limits.max_regions {
             let (limit, name) = (self.limits.max_regions, layer.name.clone());
-            return Err(RegionError::TooManyRegions { limit, layer: l, name });
+            return Err(RegionError::TooManyRegions { limit, node: layer.node, name });
         }
         let produced = self.fused[l].as_ref().map_or(layer.node, |f| f.node);
-        let per_piece = self.bytes_per_piece::<C>(&chunk, layer.node, produced);
+        let per_piece = self.walk.bytes_per_piece(&chunk.values, layer.node, produced);
         let batch = (self.limits.chunk_bytes / per_piece).max(MIN_CHUNK);
         let mut pieces = pieces.into_iter();
         loop {
@@ -167,28 +144,12 @@ impl Engine<'_> {
         }
     }
 
-    /// Memory of the maps one piece carries past kinked node `id`, which produces node
-    /// `produced`'s value.
-    fn bytes_per_piece<C: Cell>(&self, chunk: &Chunk<C>, id: NodeId, produced: NodeId) -> usize {
-        let live: usize = self.live_after(chunk, id).map(|i| self.net.shape(i).iter().product::<usize>()).sum();
-        let own: usize = self.net.shape(produced).iter().product();
-        (C::DIM + 1) * (live + own) * std::mem::size_of::<f64>()
-    }
-
-    /// Nodes whose values the chunk holds and that nodes after `id` still read.
-    fn live_after<'c, C>(&'c self, chunk: &'c Chunk<C>, id: NodeId) -> impl Iterator<Item = NodeId> + 'c {
-        (0..id).filter(move |&i| chunk.values[i].is_some() && self.last_use[i] > id)
-    }
-
     /// The chunk of `group`'s pieces: their maps past kinked layer `l` (past its fused node,
     /// if it has one).
     fn children<C: Cell>(&self, chunk: &Chunk<C>, l: usize, states: &[PieceStates], group: Vec<Piece<C>>) -> Chunk<C> {
         let layer = &self.layers[l];
-        let mut values: Vec<Option<Tensor<f64>>> = vec![None; self.net.nodes().len()];
         let parents: Vec<usize> = group.iter().map(|p| p.parent).collect();
-        for i in self.live_after(chunk, layer.node) {
-            values[i] = Some(gather_regions::<C>(chunk.values[i].as_ref().expect("live"), &parents));
-        }
+        let mut values = self.walk.carried_over(&chunk.values, layer.node, &parents);
         let pre = chunk.values[layer.input].as_ref().expect("live pre-activation");
         match &self.fused[l] {
             Some(fused) => values[fused.node] = Some(self.fused_output(pre, layer, fused, states, &group)),
@@ -259,7 +220,7 @@ impl Engine<'_> {
                     for (unit, state) in differing(piece) {
                         let (u, from) = (unit as usize, base[unit as usize]);
                         for (d, s) in dst.chunks_mut(block / rows).zip(src.chunks(in_w)) {
-                            fused.add_column(d, u, layer.output_change(s, u, from, state));
+                            fused.add_column(d, u, layer.kink.output_change(s, u, from, state));
                         }
                     }
                 }
@@ -276,14 +237,4 @@ impl Engine<'_> {
             out.regions.push(FinalRegion { cell, code, output: output.data[r * stride..(r + 1) * stride].to_vec() });
         }
     }
-}
-
-/// The map rows of the given regions, in order.
-fn gather_regions<C: Cell>(value: &Tensor<f64>, regions: &[usize]) -> Tensor<f64> {
-    let stride = (C::DIM + 1) * value.width();
-    let mut data = Vec::with_capacity(stride * regions.len());
-    for &r in regions {
-        data.extend_from_slice(&value.data[r * stride..(r + 1) * stride]);
-    }
-    Tensor { shape: value.shape.clone(), batch: (C::DIM + 1) * regions.len(), data }
 }

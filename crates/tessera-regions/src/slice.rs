@@ -2,7 +2,7 @@
 //! polygon of `(u1, u2)`.
 
 use crate::cell::{Point, REL_TOL};
-use crate::error::{check_width, RegionError, Result};
+use crate::error::{check_positive, check_width, RegionError, Result};
 use crate::polygon::Polygon;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -114,17 +114,6 @@ impl Slice {
         }
         self.domain_polygon()
     }
-}
-
-fn check_positive(name: &str, value: f64) -> Result<()> {
-    if value.is_finite() && value > 0.0 {
-        return Ok(());
-    }
-    Err(RegionError::Argument {
-        name: name.into(),
-        value: value.to_string(),
-        problem: "must be positive and finite".into(),
-    })
 }
 
 pub(crate) fn dot(a: &[f64], b: &[f64]) -> f64 {

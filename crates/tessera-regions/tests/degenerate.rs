@@ -134,7 +134,7 @@ fn non_convex_or_degenerate_domains_are_errors() {
 fn non_finite_input_and_short_paths_are_errors() {
     let err = Slice::new(vec![f64::NAN, 0.0], vec![1.0, 0.0], vec![0.0, 1.0], &[[0.0, 0.0], [1.0, 0.0], [0.0, 1.0]])
         .unwrap_err();
-    assert!(err.to_string().contains("origin[0]"), "{err}");
+    assert!(matches!(&err, RegionError::NonFinite { what, index: 0 } if what == "origin"), "{err}");
     assert!(Slice::around_point(&[0.0; 3], -1.0, 0).unwrap_err().to_string().contains("half_width"));
     let net = mlp::<f64>(&[2, 3, 2], Activation::Relu).unwrap();
     assert!(matches!(path_transitions(&net, &[vec![0.0; 2]], &Default::default()), Err(RegionError::Path(_))));

@@ -7,7 +7,8 @@ mod polytope_support;
 use polytope_support::*;
 use proptest::prelude::*;
 use tessera_net::{mlp, Activation, GraphBuilder, Network, Op};
-use tessera_regions::polytope::{count_regions, partition_neighborhood, Neighborhood, PolytopeError, PolytopeOptions};
+use tessera_regions::polytope::{count_regions, partition_neighborhood, Neighborhood, PolytopeOptions};
+use tessera_regions::RegionError;
 
 fn count(net: &Network<f64>, nbhd: &Neighborhood) -> (usize, Vec<usize>) {
     let c = count_regions(net, nbhd, &PolytopeOptions::default()).unwrap();
@@ -174,7 +175,7 @@ fn constant_pool_inputs_tie_everywhere_and_leave_one_region() {
 fn bad_neighborhoods_are_clear_errors() {
     let frame2 = frame(4, 2, 0);
     let point = vec![0.5; 4];
-    let msg = |r: Result<Neighborhood, PolytopeError>| r.unwrap_err().to_string();
+    let msg = |r: Result<Neighborhood, RegionError>| r.unwrap_err().to_string();
     for radius in [0.0, -1.0, f64::NAN, f64::INFINITY] {
         assert!(msg(Neighborhood::new(point.clone(), frame2.clone(), 2, radius)).contains("radius"));
     }

@@ -9,7 +9,10 @@ use nalgebra::{Matrix2, Matrix3, Vector2, Vector3};
 use polytope_support::*;
 use proptest::prelude::*;
 use tessera_net::{Activation, GraphBuilder, Mode, Network, Op, Tensor};
-use tessera_regions::polytope::{count_regions, KinkKind, Neighborhood, PolytopeOptions};
+use tessera_regions::polytope::{
+    count_regions, count_regions_with_progress, CountProgress, KinkKind, Neighborhood, PolytopeOptions,
+};
+use tessera_regions::RegionError;
 use tessera_regions::{partition_slice, PartitionOptions, Slice};
 
 /// First-layer hyperplanes `c_j + g_j . t` of `net` on `nbhd`.
@@ -171,6 +174,24 @@ proptest! {
         prop_assert_eq!(part.count.layers.last().unwrap().regions, part.count.num_regions);
     }
 
+    /// The depth-first count, in chunks of the minimum size or of the default size, keeps no
+    /// region and gives the partition's region count, layer by layer.
+    #[test]
+    fn depth_first_count_in_any_chunk_size_equals_the_partition_region_count(seed in 0u64..10_000, dim in 2usize..4) {
+        let net = random_mlp(&[6, 10, 10, 8, 2], seed);
+        let nbhd = neighborhood(6, dim, 1.5, seed);
+        let part = partition(&net, &nbhd);
+        prop_assert_eq!(part.regions.len(), part.count.num_regions);
+        for chunk_bytes in [1, PolytopeOptions::default().chunk_bytes] {
+            let options = PolytopeOptions { chunk_bytes, ..PolytopeOptions::default() };
+            let progress = CountProgress::new();
+            let count = count_regions_with_progress(&net, &nbhd, &options, &progress).unwrap();
+            prop_assert_eq!(&count, &part.count);
+            prop_assert_eq!(progress.regions(), count.num_regions);
+            prop_assert_eq!(progress.layer(), (3, 3));
+        }
+    }
+
     #[test]
     fn p2_neighborhood_count_equals_slice_count_of_the_same_rotated_square(seed in 0u64..10_000, conv in any::<bool>()) {
         let (net, width) = if conv { (conv_pool_net(seed, true), 16) } else { (random_mlp(&[6, 8, 8, 6, 2], seed), 6) };
@@ -260,4 +281,33 @@ fn p25_neighborhood_of_a_small_radius_is_counted_exactly() {
     assert!(lc[0] > 0, "radius too small to cut anything: {:?}", part.count);
     assert!(check_regions_against_forward(&net, &nbhd, &part) < 1e-9);
     assert!(part.count.num_regions > lc[0], "each cutting first-layer neuron adds a region");
+}
+
+#[test]
+fn a_cancelled_count_stops_with_interrupted() {
+    let net = random_mlp(&[6, 10, 10, 8, 2], 3);
+    let nbhd = neighborhood(6, 3, 1.5, 3);
+    let progress = CountProgress::new();
+    progress.cancel();
+    let err = count_regions_with_progress(&net, &nbhd, &PolytopeOptions::default(), &progress).unwrap_err();
+    assert!(matches!(err, RegionError::Interrupted { regions: 0 }), "{err}");
+    // Cancelled from another thread while counting: stops with what was complete by then.
+    let wide = random_mlp(&[8, 20, 20, 2], 5);
+    let nbhd = neighborhood(8, 4, 2.0, 5);
+    let full = count_regions(&wide, &nbhd, &PolytopeOptions::default()).unwrap().num_regions;
+    let progress = CountProgress::new();
+    let options = PolytopeOptions { chunk_bytes: 1, ..PolytopeOptions::default() };
+    let result = std::thread::scope(|scope| {
+        scope.spawn(|| {
+            while progress.regions() == 0 {
+                std::thread::yield_now();
+            }
+            progress.cancel();
+        });
+        count_regions_with_progress(&wide, &nbhd, &options, &progress)
+    });
+    match result {
+        Err(RegionError::Interrupted { regions }) => assert!(regions > 0 && regions < full, "{regions} of {full}"),
+        other => panic!("expected Interrupted, got {other:?}"),
+    }
 }

@@ -6,7 +6,7 @@
 use super::{NodeValues, Run};
 use crate::vertices::{offset_row, vertex_side, DirRows};
 use rayon::prelude::*;
-use tessera_net::{Activation, NodeId, OffsetRows, Op, Scalar, Tensor};
+use tessera_net::{Activation, NodeId, OffsetRows, Op, Scalar, Tensor, UnitResponses};
 
 /// Exact rows that crossed a kink at `activation` and whose point still carries directions,
 /// with their sparse differences (unit, delta) from the clean value after the activation.
@@ -89,7 +89,7 @@ impl<T: Scalar> Run<'_, '_, T> {
         }
         let gathered = select_rows(&input.exact, &others);
         let product = self.lc.apply_affine_rows(id, &[&gathered], OffsetRows::All);
-        let columns = transposed(&net.params(id).tensors[0], input.center.width());
+        let responses = UnitResponses::of(net, id).expect("fresh rows feed a dense node");
         let width = center.width();
         let mut out = Tensor::zeros(input.exact.batch, net.shape(id));
         out.data.par_chunks_mut(width).zip(sources.par_iter()).for_each(|(row, source)| match source {
@@ -102,8 +102,7 @@ impl<T: Scalar> Run<'_, '_, T> {
                 let step = if plus { radius } else { -radius };
                 offset_row(center.row(key.point), dirs.row(slot, p, num_dirs), step, row);
                 for &(unit, delta) in &fresh.deltas[*k] {
-                    let column = &columns[unit * width..(unit + 1) * width];
-                    row.iter_mut().zip(column).for_each(|(o, &w)| *o += delta * w);
+                    responses.add(row, unit, delta);
                 }
             }
             None => unreachable!("every row has a source"),
@@ -115,16 +114,4 @@ impl<T: Scalar> Run<'_, '_, T> {
 fn select_rows<T: Scalar>(t: &Tensor<T>, rows: &[usize]) -> Tensor<T> {
     let data = rows.iter().flat_map(|&r| t.row(r).iter().copied()).collect();
     Tensor { shape: t.shape.clone(), batch: rows.len(), data }
-}
-
-/// `weights` (`out x in`, row-major) as `in x out`: column `i` of the layer is row `i`.
-fn transposed<T: Scalar>(weights: &[T], in_width: usize) -> Vec<T> {
-    let out_width = weights.len() / in_width;
-    let mut t = vec![T::zero(); weights.len()];
-    for (o, row) in weights.chunks(in_width).enumerate() {
-        for (i, &w) in row.iter().enumerate() {
-            t[i * out_width + o] = w;
-        }
-    }
-    t
 }

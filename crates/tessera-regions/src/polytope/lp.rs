@@ -8,6 +8,7 @@
 //! radius `rho` around `t` fits in the cross-polytope iff `|t|_1 + rho * sqrt(P) <= 1` (every
 //! facet normal has Euclidean norm `sqrt(P)`).
 
+use crate::slice::{dot, norm};
 use good_lp::{microlp, variable, Expression, ProblemVariables, ResolutionError, Solution, SolverModel, Variable};
 use serde::{Deserialize, Serialize};
 
@@ -22,9 +23,9 @@ pub struct HalfSpace {
 impl HalfSpace {
     /// `g . t + c <= 0`, normalised; `None` when `g` is zero (no boundary in t).
     pub fn from_affine_nonpositive(c: f64, g: &[f64]) -> Option<Self> {
-        let norm = g.iter().map(|v| v * v).sum::<f64>().sqrt();
-        (norm > 0.0 && norm.is_finite())
-            .then(|| HalfSpace { normal: g.iter().map(|v| v / norm).collect(), offset: -c / norm })
+        let length = norm(g);
+        (length > 0.0 && length.is_finite())
+            .then(|| HalfSpace { normal: g.iter().map(|v| v / length).collect(), offset: -c / length })
     }
 
     /// Signed distance of `t` to the boundary, positive inside.
@@ -99,10 +100,6 @@ pub fn chebyshev_ball<'a>(
         Err(ResolutionError::Infeasible) => Ok(None),
         Err(source) => Err(LpError { vars: 2 * dim + 1, rows, source }),
     }
-}
-
-pub(crate) fn dot(a: &[f64], b: &[f64]) -> f64 {
-    a.iter().zip(b).map(|(x, y)| x * y).sum()
 }
 
 #[cfg(test)]
