@@ -9,3 +9,8 @@ pub use tessera_onnx as onnx;
 pub use tessera_plot as plot;
 pub use tessera_regions as regions;
 pub use tessera_train as train;
+
+/// The README's Rust snippet, compiled and run as a doc-test so that it works as pasted.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeSnippets;
