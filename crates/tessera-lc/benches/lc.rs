@@ -4,6 +4,9 @@
 //! `cargo bench -p tessera-lc --bench lc`; throughput is reported in points per second
 //! (criterion's "elem/s"). A subset: `cargo bench -p tessera-lc --bench lc -- f64/linearized`.
 
+// `criterion_group!` defines an undocumented `pub fn`; a bench has no API to document.
+#![allow(missing_docs)]
+
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use std::time::Duration;
 use tessera_lc::{

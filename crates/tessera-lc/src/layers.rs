@@ -16,6 +16,7 @@ pub struct CountedLayer {
     pub node_name: String,
     /// Number of neurons (units) in the layer.
     pub width: usize,
+    /// Whether this is the network's output (logits) rather than an activation layer.
     pub is_output: bool,
 }
 

@@ -22,6 +22,7 @@ pub struct PointCounts {
     pub index: usize,
     /// Position of the radius in `LcOptions::radii`.
     pub radius_index: usize,
+    /// The radius itself.
     pub radius: f64,
     /// Neurons cut per counted layer, in the order of `LocalComplexity::layers`.
     pub per_layer: Vec<u32>,
@@ -76,6 +77,7 @@ impl<'n, T: Scalar> LocalComplexity<'n, T> {
         &self.layers
     }
 
+    /// The options this measurement was built with.
     pub fn options(&self) -> &LcOptions {
         &self.options
     }

@@ -27,7 +27,12 @@ pub enum Directions {
     Shared(Frame),
     /// Each point gets its own random frame of `p` directions, seeded by `seed` and the point's
     /// index in its set.
-    PerPoint { p: usize, seed: u64 },
+    PerPoint {
+        /// Directions per frame (P).
+        p: usize,
+        /// Base seed, combined with each point's index.
+        seed: u64,
+    },
 }
 
 impl Directions {
@@ -55,12 +60,16 @@ pub enum LayerSelection {
 pub struct LcOptions {
     /// Radii of the cross-polytopes; all are measured in one pass.
     pub radii: Vec<f64>,
+    /// The frame of directions spanning each neighbourhood.
     pub directions: Directions,
+    /// Which activation layers to count.
     pub layers: LayerSelection,
     /// Also count sign changes of the network's output (the logits). Off by default: outputs
     /// are not neurons. The reference code's MLP numbers include them.
     pub count_output: bool,
+    /// Which side a pre-activation of exactly zero counts on.
     pub zero: ZeroSign,
+    /// How pre-activations at the vertices are computed.
     pub method: Method,
     /// Points per batch; `None` picks a size that keeps the working set near 256 MiB.
     pub batch_points: Option<usize>,

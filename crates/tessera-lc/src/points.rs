@@ -10,15 +10,19 @@ use rand_chacha::ChaCha8Rng;
 /// per-point frame seed), `coords` holds the points row-major.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct PointBatch {
+    /// Index of each point in its set.
     pub indices: Vec<usize>,
+    /// Coordinates, row-major, `len() x width`.
     pub coords: Vec<f64>,
 }
 
 impl PointBatch {
+    /// Number of points in the batch.
     pub fn len(&self) -> usize {
         self.indices.len()
     }
 
+    /// Whether the batch holds no point.
     pub fn is_empty(&self) -> bool {
         self.indices.is_empty()
     }
@@ -32,6 +36,7 @@ pub trait PointSource {
     fn dim(&self) -> usize;
     /// Number of points in the set.
     fn len(&self) -> usize;
+    /// Whether the set has no point.
     fn is_empty(&self) -> bool {
         self.len() == 0
     }

@@ -10,7 +10,9 @@ const Z_99: f64 = 2.576;
 /// Mean and spread of one quantity over the points of a set.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Stat {
+    /// Number of points.
     pub n: usize,
+    /// Mean over the points.
     pub mean: f64,
     /// Sample standard deviation (divides by n - 1, as `torch.std`); 0 for a single point.
     pub std: f64,
@@ -44,18 +46,24 @@ impl Running {
 /// Statistics of one radius: per counted layer, and of the total (LC itself).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct RadiusSummary {
+    /// The cross-polytope radius.
     pub radius: f64,
+    /// One statistic per counted layer, in the set's layer order.
     pub layers: Vec<Stat>,
+    /// Statistic of the per-point total over the counted layers (the LC).
     pub total: Stat,
 }
 
 /// Statistics of one point set.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct SetSummary {
+    /// Name of the point set.
     pub set: String,
+    /// Number of points summarised.
     pub points: usize,
     /// Names of the counted layers, in column order.
     pub layers: Vec<String>,
+    /// One summary per radius, in the order measured.
     pub radii: Vec<RadiusSummary>,
 }
 
@@ -70,6 +78,7 @@ pub struct SummaryBuilder {
 }
 
 impl SummaryBuilder {
+    /// An empty builder for point set `set`, with the counted layer names and the radii.
     pub fn new(set: impl Into<String>, layers: Vec<String>, radii: Vec<f64>) -> Self {
         let running = vec![vec![Running::default(); layers.len() + 1]; radii.len()];
         Self { set: set.into(), layers, radii, running }
@@ -86,6 +95,7 @@ impl SummaryBuilder {
         }
     }
 
+    /// The statistics of everything added so far.
     pub fn finish(&self) -> SetSummary {
         let radii = self
             .radii

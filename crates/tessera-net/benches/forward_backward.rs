@@ -8,6 +8,9 @@
 //! allocator may hand the memory back to the operating system between steps and every step
 //! pays page faults to get it again.
 
+// `criterion_group!` defines an undocumented `pub fn`; a bench has no API to document.
+#![allow(missing_docs)]
+
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;

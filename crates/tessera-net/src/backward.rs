@@ -11,13 +11,18 @@ use rayon::prelude::*;
 /// What a backward pass should produce.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Wants {
+    /// Compute gradients of every parameter tensor.
     pub params: bool,
+    /// Compute the gradient with respect to the input batch.
     pub input: bool,
 }
 
 impl Wants {
+    /// Parameter and input gradients.
     pub const ALL: Wants = Wants { params: true, input: true };
+    /// Parameter gradients only (training).
     pub const PARAMS: Wants = Wants { params: true, input: false };
+    /// Input gradients only (adversarial attacks).
     pub const INPUT: Wants = Wants { params: false, input: true };
 }
 

@@ -37,11 +37,15 @@ pub fn mlp_with_norm<T: Scalar>(widths: &[usize], activation: Activation, batch_
 pub struct CnnSpec {
     /// `[C, H, W]` of the input.
     pub input: [usize; 3],
+    /// The convolution layers, first to last.
     pub convs: Vec<ConvLayer>,
     /// Hidden widths of the dense head (the last dense layer maps to `classes`).
     pub hidden: Vec<usize>,
+    /// Number of outputs (logits).
     pub classes: usize,
+    /// Activation after every conv and hidden dense layer.
     pub activation: Activation,
+    /// Insert batch norm after every convolution.
     #[serde(default)]
     pub batch_norm: bool,
 }
@@ -49,7 +53,9 @@ pub struct CnnSpec {
 /// One conv layer of a `CnnSpec`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ConvLayer {
+    /// Output channels.
     pub channels: usize,
+    /// Convolution stride (default 1).
     #[serde(default = "one")]
     pub stride: usize,
     /// Max-pool window (kernel = stride) after the activation; 0 or 1 for none.

@@ -7,11 +7,17 @@ use crate::Scalar;
 /// Geometry of a 2-D sliding window over a `[C, H, W]` sample.
 #[derive(Clone, Copy, Debug)]
 pub struct Window {
+    /// Channels `C` (pooling keeps them; convolution reads all of them).
     pub channels: usize,
+    /// Input height and width.
     pub in_hw: [usize; 2],
+    /// Output height and width.
     pub out_hw: [usize; 2],
+    /// Window height and width.
     pub kernel: [usize; 2],
+    /// Step between windows, per axis.
     pub stride: [usize; 2],
+    /// Implicit zero padding on each side, per axis.
     pub padding: [usize; 2],
 }
 
@@ -37,9 +43,11 @@ impl Cells {
 }
 
 impl Window {
+    /// Output positions per channel (`out_h * out_w`).
     pub fn out_len(&self) -> usize {
         self.out_hw[0] * self.out_hw[1]
     }
+    /// Input positions per channel (`in_h * in_w`).
     pub fn in_len(&self) -> usize {
         self.in_hw[0] * self.in_hw[1]
     }

@@ -14,8 +14,11 @@ use rayon::prelude::*;
 /// uses `EveryNth(k + 1)`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum OffsetRows {
+    /// Every row is a point.
     All,
+    /// No row is a point: all are directions.
     None,
+    /// Rows `0, k, 2k, ..` are points (the offsets `c`), the rest directions.
     EveryNth(usize),
 }
 
@@ -33,8 +36,11 @@ impl OffsetRows {
 /// Statistics of a batch-norm node in training mode, kept for backward and running averages.
 #[derive(Clone, Debug)]
 pub struct BatchStats<T> {
+    /// Batch mean per channel.
     pub mean: Vec<T>,
+    /// Biased batch variance per channel (the one used to normalise).
     pub var: Vec<T>,
+    /// `1 / sqrt(var + eps)` per channel.
     pub inv_std: Vec<T>,
     /// Elements per channel in the batch (batch x spatial).
     pub count: usize,
@@ -43,6 +49,7 @@ pub struct BatchStats<T> {
 /// Everything a forward pass leaves behind for backward.
 #[derive(Clone, Debug)]
 pub struct Tape<T> {
+    /// The batch-norm mode the pass ran in.
     pub mode: Mode,
     /// Output of every node (node 0 is the input).
     pub values: Vec<Tensor<T>>,
@@ -53,6 +60,7 @@ pub struct Tape<T> {
 }
 
 impl<T: Scalar> Tape<T> {
+    /// The network's output (the last node's value).
     pub fn output(&self) -> &Tensor<T> {
         self.values.last().expect("tape of an empty network")
     }

@@ -24,9 +24,13 @@ pub enum NodePattern {
 /// An affine map `y = A x + c` with `A` row-major `outputs x inputs`.
 #[derive(Clone, Debug, PartialEq)]
 pub struct AffineMap<T> {
+    /// Input dimension (columns of `A`).
     pub inputs: usize,
+    /// Output dimension (rows of `A`).
     pub outputs: usize,
+    /// The linear part `A`, row-major `outputs x inputs`.
     pub a: Vec<T>,
+    /// The offset `c`, length `outputs`.
     pub c: Vec<T>,
 }
 

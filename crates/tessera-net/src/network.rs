@@ -10,9 +10,12 @@ pub type NodeId = usize;
 /// A node: an op applied to the outputs of earlier nodes.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Node {
+    /// Unique human-readable name, used in error messages and weight keys.
     pub name: String,
+    /// The operation this node applies.
     #[serde(flatten)]
     pub op: Op,
+    /// Ids of the nodes whose outputs feed this one, all earlier in the list.
     #[serde(default)]
     pub inputs: Vec<NodeId>,
 }
@@ -20,14 +23,18 @@ pub struct Node {
 /// Running statistics of a batch-norm node (buffers, not trained by gradients).
 #[derive(Clone, Debug, PartialEq)]
 pub struct RunningStats<T> {
+    /// Running mean per channel.
     pub mean: Vec<T>,
+    /// Running (unbiased) variance per channel.
     pub var: Vec<T>,
 }
 
 /// Parameters of one node: the tensors of `Op::param_names`, plus batch-norm buffers.
 #[derive(Clone, Debug, PartialEq)]
 pub struct NodeParams<T> {
+    /// Flat row-major tensors, one per name of `Op::param_names`, in that order.
     pub tensors: Vec<Vec<T>>,
+    /// Running statistics; `Some` exactly for batch-norm nodes.
     pub running: Option<RunningStats<T>>,
 }
 
@@ -55,9 +62,11 @@ impl<T: Scalar> Network<T> {
         Ok(Self { nodes, shapes, params })
     }
 
+    /// All nodes in topological order.
     pub fn nodes(&self) -> &[Node] {
         &self.nodes
     }
+    /// The node with id `id`.
     pub fn node(&self, id: NodeId) -> &Node {
         &self.nodes[id]
     }
@@ -65,12 +74,15 @@ impl<T: Scalar> Network<T> {
     pub fn shape(&self, id: NodeId) -> &[usize] {
         &self.shapes[id]
     }
+    /// Parameters of node `id`.
     pub fn params(&self, id: NodeId) -> &NodeParams<T> {
         &self.params[id]
     }
+    /// Mutable parameters of node `id` (shapes must be kept).
     pub fn params_mut(&mut self, id: NodeId) -> &mut NodeParams<T> {
         &mut self.params[id]
     }
+    /// Id of the output node (the last one).
     pub fn output_id(&self) -> NodeId {
         self.nodes.len() - 1
     }
@@ -78,9 +90,11 @@ impl<T: Scalar> Network<T> {
     pub fn input_shape(&self) -> &[usize] {
         &self.shapes[0]
     }
+    /// Number of scalars in one input sample.
     pub fn input_width(&self) -> usize {
         self.input_shape().iter().product()
     }
+    /// Number of scalars in one output sample.
     pub fn output_width(&self) -> usize {
         self.shapes[self.output_id()].iter().product()
     }
@@ -291,6 +305,7 @@ pub struct GraphBuilder {
 }
 
 impl GraphBuilder {
+    /// A builder holding only the input node, of per-sample shape `input_shape`.
     pub fn new(input_shape: &[usize]) -> Self {
         let mut b = Self::default();
         b.push("input", Op::Input { shape: input_shape.to_vec() }, &[]);
@@ -309,10 +324,12 @@ impl GraphBuilder {
         self.nodes.len() - 1
     }
 
+    /// A dense layer with bias, `in_features -> out_features`.
     pub fn dense(&mut self, from: NodeId, in_features: usize, out_features: usize) -> NodeId {
         self.push("dense", Op::Dense { in_features, out_features, bias: true }, &[from])
     }
 
+    /// A 3x3 convolution with padding 1 and the given stride.
     pub fn conv3x3(&mut self, from: NodeId, cin: usize, cout: usize, stride: usize, bias: bool) -> NodeId {
         let op = Op::Conv2d {
             in_channels: cin,
@@ -338,18 +355,22 @@ impl GraphBuilder {
         self.push("shortcut", op, &[from])
     }
 
+    /// An elementwise activation node.
     pub fn activation(&mut self, from: NodeId, activation: Activation) -> NodeId {
         self.push("act", Op::Activation { activation }, &[from])
     }
 
+    /// Batch norm over `channels` (eps 1e-5, momentum 0.1, PyTorch's defaults).
     pub fn batch_norm(&mut self, from: NodeId, channels: usize) -> NodeId {
         self.push("bn", Op::BatchNorm { channels, eps: 1e-5, momentum: 0.1 }, &[from])
     }
 
+    /// Elementwise sum of two nodes of equal shape.
     pub fn add(&mut self, a: NodeId, b: NodeId) -> NodeId {
         self.push("add", Op::Add, &[a, b])
     }
 
+    /// Flatten a sample to one dimension.
     pub fn flatten(&mut self, from: NodeId) -> NodeId {
         self.push("flatten", Op::Flatten, &[from])
     }

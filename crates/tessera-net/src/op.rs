@@ -7,8 +7,14 @@ use serde::{Deserialize, Serialize};
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Activation {
+    /// `max(0, x)`.
     Relu,
-    LeakyRelu { slope: f64 },
+    /// `x` for `x >= 0`, `slope * x` otherwise.
+    LeakyRelu {
+        /// Slope on the negative side.
+        slope: f64,
+    },
+    /// `|x|`.
     Abs,
 }
 
@@ -47,7 +53,9 @@ impl Activation {
 /// where it is an affine map).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum Mode {
+    /// Normalise with batch statistics.
     Train,
+    /// Normalise with running statistics (an affine map).
     #[default]
     Eval,
 }
@@ -56,50 +64,78 @@ pub enum Mode {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Op {
+    /// The network input, of per-sample shape `shape`.
     Input {
+        /// Per-sample shape, e.g. `[784]` or `[3, 32, 32]`.
         shape: Vec<usize>,
     },
+    /// `y = W x + b` with `W` of shape `[out_features, in_features]`.
     Dense {
+        /// Input width.
         in_features: usize,
+        /// Output width.
         out_features: usize,
+        /// Whether the layer has a bias (default true).
         #[serde(default = "yes")]
         bias: bool,
     },
+    /// 2-D convolution of a `[C, H, W]` sample, weight `[out, in, kh, kw]`.
     Conv2d {
+        /// Input channels.
         in_channels: usize,
+        /// Output channels (filters).
         out_channels: usize,
+        /// Kernel height and width.
         kernel: [usize; 2],
+        /// Stride per axis (default 1).
         #[serde(default = "ones2")]
         stride: [usize; 2],
+        /// Zero padding per side and axis (default 0).
         #[serde(default)]
         padding: [usize; 2],
+        /// Whether the layer has a bias (default true).
         #[serde(default = "yes")]
         bias: bool,
     },
+    /// Average pooling (padding counts as zeros in the mean).
     AvgPool2d {
+        /// Window height and width.
         kernel: [usize; 2],
+        /// Step between windows per axis.
         stride: [usize; 2],
+        /// Zero padding per side and axis (default 0).
         #[serde(default)]
         padding: [usize; 2],
     },
+    /// Max pooling; padding never wins.
     MaxPool2d {
+        /// Window height and width.
         kernel: [usize; 2],
+        /// Step between windows per axis.
         stride: [usize; 2],
+        /// Implicit padding per side and axis (default 0).
         #[serde(default)]
         padding: [usize; 2],
     },
     /// Per-channel normalisation; channels are the first dimension of the sample shape.
     BatchNorm {
+        /// Number of channels (the first sample dimension).
         channels: usize,
+        /// Added to the variance before the square root (default 1e-5).
         #[serde(default = "default_eps")]
         eps: f64,
+        /// Weight of the batch statistics in the running averages (default 0.1).
         #[serde(default = "default_momentum")]
         momentum: f64,
     },
+    /// An elementwise activation.
     Activation {
+        /// Which activation.
         activation: Activation,
     },
+    /// Elementwise sum of two inputs of equal shape.
     Add,
+    /// Reshape a sample to `[D]` (row-major order is kept).
     Flatten,
 }
 

@@ -26,13 +26,21 @@ pub trait Scalar:
 {
     /// Name used in saved files ("F32" / "F64").
     const DTYPE: &'static str;
+    /// Additive identity.
     fn zero() -> Self;
+    /// Multiplicative identity.
     fn one() -> Self;
+    /// Conversion from `f64` (rounding for `f32`).
     fn from_f64(v: f64) -> Self;
+    /// Exact widening to `f64`.
     fn to_f64(self) -> f64;
+    /// Square root.
     fn sqrt(self) -> Self;
+    /// Absolute value.
     fn abs(self) -> Self;
+    /// Neither NaN nor infinite.
     fn is_finite(self) -> bool;
+    /// The larger of the two (IEEE `max`: a NaN operand loses).
     fn max(self, other: Self) -> Self;
 
     /// `C = alpha * A * B + beta * C` on strided row/column layouts (see `matrixmultiply`).
@@ -122,10 +130,15 @@ impl_scalar!(f64, "F64", matrixmultiply::dgemm);
 /// A borrowed strided matrix view: element `(i, j)` is `data[i * rs + j * cs]`.
 #[derive(Clone, Copy)]
 pub struct MatRef<'a, T> {
+    /// The underlying storage.
     pub data: &'a [T],
+    /// Number of rows.
     pub rows: usize,
+    /// Number of columns.
     pub cols: usize,
+    /// Row stride, in elements.
     pub rs: usize,
+    /// Column stride, in elements.
     pub cs: usize,
 }
 

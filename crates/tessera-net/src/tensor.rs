@@ -6,8 +6,11 @@ use crate::{NetError, Result, Scalar};
 /// row-major in `shape` (e.g. `[C, H, W]` for images, `[D]` for vectors).
 #[derive(Clone, Debug, PartialEq)]
 pub struct Tensor<T> {
+    /// Per-sample shape.
     pub shape: Vec<usize>,
+    /// Number of samples (rows).
     pub batch: usize,
+    /// `batch * shape.product()` values, sample-major.
     pub data: Vec<T>,
 }
 

@@ -6,30 +6,64 @@ use tessera_net::NetError;
 /// Everything that can go wrong when importing an ONNX file.
 #[derive(Debug, thiserror::Error)]
 pub enum OnnxError {
+    /// The model file cannot be read.
     #[error("{path}: cannot read: {source}")]
     Read {
+        /// The model file.
         path: PathBuf,
+        /// The I/O error.
         #[source]
         source: std::io::Error,
     },
+    /// The bytes are not an ONNX protobuf.
     #[error("{path}: not a valid ONNX model (protobuf decoding failed: {message})")]
-    Corrupt { path: PathBuf, message: String },
+    Corrupt {
+        /// The model file.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
     /// A problem with the model as a whole (inputs, outputs, initializers).
     #[error("{path}: {message}")]
-    Model { path: PathBuf, message: String },
+    Model {
+        /// The model file.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
     /// A node that is malformed or uses an op or attribute the IR cannot represent.
     #[error("{path}: node {node} ({op_type}): {message}")]
-    Node { path: PathBuf, node: String, op_type: String, message: String },
+    Node {
+        /// The model file.
+        path: PathBuf,
+        /// Name of the node (or its index when unnamed).
+        node: String,
+        /// Its ONNX op type, e.g. `Softmax`.
+        op_type: String,
+        /// What is wrong.
+        message: String,
+    },
     /// A node whose op is not piecewise affine, so the network has no linear regions to measure.
     #[error(
         "{path}: node {node} ({op_type}) is not piecewise affine: {why}. tessera measures networks \
          built from affine maps and ReLU-type kinks only"
     )]
-    NotPiecewiseAffine { path: PathBuf, node: String, op_type: String, why: String },
+    NotPiecewiseAffine {
+        /// The model file.
+        path: PathBuf,
+        /// Name of the node (or its index when unnamed).
+        node: String,
+        /// Its ONNX op type, e.g. `Softmax`.
+        op_type: String,
+        /// Why the op has no piecewise-affine form.
+        why: String,
+    },
     /// The translated graph was rejected by the network IR.
     #[error("{path}: the imported network is not valid: {source}")]
     Network {
+        /// The model file.
         path: PathBuf,
+        /// The IR's complaint.
         #[source]
         source: NetError,
     },

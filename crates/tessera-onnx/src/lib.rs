@@ -37,6 +37,7 @@ use tessera_net::{Network, Scalar};
 /// What the importer did beyond a one-to-one translation (e.g. dropping a trailing softmax).
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct ImportReport {
+    /// One sentence per liberty taken, in the order taken.
     pub notes: Vec<String>,
 }
 

@@ -11,26 +11,34 @@ use std::path::Path;
 /// One named curve, optionally with a band `(low, high)` per point.
 #[derive(Clone, Debug, Default)]
 pub struct Series {
+    /// Legend label.
     pub label: String,
+    /// The curve's `(x, y)` points, in drawing order.
     pub points: Vec<(f64, f64)>,
+    /// Per point, the `(low, high)` of a shaded band (e.g. a confidence interval).
     pub band: Option<Vec<(f64, f64)>>,
     /// RGB colour; a palette colour when `None`.
     pub color: Option<(u8, u8, u8)>,
+    /// Draw the curve dashed.
     pub dashed: bool,
 }
 
 impl Series {
+    /// A solid curve in a palette colour, without band.
     pub fn new(label: impl Into<String>, points: Vec<(f64, f64)>) -> Self {
         Self { label: label.into(), points, ..Self::default() }
     }
+    /// Add a band, one `(low, high)` per point.
     pub fn with_band(mut self, band: Vec<(f64, f64)>) -> Self {
         self.band = Some(band);
         self
     }
+    /// Fix the colour.
     pub fn with_color(mut self, rgb: (u8, u8, u8)) -> Self {
         self.color = Some(rgb);
         self
     }
+    /// Draw dashed.
     pub fn dashed(mut self) -> Self {
         self.dashed = true;
         self
@@ -40,11 +48,15 @@ impl Series {
 /// One panel: axes, curves and vertical marker lines.
 #[derive(Clone, Debug, Default)]
 pub struct Chart {
+    /// Panel title.
     pub title: String,
+    /// Label of the x axis.
     pub x_label: String,
+    /// Label of the y axis.
     pub y_label: String,
     /// Logarithmic x axis (points with x <= 0 are left out).
     pub log_x: bool,
+    /// The curves, drawn in order.
     pub series: Vec<Series>,
     /// Dashed vertical lines, e.g. snapshot steps.
     pub markers: Vec<f64>,
@@ -52,7 +64,9 @@ pub struct Chart {
 
 /// The paper's colours: train green, test orange, random blue.
 pub const TRAIN: (u8, u8, u8) = (44, 160, 44);
+/// Test-set colour (orange).
 pub const TEST: (u8, u8, u8) = (255, 127, 14);
+/// Random-point colour (blue).
 pub const RANDOM: (u8, u8, u8) = (31, 119, 180);
 const PALETTE: [(u8, u8, u8); 8] = [
     (31, 119, 180),

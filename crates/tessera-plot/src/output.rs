@@ -10,7 +10,9 @@ use std::path::Path;
 /// The file formats a figure can be written in.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Format {
+    /// Raster PNG.
     Png,
+    /// Vector SVG.
     Svg,
 }
 

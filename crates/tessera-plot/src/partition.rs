@@ -14,7 +14,10 @@ use tessera_regions::{Partition, Point};
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub enum Fill {
     /// A light random colour per region, fixed by its activation code and the seed.
-    Random { seed: u64 },
+    Random {
+        /// Seed mixed into each region's colour.
+        seed: u64,
+    },
     /// The viridis colour of the slope norm `||A||` of the output on the region, from the
     /// smallest (dark) to the largest (yellow) norm of the picture.
     SlopeNorm,
@@ -36,7 +39,9 @@ pub enum BoundaryColours {
 pub struct PartitionStyle {
     /// Width of the picture in pixels; the height follows the domain's aspect ratio.
     pub width: u32,
+    /// How regions are coloured.
     pub fill: Fill,
+    /// How layer boundaries are coloured.
     pub boundaries: BoundaryColours,
     /// Line width of layer boundaries in pixels (0: not drawn).
     pub boundary_width: u32,
@@ -44,6 +49,7 @@ pub struct PartitionStyle {
     pub decision_width: u32,
     /// Mark the slice's anchor points.
     pub anchors: bool,
+    /// Title drawn above the picture, if any.
     pub title: Option<String>,
 }
 

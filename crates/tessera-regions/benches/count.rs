@@ -3,6 +3,9 @@
 //! uniform point of `[0, 1]^784`, at P = 25 (the paper's LC setting) and several radii; and one
 //! Chebyshev-ball LP, the unit of work. Throughput is in regions per second.
 
+// `criterion_group!` defines an undocumented `pub fn`; a bench has no API to document.
+#![allow(missing_docs)]
+
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use nalgebra::DMatrix;
 use rand::{Rng, SeedableRng};

@@ -11,6 +11,9 @@
 //! - Grid: 256 x 256 unless `TESSERA_BENCH_GRID` says otherwise (1024 x 1024 takes about a
 //!   minute per iteration here).
 
+// `criterion_group!` defines an undocumented `pub fn`; a bench has no API to document.
+#![allow(missing_docs)]
+
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;

@@ -13,10 +13,22 @@ pub(crate) const ORTHONORMAL_TOLERANCE: f64 = 1e-5;
 pub enum RegionError {
     /// A point or direction does not live in the network's input space.
     #[error("{what} has width {got}, but the network's input has width {expected}")]
-    Width { what: String, got: usize, expected: usize },
+    Width {
+        /// What was given (e.g. "anchor 2", "direction 1").
+        what: String,
+        /// Number of values found.
+        got: usize,
+        /// Input width of the network.
+        expected: usize,
+    },
     /// A point or direction has a NaN or infinite coordinate.
     #[error("{what} has a non-finite value at index {index}")]
-    NonFinite { what: String, index: usize },
+    NonFinite {
+        /// What was given (e.g. "anchor 2", "direction 1").
+        what: String,
+        /// Index of the bad coordinate.
+        index: usize,
+    },
     /// The three anchors of a slice do not span a plane.
     #[error("the slice anchors are collinear or repeated: they do not span a plane")]
     CollinearAnchors,
@@ -28,24 +40,55 @@ pub enum RegionError {
     Domain(String),
     /// A numeric argument out of range or not finite.
     #[error("{name} = {value}: {problem}")]
-    Argument { name: String, value: String, problem: String },
+    Argument {
+        /// Name of the argument, or of the node.
+        name: String,
+        /// The value given, as written.
+        value: String,
+        /// What is wrong with it.
+        problem: String,
+    },
     /// A path needs at least two distinct points.
     #[error("path: {0}")]
     Path(String),
     /// A neighbourhood's frame is not a P x d matrix.
     #[error("frame has {got} values, expected P x d = {dim} x {width}")]
-    FrameLength { got: usize, dim: usize, width: usize },
+    FrameLength {
+        /// Number of values in the frame.
+        got: usize,
+        /// P, the number of directions.
+        dim: usize,
+        /// d, the input width.
+        width: usize,
+    },
     /// A neighbourhood's frame directions are not orthonormal.
     #[error(
         "frame directions are not orthonormal: (V V^T)[{row}][{col}] = {value} (tolerance {ORTHONORMAL_TOLERANCE})"
     )]
-    NotOrthonormal { row: usize, col: usize, value: f64 },
+    NotOrthonormal {
+        /// Row of the worst entry.
+        row: usize,
+        /// Column of the worst entry.
+        col: usize,
+        /// The entry of `V V^T` found there.
+        value: f64,
+    },
     /// The partition or count grew past the configured limit (callers name their own knob).
     #[error("more than {limit} regions after node {node} ('{name}')")]
-    TooManyRegions { limit: usize, node: NodeId, name: String },
+    TooManyRegions {
+        /// The limit that was passed.
+        limit: usize,
+        /// The node after which it was passed.
+        node: NodeId,
+        /// Name of that node.
+        name: String,
+    },
     /// The caller cancelled a count; `regions` were complete by then.
     #[error("interrupted after {regions} regions")]
-    Interrupted { regions: usize },
+    Interrupted {
+        /// Regions complete when the count stopped.
+        regions: usize,
+    },
     /// The network itself refused the input.
     #[error(transparent)]
     Net(#[from] NetError),
@@ -54,6 +97,7 @@ pub enum RegionError {
     Lp(#[from] LpError),
 }
 
+/// Result with `RegionError` as the default error.
 pub type Result<T, E = RegionError> = std::result::Result<T, E>;
 
 /// Fail unless `values` has the network's input width and finite values.

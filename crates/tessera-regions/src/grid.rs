@@ -14,6 +14,7 @@ const POINTS_PER_BATCH: usize = 4096;
 /// What a grid saw.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GridCount {
+    /// Grid points per side.
     pub resolution: usize,
     /// Grid points inside the domain.
     pub points: usize,

@@ -46,6 +46,7 @@ pub struct Region {
     pub polygon: Vec<Point>,
     /// The activation code (one hash per kinked layer; see `activation_codes`).
     pub code: Code,
+    /// Area of the polygon, in squared slice units.
     pub area: f64,
     /// The network output on the region, per output `k`: `[c, a1, a2]` with
     /// `y_k(u) = c + a1 u1 + a2 u2`.
@@ -75,8 +76,11 @@ impl Region {
 /// changes) switches state.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct UnitSegment {
+    /// Start, in slice coordinates.
     pub from: Point,
+    /// End, in slice coordinates.
     pub to: Point,
+    /// The unit switching state along it, within its layer.
     pub unit: u32,
 }
 
@@ -84,8 +88,11 @@ pub struct UnitSegment {
 /// are the top output (for a single output: between its negative and positive sides, `[0, 0]`).
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct DecisionSegment {
+    /// Start, in slice coordinates.
     pub from: Point,
+    /// End, in slice coordinates.
     pub to: Point,
+    /// The two outputs tied along it.
     pub classes: [u32; 2],
 }
 
@@ -94,6 +101,7 @@ pub struct DecisionSegment {
 pub struct LayerPartition {
     /// Node id and name in the network.
     pub node: usize,
+    /// Node name.
     pub name: String,
     /// "relu", "leaky_relu", "abs" or "max_pool".
     pub kind: String,
@@ -108,36 +116,54 @@ pub struct LayerPartition {
 /// The exact partition of a slice by a network.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Partition {
+    /// The slice that was partitioned.
     pub slice: Slice,
+    /// Area of the slice's domain, in squared slice units (the regions' areas sum to it).
     pub domain_area: f64,
+    /// One entry per kinked layer, in network order.
     pub layers: Vec<LayerPartition>,
+    /// The linear regions of the whole network, covering the domain.
     pub regions: Vec<Region>,
+    /// Where the top output changes.
     pub decision_boundary: Vec<DecisionSegment>,
 }
 
 /// Counts of a partition, without the geometry (what `tessera slice --json` writes).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct PartitionSummary {
+    /// Number of linear regions.
     pub num_regions: usize,
+    /// Area of the domain, in squared slice units.
     pub domain_area: f64,
+    /// One entry per kinked layer, in network order.
     pub layers: Vec<LayerSummary>,
+    /// Number of decision-boundary segments.
     pub decision_boundary_segments: usize,
+    /// Total length of the decision boundary, in slice units.
     pub decision_boundary_length: f64,
 }
 
 /// Counts of one layer.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct LayerSummary {
+    /// Node id in the network.
     pub node: usize,
+    /// Node name.
     pub name: String,
+    /// "relu", "leaky_relu", "abs" or "max_pool".
     pub kind: String,
+    /// Neurons (or pooling outputs) of the layer.
     pub units: usize,
+    /// Regions after this layer and all before it.
     pub regions: usize,
+    /// Number of this layer's boundary segments.
     pub boundary_segments: usize,
+    /// Total length of this layer's boundary, in slice units.
     pub boundary_length: f64,
 }
 
 impl Partition {
+    /// Number of linear regions.
     pub fn num_regions(&self) -> usize {
         self.regions.len()
     }
@@ -147,6 +173,7 @@ impl Partition {
         self.regions.iter().find(|r| Polygon::convex(&r.polygon).is_ok_and(|p| p.contains(u)))
     }
 
+    /// The counts and lengths, without the geometry.
     pub fn summary(&self) -> PartitionSummary {
         let length = |s: &[(Point, Point)]| s.iter().fold(0.0, |t, (a, b)| t + Segment { from: *a, to: *b }.length());
         let layers = self

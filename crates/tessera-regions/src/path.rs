@@ -19,7 +19,9 @@ pub struct PathPiece {
     /// Index of the polyline segment; the piece covers parameters `t[0]..t[1]` of it (the
     /// segment from point `s` to point `s + 1` is `p_s + t (p_{s+1} - p_s)`, `t` in `[0, 1]`).
     pub segment: usize,
+    /// Parameter interval `[t0, t1]` within that segment.
     pub t: [f64; 2],
+    /// The activation code of the region the piece lies in.
     pub code: Code,
 }
 
@@ -37,7 +39,9 @@ pub struct UnitRef {
 /// Where the path leaves one region for the next.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Transition {
+    /// Index of the polyline segment where the crossing lies.
     pub segment: usize,
+    /// Parameter of the crossing within that segment, in `[0, 1]`.
     pub t: f64,
     /// Euclidean distance along the path from its first point.
     pub distance: f64,
@@ -49,9 +53,13 @@ pub struct Transition {
 /// Counts of one kinked layer along the path.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct PathLayer {
+    /// Node id in the network.
     pub node: usize,
+    /// Node name.
     pub name: String,
+    /// "relu", "leaky_relu", "abs" or "max_pool".
     pub kind: String,
+    /// Neurons (or pooling outputs) of the layer.
     pub units: usize,
     /// Pieces of the path cut by this layer and those before it.
     pub pieces: usize,
@@ -60,10 +68,13 @@ pub struct PathLayer {
 /// The exact partition of a polyline.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct PathPartition {
+    /// Euclidean length of the whole polyline, in input units.
     pub length: f64,
+    /// One entry per kinked layer, in network order.
     pub layers: Vec<PathLayer>,
     /// In order along the path.
     pub pieces: Vec<PathPiece>,
+    /// The region changes, in order along the path.
     pub transitions: Vec<Transition>,
 }
 

@@ -15,11 +15,14 @@ pub struct Polygon {
 /// A segment of slice coordinates.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Segment {
+    /// Start point.
     pub from: Point,
+    /// End point.
     pub to: Point,
 }
 
 impl Segment {
+    /// Euclidean length.
     pub fn length(&self) -> f64 {
         (self.to[0] - self.from[0]).hypot(self.to[1] - self.from[1])
     }
@@ -83,10 +86,12 @@ impl Polygon {
         &self.points
     }
 
+    /// The vertices, counter-clockwise.
     pub fn into_points(self) -> Vec<Point> {
         self.points
     }
 
+    /// Area (non-negative for the counter-clockwise order kept here).
     pub fn area(&self) -> f64 {
         signed_area(&self.points)
     }

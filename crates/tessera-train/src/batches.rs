@@ -27,6 +27,9 @@ pub struct BatchSampler {
 }
 
 impl BatchSampler {
+    /// A sampler over `samples` points in batches of `batch_size`, reshuffled every epoch from
+    /// `seed`; `drop_last` skips each epoch's last, smaller batch. Errors when no batch can be
+    /// drawn (a size of zero, or `drop_last` with `batch_size > samples`).
     pub fn new(samples: usize, batch_size: usize, drop_last: bool, seed: u64) -> Result<Self> {
         if samples == 0 || batch_size == 0 {
             return Err(TrainError::config(

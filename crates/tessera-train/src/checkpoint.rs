@@ -29,6 +29,7 @@ const FORMAT: &str = "tessera-train-checkpoint/1";
 /// The contents of `state.json`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct CheckpointState {
+    /// Format tag of the checkpoint layout, checked on load.
     pub format: String,
     /// Optimizer updates applied to the saved weights.
     pub step: u64,

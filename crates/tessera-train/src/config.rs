@@ -19,12 +19,19 @@ use crate::optim::OptimizerConfig;
 pub struct RunConfig {
     /// The seed every component's seed defaults to (each can be set on its own).
     pub seed: u64,
+    /// `[data]`: the datasets.
     pub data: DataConfig,
+    /// `[model]`: the architecture.
     pub model: ModelConfig,
+    /// `[optim]`: the optimizer.
     pub optim: OptimizerConfig,
+    /// `[train]`: the training loop.
     pub train: TrainConfig,
+    /// `[eval]`: when and what to evaluate.
     pub eval: EvalConfig,
+    /// `[lc]`: local complexity tracking.
     pub lc: LcConfig,
+    /// `[pgd]`: adversarial accuracy tracking.
     pub pgd: PgdConfig,
 }
 
@@ -71,7 +78,9 @@ impl Default for DataConfig {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Dtype {
+    /// 32-bit floats.
     F32,
+    /// 64-bit floats.
     F64,
 }
 
@@ -91,11 +100,13 @@ pub enum Arch {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ModelConfig {
+    /// Architecture family.
     pub arch: Arch,
     /// Hidden dense widths (MLP; the CNN's dense head).
     pub hidden: Vec<usize>,
     /// "relu", "leaky_relu" (with `leaky_slope`) or "abs".
     pub activation: String,
+    /// Negative-side slope of "leaky_relu".
     pub leaky_slope: f64,
     /// Batch norm before every activation (MLP hidden layers, CNN convs, ResNet blocks).
     pub batch_norm: bool,
@@ -105,6 +116,7 @@ pub struct ModelConfig {
     pub init_scale: f64,
     /// Seed of the initialization (defaults to the run seed).
     pub init_seed: Option<u64>,
+    /// Element type of parameters and activations.
     pub dtype: Dtype,
     /// CNN conv layers (3x3, padding 1).
     pub convs: Vec<tessera_net::ConvLayer>,
@@ -148,7 +160,9 @@ impl ModelConfig {
 pub struct TrainConfig {
     /// Optimizer steps in all.
     pub steps: u64,
+    /// Points per mini-batch.
     pub batch_size: usize,
+    /// The training loss.
     pub loss: Loss,
     /// Seed of the mini-batch order (defaults to the run seed).
     pub batch_seed: Option<u64>,
@@ -207,6 +221,7 @@ impl Default for EvalConfig {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct LcConfig {
+    /// Measure LC at evaluation steps.
     pub enabled: bool,
     /// Neighborhood radii.
     pub radii: Vec<f64>,
@@ -249,6 +264,7 @@ impl Default for LcConfig {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct PgdConfig {
+    /// Measure adversarial accuracy at evaluation steps.
     pub enabled: bool,
     /// Radii of the L∞ ball.
     pub eps: Vec<f64>,

@@ -10,7 +10,9 @@ use crate::error::{Result, TrainError};
 /// Labelled points as a tensor (the sample shape of the dataset) plus one label per row.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Points<T> {
+    /// The samples, one row each.
     pub inputs: Tensor<T>,
+    /// Class of each row.
     pub labels: Vec<u8>,
 }
 
@@ -22,10 +24,12 @@ impl<T: Scalar> Points<T> {
         Self { inputs, labels: data.labels().to_vec() }
     }
 
+    /// Number of points.
     pub fn len(&self) -> usize {
         self.inputs.batch
     }
 
+    /// Whether there is no point.
     pub fn is_empty(&self) -> bool {
         self.inputs.batch == 0
     }
@@ -66,7 +70,9 @@ impl<T: Scalar> Points<T> {
 /// The training and test sets of a run.
 #[derive(Clone, Debug)]
 pub struct RunData {
+    /// The training set (possibly a subset).
     pub train: Dataset,
+    /// The test set (possibly a subset).
     pub test: Dataset,
 }
 

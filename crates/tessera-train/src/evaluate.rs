@@ -51,6 +51,7 @@ pub struct LossAccuracy<T> {
 }
 
 impl<T: Scalar> LossAccuracy<T> {
+    /// Loss and accuracy of `points`, reported as `{prefix}_loss` and `{prefix}_acc`, `batch_size` points at a time.
     pub fn new(prefix: &str, points: Points<T>, loss: Loss, batch_size: usize) -> Self {
         Self { prefix: prefix.to_string(), points, loss, batch_size }
     }

@@ -13,7 +13,9 @@ use std::path::{Path, PathBuf};
 use crate::error::{Result, TrainError};
 use crate::evaluate::Metrics;
 
+/// File name of the metrics log, one JSON object per evaluation step.
 pub const METRICS_JSONL: &str = "metrics.jsonl";
+/// File name of the same metrics as a CSV table.
 pub const METRICS_CSV: &str = "metrics.csv";
 
 /// Appends rows to both metrics files.

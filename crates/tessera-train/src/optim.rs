@@ -22,8 +22,11 @@ use crate::error::{Result, TrainError};
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum OptimizerKind {
+    /// Stochastic gradient descent, with optional momentum.
     Sgd,
+    /// Adam (weight decay added to the gradient, as `torch.optim.Adam`).
     Adam,
+    /// AdamW (decoupled weight decay, as `torch.optim.AdamW`).
     AdamW,
 }
 
@@ -31,7 +34,9 @@ pub enum OptimizerKind {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct OptimizerConfig {
+    /// The update rule.
     pub kind: OptimizerKind,
+    /// Learning rate.
     pub lr: f64,
     /// L2 penalty added to the gradient (SGD, Adam) or decoupled decay (AdamW).
     pub weight_decay: f64,
@@ -122,6 +127,7 @@ impl<T: Scalar> Optimizer<T> {
         Ok(Self { config, steps_taken: 0, buffers })
     }
 
+    /// The hyper-parameters it was built with.
     pub fn config(&self) -> &OptimizerConfig {
         &self.config
     }

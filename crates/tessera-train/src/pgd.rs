@@ -25,7 +25,9 @@ use crate::loss::{argmax, Loss};
 /// The per-coordinate box inputs must stay in.
 #[derive(Clone, Debug, PartialEq)]
 pub struct InputBox<T> {
+    /// Lower bound per input coordinate.
     pub lower: Vec<T>,
+    /// Upper bound per input coordinate.
     pub upper: Vec<T>,
 }
 
@@ -49,8 +51,11 @@ impl<T: Scalar> InputBox<T> {
 /// One attack's settings.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct PgdAttack {
+    /// Radius of the L∞ ball around each clean point.
     pub eps: f64,
+    /// Step size of each signed-gradient step.
     pub alpha: f64,
+    /// Number of steps.
     pub steps: usize,
 }
 
@@ -58,7 +63,9 @@ pub struct PgdAttack {
 /// the clean point and at every iterate.
 #[derive(Clone, Debug)]
 pub struct PgdOutcome<T> {
+    /// The last iterate of each point.
     pub adversarial: Tensor<T>,
+    /// Per point: classified correctly at the clean point and at every iterate.
     pub robust: Vec<bool>,
 }
 
@@ -142,6 +149,7 @@ pub struct PgdEvaluator<T> {
 }
 
 impl<T: Scalar> PgdEvaluator<T> {
+    /// An evaluator attacking `points` inside `domain` with the attacks of `config`, `batch_size` points at a time.
     pub fn new(points: Points<T>, domain: InputBox<T>, config: &crate::config::PgdConfig, batch_size: usize) -> Self {
         Self {
             points,

@@ -46,9 +46,17 @@ pub struct RunControl {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum RunOutcome {
     /// All steps done; the final checkpoint is written.
-    Finished { step: u64 },
+    Finished {
+        /// Optimizer steps taken in all.
+        step: u64,
+    },
     /// Stopped early; `checkpoint` resumes the run.
-    Interrupted { step: u64, checkpoint: PathBuf },
+    Interrupted {
+        /// Optimizer steps taken when it stopped.
+        step: u64,
+        /// The checkpoint directory written on stopping.
+        checkpoint: PathBuf,
+    },
 }
 
 /// A run in progress, in element type `T`.
@@ -157,10 +165,12 @@ impl<T: Scalar> Trainer<T> {
         })
     }
 
+    /// The network being trained.
     pub fn network(&self) -> &Network<T> {
         &self.net
     }
 
+    /// The run's configuration, every seed resolved.
     pub fn config(&self) -> &RunConfig {
         &self.config
     }
@@ -376,7 +386,9 @@ fn progress_bar(total: u64, start: u64, visible: bool) -> ProgressBar {
 
 /// A run of either element type, chosen by `model.dtype`.
 pub enum Session {
+    /// A run in `f32`.
     F32(Trainer<f32>),
+    /// A run in `f64`.
     F64(Trainer<f64>),
 }
 
@@ -397,6 +409,7 @@ impl Session {
         })
     }
 
+    /// Train until the configured step count or until `control` asks to stop (see `Trainer::run`).
     pub fn run(&mut self, control: &RunControl) -> Result<RunOutcome> {
         match self {
             Session::F32(t) => t.run(control),

@@ -16,7 +16,9 @@ use serde::{Deserialize, Serialize};
 /// normal . t` is the distance of `t` to the boundary).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct HalfSpace {
+    /// Unit normal.
     pub normal: Vec<f64>,
+    /// Right-hand side: distance of the boundary from the origin along `normal`.
     pub offset: f64,
 }
 
@@ -37,7 +39,9 @@ impl HalfSpace {
 /// A ball in t-coordinates.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Ball {
+    /// Centre, in t-coordinates.
     pub center: Vec<f64>,
+    /// Radius (Euclidean).
     pub radius: f64,
 }
 

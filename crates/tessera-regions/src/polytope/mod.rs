@@ -57,8 +57,11 @@ impl Default for PolytopeOptions {
 /// What one kinked node does to the neighbourhood.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct LayerCount {
+    /// Node id in the network.
     pub node: NodeId,
+    /// Node name.
     pub name: String,
+    /// Activation or max pooling.
     pub kind: KinkKind,
     /// Neurons (activation) or pooled outputs (max pool).
     pub units: usize,
@@ -77,6 +80,7 @@ pub struct PolytopeCount {
     pub num_regions: usize,
     /// P.
     pub dim: usize,
+    /// Radius of the cross-polytope, in input units.
     pub radius: f64,
     /// One entry per kinked node, in network order.
     pub layers: Vec<LayerCount>,
@@ -101,7 +105,9 @@ pub struct PolytopeRegion {
 /// All regions of a neighbourhood and the summary.
 #[derive(Clone, Debug, PartialEq)]
 pub struct PolytopePartition {
+    /// The counts.
     pub count: PolytopeCount,
+    /// Every region, with its geometry.
     pub regions: Vec<PolytopeRegion>,
 }
 

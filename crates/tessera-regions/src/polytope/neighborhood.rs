@@ -42,6 +42,7 @@ impl Neighborhood {
     pub fn dim(&self) -> usize {
         self.dim
     }
+    /// Radius of the cross-polytope, in input units.
     pub fn radius(&self) -> f64 {
         self.radius
     }
