@@ -77,8 +77,19 @@ pub enum Scale {
     Paper,
 }
 
-fn main() -> anyhow::Result<()> {
-    match Cli::parse().command {
+/// Errors are printed as one line of causes (`a: b: c`), without a stack trace.
+fn main() -> std::process::ExitCode {
+    match run(Cli::parse().command) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(command: Command) -> anyhow::Result<()> {
+    match command {
         Command::ListFigures => {
             for fig in figures::all() {
                 println!("{:<26} {}  [{}]", fig.id(), fig.title(), fig.paper_reference());

@@ -1,7 +1,7 @@
 //! The shared MNIST run (depth 4, width 200, init ×1): LC double descent, delayed robustness
 //! and region migration in exact slices (P1 Fig. 1, P2 Fig. 2), and its layerwise LC (P1 Fig. 13).
 
-use super::scales::{full_steps, mnist_overrides, reductions, snapshots, MNIST_CONFIG, RADIUS};
+use super::scales::{self, full_steps, mnist_overrides, reductions, snapshots, MNIST_CONFIG, RADIUS};
 use super::{Context, Figure, Outcome};
 use crate::checks::{self, Check, Curve};
 use crate::run_plots::{curve, lc_chart, metrics_csv, plot_run, step_chart};
@@ -25,8 +25,6 @@ pub fn shared_run(ctx: &Context) -> anyhow::Result<RunRequest> {
         config: ctx.config(MNIST_CONFIG, &overrides)?,
     })
 }
-
-const SHORT: &str = "smoke runs stop long before this phase";
 
 /// P1 Fig. 1 / P2 Fig. 2.
 pub struct Dynamics;
@@ -62,7 +60,7 @@ impl Dynamics {
         let mut list = vec![
             checks::within("P2 Fig. 2: initial train LC (first window) ≈ 4.9", train.start(), 4.0, 6.0),
             checks::first_descent(&train, checks::EARLY),
-            checks::ascent(&train, checks::EARLY).unless(smoke, SHORT),
+            checks::ascent(&train, checks::EARLY).unless(smoke, scales::SMOKE_TOO_SHORT),
             checks::above_over(
                 "train LC > test LC over the decade around the train peak",
                 &train,
@@ -70,16 +68,16 @@ impl Dynamics {
                 peak / 3.0,
                 peak * 3.0,
             )
-            .unless(smoke, SHORT),
-            checks::late_fall("train LC second descent", &train, 0.5).unless(smoke, SHORT),
+            .unless(smoke, scales::SMOKE_TOO_SHORT),
+            checks::late_fall("train LC second descent", &train, 0.5).unless(smoke, scales::SMOKE_TOO_SHORT),
             checks::within(
                 "P2 Fig. 2: final train LC (last window) ≈ 0.2",
                 train.windows().last().map_or(f64::NAN, |w| w.1),
                 0.05,
                 0.5,
             )
-            .unless(smoke, SHORT),
-            checks::late_fall("random LC late decline", &random, 0.5).unless(smoke, SHORT),
+            .unless(smoke, scales::SMOKE_TOO_SHORT),
+            checks::late_fall("random LC late decline", &random, 0.5).unless(smoke, scales::SMOKE_TOO_SHORT),
             checks::above_over(
                 "final test LC > train LC (last decade)",
                 &test,
@@ -87,8 +85,8 @@ impl Dynamics {
                 train.points.last().map_or(0.0, |p| p.0 / 10.0),
                 f64::INFINITY,
             )
-            .unless(smoke, SHORT),
-            checks::delayed_robustness(&curve(metrics, "pgd_acc_eps0.1"), 0.1).unless(smoke, SHORT),
+            .unless(smoke, scales::SMOKE_TOO_SHORT),
+            checks::delayed_robustness(&curve(metrics, "pgd_acc_eps0.1"), 0.1).unless(smoke, scales::SMOKE_TOO_SHORT),
         ];
         let middle = slices.iter().filter(|(s, _)| (2_000..=20_000).contains(s)).map(|(_, p)| p.num_regions()).max();
         let last = slices.last().map_or(0, |(_, p)| p.num_regions());
@@ -97,7 +95,7 @@ impl Dynamics {
             middle.is_some_and(|m| last < m),
             format!("mid-training {middle:?}, end {last}"),
         );
-        list.push(fall.unless(smoke, SHORT));
+        list.push(fall.unless(smoke, scales::SMOKE_TOO_SHORT));
         list
     }
 }
@@ -233,13 +231,13 @@ impl Figure for Layerwise {
                 gap(first) > gap(last),
                 format!("{} {:.3}, {} {:.3}", train[first].0, gap(first), train[last].0, gap(last)),
             )
-            .unless(smoke, SHORT),
+            .unless(smoke, scales::SMOKE_TOO_SHORT),
             Check::new(
                 "the first layer's ascent is sharper (peak / early trough) than the last layer's",
                 sharpness(&train[first].1) > sharpness(&train[last].1),
                 format!("{:.3} vs {:.3}", sharpness(&train[first].1), sharpness(&train[last].1)),
             )
-            .unless(smoke, SHORT),
+            .unless(smoke, scales::SMOKE_TOO_SHORT),
         ];
         Ok(Outcome {
             images: vec![out.join("layerwise.png")],

@@ -2,7 +2,7 @@
 //! seed), the figure draws each recorded curve per value (mean over seeds, with the seeds' range
 //! as a band) and checks the paper's ordering claims on the seed-mean curves.
 
-use super::scales::{full_steps, mnist_overrides, reductions, MNIST_CONFIG, RADIUS};
+use super::scales::{self, full_steps, mnist_overrides, reductions, MNIST_CONFIG, RADIUS};
 use super::{Context, Figure, Outcome};
 use crate::checks::{self, Check, Curve};
 use crate::runs::RunRequest;
@@ -205,8 +205,6 @@ impl Sweep {
     }
 }
 
-const SHORT: &str = "smoke runs stop long before this phase";
-
 /// Mean of the ascent's peak window of a curve.
 fn peak(curve: &Curve) -> f64 {
     curve.ascent_peak(checks::EARLY).map_or(f64::NAN, |p| p.1)
@@ -238,7 +236,7 @@ pub fn all() -> Vec<Sweep> {
                     let train = c.curve(k, &lc("train"));
                     let mut check = checks::ascent(&train, checks::EARLY);
                     check.name = format!("{label}: {}", check.name);
-                    list.push(check.unless(scale == Scale::Smoke, SHORT));
+                    list.push(check.unless(scale == Scale::Smoke, scales::SMOKE_TOO_SHORT));
                 }
                 let gap = |k: usize| {
                     let (train, test) = (c.curve(k, &lc("train")), c.curve(k, &lc("test")));
@@ -252,7 +250,7 @@ pub fn all() -> Vec<Sweep> {
                         "train–test LC gap over the decade after the train peak shrinks with depth",
                         &gaps,
                     )
-                    .unless(scale == Scale::Smoke, SHORT),
+                    .unless(scale == Scale::Smoke, scales::SMOKE_TOO_SHORT),
                 );
                 list
             },
@@ -282,7 +280,7 @@ pub fn all() -> Vec<Sweep> {
                         "ascent peak of train LC grows with width (up to 500)",
                         &c.per_setting(&lc("train"), peak),
                     )
-                    .unless(scale == Scale::Smoke, SHORT),
+                    .unless(scale == Scale::Smoke, scales::SMOKE_TOO_SHORT),
                 ]
             },
         },
@@ -301,14 +299,14 @@ pub fn all() -> Vec<Sweep> {
                     let train = c.curve(k, &lc("train"));
                     let mut grok = checks::grokking(&train, &c.curve(k, "test_acc"));
                     grok.name = format!("{label}: {}", grok.name);
-                    list.push(grok.unless(scale == Scale::Smoke, SHORT));
+                    list.push(grok.unless(scale == Scale::Smoke, scales::SMOKE_TOO_SHORT));
                     let mut flat = checks::no_first_descent(&train, checks::EARLY);
                     flat.name = format!("{label}: {}", flat.name);
                     list.push(flat);
                 }
                 list.push(
                     checks::strictly_increasing("peak train LC grows with depth", &c.per_setting(&lc("train"), peak))
-                        .unless(scale == Scale::Smoke, SHORT),
+                        .unless(scale == Scale::Smoke, scales::SMOKE_TOO_SHORT),
                 );
                 list
             },
@@ -333,12 +331,12 @@ pub fn all() -> Vec<Sweep> {
                         "final test accuracy (last-decade mean) grows with n",
                         &c.per_setting("test_acc", Curve::last_decade),
                     )
-                    .unless(scale == Scale::Smoke, SHORT),
+                    .unless(scale == Scale::Smoke, scales::SMOKE_TOO_SHORT),
                     checks::strictly_increasing(
                         "the train-LC ascent peak shrinks with n (negated peak grows)",
                         &c.per_setting(&lc("train"), negated_peak),
                     )
-                    .unless(scale == Scale::Smoke, SHORT),
+                    .unless(scale == Scale::Smoke, scales::SMOKE_TOO_SHORT),
                 ]
             },
         },
@@ -363,9 +361,9 @@ pub fn all() -> Vec<Sweep> {
                         "the random-label ascent lengthens with n (step of the train-LC peak window)",
                         &c.per_setting(&lc("train"), peak_step),
                     )
-                    .unless(scale == Scale::Smoke, SHORT),
+                    .unless(scale == Scale::Smoke, scales::SMOKE_TOO_SHORT),
                     checks::strictly_increasing("peak train LC grows with n", &c.per_setting(&lc("train"), peak))
-                        .unless(scale == Scale::Smoke, SHORT),
+                        .unless(scale == Scale::Smoke, scales::SMOKE_TOO_SHORT),
                 ]
             },
         },
@@ -391,7 +389,7 @@ pub fn all() -> Vec<Sweep> {
                     "stronger wd (0 → 0.01 → 0.1) lowers the train-LC ascent peak (P1; P2 calls it non-monotone)",
                     &lowers,
                 )
-                .unless(scale == Scale::Smoke, SHORT)]
+                .unless(scale == Scale::Smoke, scales::SMOKE_TOO_SHORT)]
             },
         },
         Sweep {
@@ -422,7 +420,7 @@ pub fn all() -> Vec<Sweep> {
                             !fall.passed(),
                             fall.detail,
                         )
-                        .unless(scale == Scale::Smoke, SHORT)
+                        .unless(scale == Scale::Smoke, scales::SMOKE_TOO_SHORT)
                     },
                 ]
             },
