@@ -93,7 +93,7 @@ impl Dynamics {
         let fall = Check::new(
             "slice region count falls from mid-training (steps 2e3–2e4, most regions) to the end (paper 80,965 → 32,985)",
             middle.is_some_and(|m| last < m),
-            format!("mid-training {middle:?}, end {last}"),
+            format!("mid-training {}, end {last}", middle.map_or("no slice".to_string(), |m| m.to_string())),
         );
         list.push(fall.unless(smoke, scales::SMOKE_TOO_SHORT));
         list
