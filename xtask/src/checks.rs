@@ -5,6 +5,11 @@
 
 use std::fmt::Write as _;
 
+use crate::Scale;
+
+/// Why a late-training check is "not checked" at smoke scale.
+pub const SMOKE_TOO_SHORT: &str = "smoke runs stop long before this phase";
+
 /// The verdict of one check.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Verdict {
@@ -44,6 +49,17 @@ impl Check {
             self.verdict = Verdict::NotChecked;
             self.detail = format!("{why}; measured: {}", self.detail);
         }
+        self
+    }
+
+    /// The same check, "not checked" at a scale whose runs stop before late training.
+    pub fn late_phase(self, scale: Scale) -> Self {
+        self.unless(scale == Scale::Smoke, SMOKE_TOO_SHORT)
+    }
+
+    /// The same check, named for one setting of a sweep ("depth 4: …").
+    pub fn for_setting(mut self, label: &str) -> Self {
+        self.name = format!("{label}: {}", self.name);
         self
     }
 
@@ -355,5 +371,13 @@ mod tests {
         assert_eq!(check.verdict, Verdict::NotChecked);
         assert!(!check.passed());
         assert!(check.detail.starts_with("smoke runs are short; measured:"));
+    }
+
+    #[test]
+    fn late_phase_is_not_checked_only_at_smoke_scale_and_for_setting_prefixes_the_label() {
+        let passing = || late_fall("train LC", &curve(double_descent), 0.5);
+        assert_eq!(passing().late_phase(Scale::Smoke).verdict, Verdict::NotChecked);
+        assert_eq!(passing().late_phase(Scale::Cpu).verdict, Verdict::Pass);
+        assert!(passing().for_setting("depth 4").name.starts_with("depth 4: train LC: last-decade mean"));
     }
 }

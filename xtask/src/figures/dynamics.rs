@@ -1,7 +1,7 @@
 //! The shared MNIST run (depth 4, width 200, init ×1): LC double descent, delayed robustness
 //! and region migration in exact slices (P1 Fig. 1, P2 Fig. 2), and its layerwise LC (P1 Fig. 13).
 
-use super::scales::{self, full_steps, mnist_overrides, reductions, snapshots, MNIST_CONFIG, RADIUS};
+use super::scales::{full_steps, mnist_overrides, reductions, snapshots, MNIST_CONFIG, RADIUS};
 use super::{Context, Figure, Outcome};
 use crate::checks::{self, Check, Curve};
 use crate::run_plots::{curve, lc_chart, metrics_csv, plot_run, step_chart};
@@ -55,12 +55,11 @@ impl Dynamics {
     fn checks(metrics: &MetricsTable, slices: &[(u64, Partition)], scale: Scale) -> Vec<Check> {
         let lc = |set: &str| curve(metrics, &format!("lc_{set}_r{RADIUS}_mean"));
         let (train, test, random) = (lc("train"), lc("test"), lc("random"));
-        let smoke = scale == Scale::Smoke;
         let peak = train.ascent_peak(checks::EARLY).map_or(1.0, |p| p.0);
         let mut list = vec![
             checks::within("P2 Fig. 2: initial train LC (first window) ≈ 4.9", train.start(), 4.0, 6.0),
             checks::first_descent(&train, checks::EARLY),
-            checks::ascent(&train, checks::EARLY).unless(smoke, scales::SMOKE_TOO_SHORT),
+            checks::ascent(&train, checks::EARLY).late_phase(scale),
             checks::above_over(
                 "train LC > test LC over the decade around the train peak",
                 &train,
@@ -68,16 +67,16 @@ impl Dynamics {
                 peak / 3.0,
                 peak * 3.0,
             )
-            .unless(smoke, scales::SMOKE_TOO_SHORT),
-            checks::late_fall("train LC second descent", &train, 0.5).unless(smoke, scales::SMOKE_TOO_SHORT),
+            .late_phase(scale),
+            checks::late_fall("train LC second descent", &train, 0.5).late_phase(scale),
             checks::within(
                 "P2 Fig. 2: final train LC (last window) ≈ 0.2",
                 train.windows().last().map_or(f64::NAN, |w| w.1),
                 0.05,
                 0.5,
             )
-            .unless(smoke, scales::SMOKE_TOO_SHORT),
-            checks::late_fall("random LC late decline", &random, 0.5).unless(smoke, scales::SMOKE_TOO_SHORT),
+            .late_phase(scale),
+            checks::late_fall("random LC late decline", &random, 0.5).late_phase(scale),
             checks::above_over(
                 "final test LC > train LC (last decade)",
                 &test,
@@ -85,8 +84,8 @@ impl Dynamics {
                 train.points.last().map_or(0.0, |p| p.0 / 10.0),
                 f64::INFINITY,
             )
-            .unless(smoke, scales::SMOKE_TOO_SHORT),
-            checks::delayed_robustness(&curve(metrics, "pgd_acc_eps0.1"), 0.1).unless(smoke, scales::SMOKE_TOO_SHORT),
+            .late_phase(scale),
+            checks::delayed_robustness(&curve(metrics, "pgd_acc_eps0.1"), 0.1).late_phase(scale),
         ];
         let middle = slices.iter().filter(|(s, _)| (2_000..=20_000).contains(s)).map(|(_, p)| p.num_regions()).max();
         let last = slices.last().map_or(0, |(_, p)| p.num_regions());
@@ -95,7 +94,7 @@ impl Dynamics {
             middle.is_some_and(|m| last < m),
             format!("mid-training {}, end {last}", middle.map_or("no slice".to_string(), |m| m.to_string())),
         );
-        list.push(fall.unless(smoke, scales::SMOKE_TOO_SHORT));
+        list.push(fall.late_phase(scale));
         list
     }
 }
@@ -215,7 +214,7 @@ impl Figure for Layerwise {
             draw_charts(&charts, charts.len(), &out.join(format!("layerwise.{ext}")))?;
         }
         std::fs::write(out.join("metrics.csv"), metrics_csv(&metrics))?;
-        let smoke = ctx.scale == Scale::Smoke;
+        let scale = ctx.scale;
         let gap = |k: usize| {
             let p = train[k].1.ascent_peak(checks::EARLY).map_or(1.0, |p| p.0);
             train[k].1.mean_over(p / 3.0, p * 3.0) - test[k].1.mean_over(p / 3.0, p * 3.0)
@@ -231,13 +230,13 @@ impl Figure for Layerwise {
                 gap(first) > gap(last),
                 format!("{} {:.3}, {} {:.3}", train[first].0, gap(first), train[last].0, gap(last)),
             )
-            .unless(smoke, scales::SMOKE_TOO_SHORT),
+            .late_phase(scale),
             Check::new(
                 "the first layer's ascent is sharper (peak / early trough) than the last layer's",
                 sharpness(&train[first].1) > sharpness(&train[last].1),
                 format!("{:.3} vs {:.3}", sharpness(&train[first].1), sharpness(&train[last].1)),
             )
-            .unless(smoke, scales::SMOKE_TOO_SHORT),
+            .late_phase(scale),
         ];
         Ok(Outcome {
             images: vec![out.join("layerwise.png")],

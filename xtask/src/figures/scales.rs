@@ -3,9 +3,6 @@
 
 use crate::Scale;
 
-/// Why a late-training check is "not checked" at smoke scale.
-pub const SMOKE_TOO_SHORT: &str = "smoke runs stop long before this phase";
-
 /// The optimisation steps at which P1 Fig. 1 shows its slices (from the panels' file names).
 pub const PAPER_SNAPSHOTS: [u64; 12] = [0, 10, 19, 140, 665, 2668, 4669, 8671, 16008, 30015, 54694, 99383];
 

@@ -2,7 +2,7 @@
 //! seed), the figure draws each recorded curve per value (mean over seeds, with the seeds' range
 //! as a band) and checks the paper's ordering claims on the seed-mean curves.
 
-use super::scales::{self, full_steps, mnist_overrides, reductions, MNIST_CONFIG, RADIUS};
+use super::scales::{full_steps, mnist_overrides, reductions, MNIST_CONFIG, RADIUS};
 use super::{Context, Figure, Outcome};
 use crate::checks::{self, Check, Curve};
 use crate::runs::RunRequest;
@@ -234,9 +234,7 @@ pub fn all() -> Vec<Sweep> {
                 let mut list = Vec::new();
                 for (k, label) in c.labels.iter().enumerate() {
                     let train = c.curve(k, &lc("train"));
-                    let mut check = checks::ascent(&train, checks::EARLY);
-                    check.name = format!("{label}: {}", check.name);
-                    list.push(check.unless(scale == Scale::Smoke, scales::SMOKE_TOO_SHORT));
+                    list.push(checks::ascent(&train, checks::EARLY).for_setting(label).late_phase(scale));
                 }
                 let gap = |k: usize| {
                     let (train, test) = (c.curve(k, &lc("train")), c.curve(k, &lc("test")));
@@ -250,7 +248,7 @@ pub fn all() -> Vec<Sweep> {
                         "train–test LC gap over the decade after the train peak shrinks with depth",
                         &gaps,
                     )
-                    .unless(scale == Scale::Smoke, scales::SMOKE_TOO_SHORT),
+                    .late_phase(scale),
                 );
                 list
             },
@@ -280,7 +278,7 @@ pub fn all() -> Vec<Sweep> {
                         "ascent peak of train LC grows with width (up to 500)",
                         &c.per_setting(&lc("train"), peak),
                     )
-                    .unless(scale == Scale::Smoke, scales::SMOKE_TOO_SHORT),
+                    .late_phase(scale),
                 ]
             },
         },
@@ -297,16 +295,12 @@ pub fn all() -> Vec<Sweep> {
                 let mut list = Vec::new();
                 for (k, label) in c.labels.iter().enumerate() {
                     let train = c.curve(k, &lc("train"));
-                    let mut grok = checks::grokking(&train, &c.curve(k, "test_acc"));
-                    grok.name = format!("{label}: {}", grok.name);
-                    list.push(grok.unless(scale == Scale::Smoke, scales::SMOKE_TOO_SHORT));
-                    let mut flat = checks::no_first_descent(&train, checks::EARLY);
-                    flat.name = format!("{label}: {}", flat.name);
-                    list.push(flat);
+                    list.push(checks::grokking(&train, &c.curve(k, "test_acc")).for_setting(label).late_phase(scale));
+                    list.push(checks::no_first_descent(&train, checks::EARLY).for_setting(label));
                 }
                 list.push(
                     checks::strictly_increasing("peak train LC grows with depth", &c.per_setting(&lc("train"), peak))
-                        .unless(scale == Scale::Smoke, scales::SMOKE_TOO_SHORT),
+                        .late_phase(scale),
                 );
                 list
             },
@@ -331,12 +325,12 @@ pub fn all() -> Vec<Sweep> {
                         "final test accuracy (last-decade mean) grows with n",
                         &c.per_setting("test_acc", Curve::last_decade),
                     )
-                    .unless(scale == Scale::Smoke, scales::SMOKE_TOO_SHORT),
+                    .late_phase(scale),
                     checks::strictly_increasing(
                         "the train-LC ascent peak shrinks with n (negated peak grows)",
                         &c.per_setting(&lc("train"), negated_peak),
                     )
-                    .unless(scale == Scale::Smoke, scales::SMOKE_TOO_SHORT),
+                    .late_phase(scale),
                 ]
             },
         },
@@ -361,9 +355,9 @@ pub fn all() -> Vec<Sweep> {
                         "the random-label ascent lengthens with n (step of the train-LC peak window)",
                         &c.per_setting(&lc("train"), peak_step),
                     )
-                    .unless(scale == Scale::Smoke, scales::SMOKE_TOO_SHORT),
+                    .late_phase(scale),
                     checks::strictly_increasing("peak train LC grows with n", &c.per_setting(&lc("train"), peak))
-                        .unless(scale == Scale::Smoke, scales::SMOKE_TOO_SHORT),
+                        .late_phase(scale),
                 ]
             },
         },
@@ -389,7 +383,7 @@ pub fn all() -> Vec<Sweep> {
                     "stronger wd (0 → 0.01 → 0.1) lowers the train-LC ascent peak (P1; P2 calls it non-monotone)",
                     &lowers,
                 )
-                .unless(scale == Scale::Smoke, scales::SMOKE_TOO_SHORT)]
+                .late_phase(scale)]
             },
         },
         Sweep {
@@ -420,7 +414,7 @@ pub fn all() -> Vec<Sweep> {
                             !fall.passed(),
                             fall.detail,
                         )
-                        .unless(scale == Scale::Smoke, scales::SMOKE_TOO_SHORT)
+                        .late_phase(scale)
                     },
                 ]
             },
