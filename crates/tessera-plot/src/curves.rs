@@ -130,7 +130,8 @@ fn ranges(chart: &Chart) -> ((f64, f64), (f64, f64)) {
     let (x0, x1) = span(&mut xs.into_iter()).unwrap_or((1.0, 10.0));
     let (y0, y1) = span(&mut ys.into_iter()).unwrap_or((0.0, 1.0));
     let x1 = if x1 > x0 { x1 } else { x0 + 1.0 };
-    let pad = ((y1 - y0) * 0.05).max(1e-9);
+    // A flat curve gets a band around its value so the axis shows distinct labels.
+    let pad = if y1 > y0 { (y1 - y0) * 0.05 } else { (y0.abs() * 0.05).max(0.5) };
     ((x0, x1), (y0.min(0.0).max(y0 - pad), y1 + pad))
 }
 
@@ -207,9 +208,9 @@ where
     Ok(())
 }
 
-/// `1`, `10`, `1e3`, `2e4` style labels for step axes.
+/// `1e-3`, `0.5`, `1`, `10`, `1e3`, `2e4` style labels for log axes.
 fn short_number(x: f64) -> String {
-    if x.abs() < 1000.0 {
+    if x.abs() < 1000.0 && (x == 0.0 || x.abs() >= 0.01) {
         format!("{}", (x * 100.0).round() / 100.0)
     } else {
         let exp = x.abs().log10().floor();
@@ -219,5 +220,49 @@ fn short_number(x: f64) -> String {
         } else {
             format!("{mantissa}e{exp}")
         }
+    }
+}
+
+/// The data behind `charts` as CSV, one row per point: `panel,series,x,y,low,high` (the band's
+/// bounds empty where a series has none). Fields are quoted where they contain a comma or quote.
+pub fn charts_csv(charts: &[Chart]) -> String {
+    let quote = |field: &str| {
+        if field.contains([',', '"', '\n']) {
+            format!("\"{}\"", field.replace('"', "\"\""))
+        } else {
+            field.to_string()
+        }
+    };
+    let mut csv = String::from("panel,series,x,y,low,high\n");
+    for chart in charts {
+        for series in &chart.series {
+            for (k, &(x, y)) in series.points.iter().enumerate() {
+                let (low, high) = series
+                    .band
+                    .as_ref()
+                    .and_then(|band| band.get(k))
+                    .map_or((String::new(), String::new()), |b| (b.0.to_string(), b.1.to_string()));
+                csv += &format!("{},{},{x},{y},{low},{high}\n", quote(&chart.title), quote(&series.label));
+            }
+        }
+    }
+    csv
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn log_axis_labels_keep_small_radii_distinct_from_zero() {
+        let labels: Vec<String> = [1e-4, 1e-3, 0.01, 0.5, 1.0, 10.0, 2e4].map(short_number).into();
+        assert_eq!(labels, ["1e-4", "1e-3", "0.01", "0.5", "1", "10", "2e4"]);
+    }
+
+    #[test]
+    fn a_flat_curve_gets_a_y_range_of_positive_height() {
+        let chart = Chart { series: vec![Series::new("flat", vec![(1.0, 192.0), (10.0, 192.0)])], ..Chart::default() };
+        let (_, (y0, y1)) = ranges(&chart);
+        assert!(y0 < 192.0 && 192.0 < y1 && y1 - y0 >= 1.0, "range {y0}..{y1}");
     }
 }

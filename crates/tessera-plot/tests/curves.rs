@@ -1,6 +1,6 @@
 //! Curve charts render to PNG and SVG with their labels, including log axes and bands.
 
-use tessera_plot::curves::{draw_charts, Chart, Series, TRAIN};
+use tessera_plot::curves::{charts_csv, draw_charts, Chart, Series, TRAIN};
 
 fn lc_chart() -> Chart {
     let steps: Vec<f64> = (0..40).map(|k| 10f64.powf(k as f64 / 8.0)).collect();
@@ -43,4 +43,19 @@ fn png_chart_is_written() {
 fn unknown_extension_is_an_error_naming_the_file() {
     let err = draw_charts(&[lc_chart()], 1, std::path::Path::new("/tmp/x.jpgx")).unwrap_err().to_string();
     assert!(err.contains("x.jpgx"), "{err}");
+}
+
+#[test]
+fn charts_csv_has_one_row_per_point_with_band_bounds_where_a_series_has_a_band() {
+    let mut chart = lc_chart();
+    chart.title = "LC, train".into();
+    let csv = charts_csv(&[chart]);
+    let rows: Vec<&str> = csv.lines().collect();
+    assert_eq!(rows[0], "panel,series,x,y,low,high");
+    assert_eq!(rows.len(), 1 + 40 + 2, "header, 40 banded points, 2 flat points");
+    assert!(rows[1].starts_with("\"LC, train\",train,1,"), "quoted panel title: {}", rows[1]);
+    let banded: Vec<&str> = rows[1].rsplitn(3, ',').collect();
+    let (low, high): (f64, f64) = (banded[1].parse().unwrap(), banded[0].parse().unwrap());
+    assert!((high - low - 0.6).abs() < 1e-12, "band bounds written: {}", rows[1]);
+    assert!(rows[42].ends_with(",1,,"), "no band: empty bounds: {}", rows[42]);
 }

@@ -2,7 +2,7 @@
 //! and region migration in exact slices (P1 Fig. 1, P2 Fig. 2), and its layerwise LC (P1 Fig. 13).
 
 use super::scales::{full_steps, mnist_overrides, reductions, snapshots, MNIST_CONFIG, RADIUS};
-use super::{Context, Figure, Outcome};
+use super::{chart_files, Context, Figure, Outcome};
 use crate::checks::{self, Check, Curve};
 use crate::run_plots::{curve, lc_chart, metrics_csv, plot_run, step_chart};
 use crate::runs::RunRequest;
@@ -10,7 +10,7 @@ use crate::Scale;
 use anyhow::Context as _;
 use std::path::PathBuf;
 use tessera_net::Network;
-use tessera_plot::curves::{draw_charts, Series, TEST, TRAIN};
+use tessera_plot::curves::{Series, TEST, TRAIN};
 use tessera_plot::{draw_partitions_beside_chart, BoundaryColours, Fill, PartitionStyle};
 use tessera_regions::{partition_slice, Partition, PartitionOptions, Slice};
 use tessera_train::checkpoint::checkpoint_dir;
@@ -210,9 +210,7 @@ impl Figure for Layerwise {
             })
             .collect();
         let out = ctx.figure_dir(self.id())?;
-        for ext in ["png", "svg"] {
-            draw_charts(&charts, charts.len(), &out.join(format!("layerwise.{ext}")))?;
-        }
+        let images = chart_files(&charts, charts.len(), &out, "layerwise")?;
         std::fs::write(out.join("metrics.csv"), metrics_csv(&metrics))?;
         let scale = ctx.scale;
         let gap = |k: usize| {
@@ -239,7 +237,7 @@ impl Figure for Layerwise {
             .late_phase(scale),
         ];
         Ok(Outcome {
-            images: vec![out.join("layerwise.png")],
+            images,
             checks,
             notes: vec!["Data: metrics.csv (per-layer columns lc_SET_rR_LAYER_mean).".into()],
         })

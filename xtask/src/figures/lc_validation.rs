@@ -1,10 +1,10 @@
 //! LC sanity and validation on random networks (paper 2, appendix A and Fig. 15): no training.
 
-use super::{Check, Context, Figure, Outcome};
+use super::{chart_files, Check, Context, Figure, Outcome};
 use crate::Scale;
 use tessera_lc::{Directions, Frame, LcOptions, LocalComplexity};
 use tessera_net::{mlp, Activation, Network};
-use tessera_plot::curves::{draw_charts, Chart, Series};
+use tessera_plot::curves::{Chart, Series};
 
 /// Mean LC (sum over layers) of `net` at each point of `points` (row-major), per radius.
 fn mean_lc(net: &Network<f64>, frame: &Frame, radii: &[f64], points: &[f64]) -> anyhow::Result<Vec<f64>> {
@@ -55,8 +55,8 @@ impl Figure for LinearSanity {
              LC at the origin for r ∈ {{1e-4, 1e-2, 1, 10}} and P ∈ {{1, 2, 10}}, shared seeded frame."
         )
     }
-    fn run(&self, _ctx: &Context) -> anyhow::Result<Outcome> {
-        let (width, depth) = Self::size(_ctx.scale);
+    fn run(&self, ctx: &Context) -> anyhow::Result<Outcome> {
+        let (width, depth) = Self::size(ctx.scale);
         let mut net = deep_mlp(784, width, depth, Activation::LeakyRelu { slope: 1.0 })?;
         net.init_pytorch_default(0, 1.0);
         for id in 0..net.nodes().len() {
@@ -68,17 +68,30 @@ impl Figure for LinearSanity {
         let radii = [1e-4, 1e-2, 1.0, 10.0];
         let mut outcome = Outcome::default();
         let mut table = String::from("| P | r = 1e-4 | r = 1e-2 | r = 1 | r = 10 |\n| --- | --- | --- | --- | --- |\n");
+        let mut chart = Chart {
+            title: "LC at the origin of a zero-bias linear MLP".into(),
+            x_label: "radius r".into(),
+            y_label: "LC".into(),
+            log_x: true,
+            ..Chart::default()
+        };
         for p in [1, 2, 10] {
             let frame = Frame::random(784, p, 7)?;
             let lc = mean_lc(&net, &frame, &radii, &vec![0.0; 784])?;
-            table += &format!("| {p} | {} |\n", lc.iter().map(|v| format!("{v}")).collect::<Vec<_>>().join(" | "));
+            let listed = lc.iter().map(|v| v.to_string()).collect::<Vec<_>>();
+            table += &format!("| {p} | {} |\n", listed.join(" | "));
             let all = lc.iter().all(|&v| v == neurons as f64);
             outcome.checks.push(Check::new(
                 format!("P = {p}: LC = {neurons} neurons at every r"),
                 all,
-                format!("{lc:?}"),
+                format!("LC at r = 1e-4, 1e-2, 1, 10: {}", listed.join(", ")),
             ));
+            chart.series.push(Series::new(format!("P = {p}"), radii.iter().copied().zip(lc).collect()));
         }
+        // Drawn last, dashed black, so that it stays visible on the curves it should equal.
+        let expected = Series::new("neurons", radii.iter().map(|&r| (r, neurons as f64)).collect());
+        chart.series.push(expected.dashed().with_color((0, 0, 0)));
+        outcome.images = chart_files(&[chart], 1, &ctx.figure_dir(self.id())?, "linear_sanity")?;
         outcome.notes.push(table);
         Ok(outcome)
     }
@@ -176,8 +189,7 @@ impl Figure for ShiftedNeighbourhood {
                 ..Chart::default()
             },
         ];
-        let path = ctx.figure_dir(self.id())?.join("lc_shift.png");
-        draw_charts(&charts, 2, &path)?;
+        let images = chart_files(&charts, 2, &ctx.figure_dir(self.id())?, "lc_shift")?;
         let mean = |row: &Vec<f64>| row.iter().sum::<f64>() / row.len() as f64;
         let falls = by_p.iter().chain(&by_r).all(|row| row[0] > *row.last().unwrap());
         let grows_with_p = by_p.windows(2).all(|w| mean(&w[1]) > mean(&w[0]));
@@ -209,7 +221,7 @@ impl Figure for ShiftedNeighbourhood {
             checks.push(crate::checks::within(&format!("P2 Fig. 15: {name}"), value, low, high).unless(small, why));
         }
         Ok(Outcome {
-            images: vec![path],
+            images,
             checks,
             notes: vec!["Paper ballpark at r = 5 (width 100, depth 18): ≈160 (P = 2) to ≈250–265 (P ≥ 62) at t = 0; ≈12 to ≈25 at t = 10.".into()],
         })

@@ -13,6 +13,7 @@ use anyhow::Context as _;
 #[cfg(test)]
 pub use dynamics::shared_run;
 use std::path::{Path, PathBuf};
+use tessera_plot::curves::{charts_csv, draw_charts, Chart};
 use tessera_train::{MetricsTable, RunConfig};
 
 /// Where and how big a reproduction runs.
@@ -53,6 +54,18 @@ impl Context {
     pub fn metrics(&self, config: &RunConfig) -> anyhow::Result<MetricsTable> {
         Ok(self.store.finished(config)?.1)
     }
+}
+
+/// Draw `charts` as `dir/STEM.png` and `dir/STEM.svg` and write their data to `dir/STEM.csv`;
+/// the pictures' paths.
+pub fn chart_files(charts: &[Chart], columns: usize, dir: &Path, stem: &str) -> anyhow::Result<Vec<PathBuf>> {
+    let images = ["png", "svg"].map(|ext| dir.join(format!("{stem}.{ext}")));
+    for path in &images {
+        draw_charts(charts, columns, path)?;
+    }
+    let data = dir.join(format!("{stem}.csv"));
+    std::fs::write(&data, charts_csv(charts)).with_context(|| format!("writing {}", data.display()))?;
+    Ok(images.into())
 }
 
 /// What a figure produced.

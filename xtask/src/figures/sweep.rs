@@ -3,12 +3,12 @@
 //! as a band) and checks the paper's ordering claims on the seed-mean curves.
 
 use super::scales::{full_steps, mnist_overrides, reductions, MNIST_CONFIG, RADIUS};
-use super::{Context, Figure, Outcome};
+use super::{chart_files, Context, Figure, Outcome};
 use crate::checks::{self, Check, Curve};
 use crate::runs::RunRequest;
 use crate::Scale;
 use std::fmt::Write as _;
-use tessera_plot::curves::{draw_charts, Chart, Series};
+use tessera_plot::curves::{Chart, Series};
 use tessera_train::MetricsTable;
 
 /// One value of the swept setting.
@@ -141,13 +141,8 @@ impl Figure for Sweep {
         let curves = SweepCurves { labels, runs };
         let dir = ctx.figure_dir(self.id)?;
         let charts = self.charts(&curves);
-        let mut images = Vec::new();
-        for ext in ["png", "svg"] {
-            let path = dir.join(format!("{}.{ext}", self.id));
-            draw_charts(&charts, charts.len().min(3), &path)?;
-            images.push(path);
-        }
-        let data = dir.join(format!("{}.csv", self.id));
+        let images = chart_files(&charts, charts.len().min(3), &dir, self.id)?;
+        let data = dir.join(format!("{}-runs.csv", self.id));
         std::fs::write(&data, self.csv(&curves))?;
         let hashes: Vec<String> = requests
             .iter()
@@ -157,7 +152,12 @@ impl Figure for Sweep {
         Ok(Outcome {
             images: images.into_iter().take(1).collect(),
             checks: (self.checks)(&curves, ctx.scale),
-            notes: vec![format!("Data: {} (and the SVG beside it). Runs: {}.", data.display(), hashes.join("; "))],
+            notes: vec![format!(
+                "Data: the plotted curves in {}.csv, every recorded metric per run in {}. Runs: {}.",
+                self.id,
+                data.display(),
+                hashes.join("; ")
+            )],
         })
     }
 }
