@@ -33,7 +33,7 @@ pub use data::{load_run_data, Points, RunData};
 pub use error::{Result, TrainError};
 pub use evaluate::{Evaluator, LossAccuracy, Metrics};
 pub use lc_eval::LcEvaluator;
-pub use loss::{Loss, LossValue};
+pub use loss::{Loss, LossValue, Targets};
 pub use metrics::MetricsTable;
 pub use model::build_network;
 pub use optim::{Optimizer, OptimizerConfig, OptimizerKind};
