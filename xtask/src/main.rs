@@ -195,6 +195,7 @@ mod tests {
                 "weight-decay",
                 "batch-norm-mlp",
                 "deformation",
+                "lc-vs-exact",
             ];
             assert_eq!(hashes.contains(&shared), expected.contains(&fig.id()), "{}", fig.id());
         }
