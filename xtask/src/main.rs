@@ -187,8 +187,16 @@ mod tests {
         for fig in figures::all() {
             let hashes: Vec<String> =
                 fig.runs(&ctx).unwrap().iter().map(|r| r.config.content_hash().unwrap()).collect();
-            let expected =
-                ["mnist-dynamics", "layerwise-lc", "depth-sweep", "train-size", "weight-decay", "batch-norm-mlp"];
+            let expected = [
+                "mnist-dynamics",
+                "layerwise-lc",
+                "depth-sweep",
+                "train-size",
+                "weight-decay",
+                "batch-norm-mlp",
+                "deformation",
+                "lc-vs-exact",
+            ];
             assert_eq!(hashes.contains(&shared), expected.contains(&fig.id()), "{}", fig.id());
         }
     }

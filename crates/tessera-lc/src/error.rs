@@ -110,6 +110,9 @@ pub enum LcError {
         /// What is wrong.
         message: String,
     },
+    /// Vertices that do not form a neighbourhood graph (deformation measures).
+    #[error("neighbourhood graph: {0}")]
+    NeighbourhoodGraph(String),
     /// An error of the network IR.
     #[error(transparent)]
     Net(#[from] NetError),

@@ -9,6 +9,9 @@
 //! [`SetSummary`] gives mean, standard deviation and 99% confidence interval per radius and
 //! layer.
 //!
+//! [`neighbourhood_deformation`] measures how the neighbourhood itself is deformed layer by
+//! layer (eccentricity and diameter of the graph on its embedded vertices).
+//!
 //! Options cover the reference code's conventions: counting the output layer
 //! ([`LcOptions::reference_compatible`]), how an exact zero counts ([`ZeroSign`]), per-point
 //! frames, layer selection. [`Method`] chooses how vertices are evaluated; all methods give the
@@ -32,6 +35,7 @@
 //! assert!(counts[1].total() <= 16);
 //! ```
 
+mod deformation;
 mod error;
 mod frame;
 mod layers;
@@ -44,6 +48,7 @@ mod sign;
 mod stats;
 mod vertices;
 
+pub use deformation::{neighbourhood_deformation, neighbourhood_graph_measures, GraphMeasures};
 pub use error::{LcError, Result};
 pub use frame::{per_point_seed, Frame};
 pub use layers::CountedLayer;

@@ -51,6 +51,11 @@ pub(crate) fn viridis(t: f64) -> Rgb {
     Rgb(mix(a.0, b.0), mix(a.1, b.1), mix(a.2, b.2))
 }
 
+/// The light random colour of a region with activation code `code` (fixed by the code and `seed`).
+pub(crate) fn region_colour(code: &[u64], seed: u64) -> Rgb {
+    random_light(code.iter().fold(seed, |h, &c| h.rotate_left(17) ^ c))
+}
+
 /// A light random colour determined by `key` (the same key always gets the same colour).
 pub(crate) fn random_light(key: u64) -> Rgb {
     let h = mix64(key);

@@ -5,7 +5,9 @@
 //! partitions of 2-D slices ([`draw_partition`]: regions filled with random colours or by the
 //! slope norm of the output, neuron boundaries, the decision boundary, anchor points) — as PNG
 //! and SVG, chosen by the file extension (and P1 Fig. 1's layout: partition panels in a grid
-//! beside a chart, [`draw_partitions_beside_chart`]), with an embedded font (no system fonts needed).
+//! beside a chart, [`draw_partitions_beside_chart`]), values on a grid as colour maps
+//! ([`draw_grid_maps`]), the graph of one output over a slice coloured by region
+//! ([`draw_region_surface`]), with an embedded font (no system fonts needed).
 //!
 //! What it must not do: compute anything it draws (no training, no LC, no partitions), read
 //! datasets or runs, or print.
@@ -14,12 +16,16 @@ mod colour;
 pub mod curves;
 mod error;
 mod font;
+mod grid_map;
 mod montage;
 mod output;
 mod partition;
+mod surface;
 
 pub use colour::Rgb;
 pub use error::{PlotError, Result};
+pub use grid_map::{draw_grid_maps, GridMap};
 pub use montage::draw_partitions_beside_chart;
 pub use output::Format;
 pub use partition::{draw_partition, BoundaryColours, Fill, PartitionStyle};
+pub use surface::draw_region_surface;

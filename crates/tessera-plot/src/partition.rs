@@ -1,6 +1,6 @@
 //! Pictures of exact partitions: regions filled, neuron boundaries, decision boundary, anchors.
 
-use crate::colour::{random_light, viridis, Rgb, PALETTE};
+use crate::colour::{region_colour, viridis, Rgb, PALETTE};
 use crate::error::{PlotError, Result};
 use crate::font::FAMILY;
 use crate::output::{save, Figure};
@@ -148,9 +148,7 @@ impl PartitionFigure<'_> {
     fn region_colours(&self) -> Vec<Rgb> {
         let regions = &self.partition.regions;
         match self.style.fill {
-            Fill::Random { seed } => {
-                regions.iter().map(|r| random_light(r.code.iter().fold(seed, |h, &c| h.rotate_left(17) ^ c))).collect()
-            }
+            Fill::Random { seed } => regions.iter().map(|r| region_colour(&r.code, seed)).collect(),
             Fill::SlopeNorm => {
                 let norms: Vec<f64> = regions.iter().map(|r| r.slope_norm()).collect();
                 let (lo, hi) = norms.iter().fold((f64::MAX, f64::MIN), |(lo, hi), &n| (lo.min(n), hi.max(n)));

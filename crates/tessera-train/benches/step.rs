@@ -23,7 +23,7 @@ fn setup<T: Scalar>() -> (Network<T>, Optimizer<T>, Points<T>) {
     let mut rng = ChaCha8Rng::seed_from_u64(0);
     let x: Vec<T> = (0..BATCH * 784).map(|_| T::from_f64(rng.random())).collect();
     let labels = (0..BATCH).map(|i| (i % 10) as u8).collect();
-    (net, opt, Points { inputs: Tensor::from_vec(&[784], x).unwrap(), labels })
+    (net, opt, Points::new(Tensor::from_vec(&[784], x).unwrap(), labels))
 }
 
 fn bench_dtype<T: Scalar>(c: &mut Criterion, name: &str) {

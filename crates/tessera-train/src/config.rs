@@ -39,7 +39,9 @@ pub struct RunConfig {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct DataConfig {
-    /// "mnist", "fashion-mnist", "cifar10", "cifar100", or toy data "moons", "circles", "spiral".
+    /// "mnist", "fashion-mnist", "cifar10", "cifar100", toy data "moons", "circles", "spiral", or
+    /// the regression set "gated-sin-cos" (`(sin x1 + cos x2) 1{x1 < 0}` on `[-10, 10]^2`,
+    /// trained with `loss = "mse"` against its real values).
     pub dataset: String,
     /// A data directory searched first (then `TESSERA_DATA`, `./data`, `../shared/data`).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -331,6 +333,18 @@ impl RunConfig {
         if self.train.batch_size == 0 {
             return bad("[train]", "batch_size must be positive".into());
         }
+        if crate::data::is_regression(&self.data.dataset) {
+            let dataset = &self.data.dataset;
+            if self.train.loss != Loss::Mse {
+                return bad("[train]", format!("the regression dataset '{dataset}' needs loss = \"mse\""));
+            }
+            if self.pgd.enabled {
+                return bad("[pgd]", format!("adversarial accuracy needs classes; '{dataset}' is a regression set"));
+            }
+            if self.data.random_labels {
+                return bad("[data]", format!("random_labels needs classes; '{dataset}' is a regression set"));
+            }
+        }
         if self.eval.batch_size == 0 {
             return bad("[eval]", "batch_size must be positive".into());
         }
@@ -464,6 +478,21 @@ mod tests {
         }
         let moved = RunConfig::from_toml_str("", "t", &["data.dir=\"/elsewhere/data\"".to_string()]).unwrap();
         assert_eq!(moved.content_hash().unwrap(), hash);
+    }
+
+    #[test]
+    fn regression_config_round_trips_and_refuses_class_only_settings() {
+        let text = "[data]\ndataset = \"gated-sin-cos\"\n[model]\nhidden = [30, 30, 30, 30]\n";
+        let c = RunConfig::from_toml_str(text, "toy.toml", &[]).unwrap();
+        assert_eq!(RunConfig::from_toml_str(&c.to_toml().unwrap(), "again", &[]).unwrap(), c);
+        for (change, expected) in [
+            ("train.loss=\"cross_entropy\"", "needs loss = \"mse\""),
+            ("pgd.enabled=true", "adversarial accuracy needs classes"),
+            ("data.random_labels=true", "random_labels needs classes"),
+        ] {
+            let e = RunConfig::from_toml_str(text, "toy.toml", &[change.into()]).unwrap_err().to_string();
+            assert!(e.contains("toy.toml") && e.contains(expected), "{change}: {e}");
+        }
     }
 
     #[test]

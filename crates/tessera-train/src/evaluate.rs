@@ -5,7 +5,7 @@ use tessera_net::{Mode, Network, Scalar};
 
 use crate::data::Points;
 use crate::error::Result;
-use crate::loss::{correct_count, Loss};
+use crate::loss::{correct_count, Loss, Targets};
 
 /// Named values measured at one step, in a fixed order (the metrics columns).
 pub type Metrics = Vec<(String, f64)>;
@@ -21,7 +21,8 @@ pub trait Evaluator<T: Scalar>: Send {
     fn evaluate(&mut self, net: &Network<T>, step: u64) -> Result<Metrics>;
 }
 
-/// Mean loss and accuracy of a network on labelled points, in batches of `batch_size`.
+/// Mean loss and accuracy of a network on points, in batches of `batch_size`. Accuracy is NaN
+/// for regression targets (there is no class to get right).
 pub fn loss_and_accuracy<T: Scalar>(
     net: &Network<T>,
     points: &Points<T>,
@@ -36,10 +37,14 @@ pub fn loss_and_accuracy<T: Scalar>(
     for start in (0..n).step_by(batch_size.max(1)) {
         let chunk = points.rows(start, (start + batch_size).min(n));
         let out = net.forward(&chunk.inputs, Mode::Eval)?;
-        loss_sum += loss.value(&out, &chunk.labels)? * chunk.len() as f64;
+        loss_sum += loss.value_for(&out, chunk.targets())? * chunk.len() as f64;
         correct += correct_count(&out, &chunk.labels);
     }
-    Ok((loss_sum / n as f64, correct as f64 / n as f64))
+    let accuracy = match points.targets() {
+        Targets::Classes(_) => correct as f64 / n as f64,
+        Targets::Values(_) => f64::NAN,
+    };
+    Ok((loss_sum / n as f64, accuracy))
 }
 
 /// `{prefix}_loss` and `{prefix}_acc` on a fixed set of points.

@@ -1,7 +1,8 @@
 //! # tessera-train: training runs that record how a network's linear regions evolve
 //!
-//! What it is for: losses (MSE on one-hot targets, cross-entropy), optimizers with PyTorch's
-//! update rules (SGD with momentum, Adam, AdamW), seeded mini-batches, evaluation at
+//! What it is for: losses (MSE on one-hot or real-valued regression targets, cross-entropy),
+//! optimizers with PyTorch's update rules (SGD with momentum, Adam, AdamW), seeded
+//! mini-batches, evaluation at
 //! log-spaced steps (loss and accuracy, local complexity through `tessera-lc`, PGD adversarial
 //! accuracy), checkpoints, and the run directory that ties them together: a resolved TOML
 //! config, metrics as JSON lines and CSV, deterministic for a seed and resumable bit-exactly.
@@ -33,7 +34,7 @@ pub use data::{load_run_data, Points, RunData};
 pub use error::{Result, TrainError};
 pub use evaluate::{Evaluator, LossAccuracy, Metrics};
 pub use lc_eval::LcEvaluator;
-pub use loss::{Loss, LossValue};
+pub use loss::{Loss, LossValue, Targets};
 pub use metrics::MetricsTable;
 pub use model::build_network;
 pub use optim::{Optimizer, OptimizerConfig, OptimizerKind};

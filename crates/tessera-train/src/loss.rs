@@ -1,5 +1,6 @@
-//! Losses of a batch of network outputs against integer labels, with their gradient with respect
-//! to the outputs (what `Network::backward` takes).
+//! Losses of a batch of network outputs against integer labels (classification) or real-valued
+//! targets (regression), with their gradient with respect to the outputs (what
+//! `Network::backward` takes).
 
 use serde::{Deserialize, Serialize};
 use tessera_net::{Scalar, Tensor};
@@ -10,12 +11,22 @@ use crate::error::{Result, TrainError};
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Loss {
-    /// Mean squared error against one-hot targets, averaged over every element of the batch
-    /// (`nn.MSELoss()` on `one_hot(labels)`), as in the paper's MNIST runs.
+    /// Mean squared error, averaged over every element of the batch: against one-hot targets
+    /// (`nn.MSELoss()` on `one_hot(labels)`, as in the paper's MNIST runs) or against real-valued
+    /// targets (regression, as the paper's 2-D toy spline).
     Mse,
     /// Cross-entropy of the log-softmax of the outputs, averaged over the batch
     /// (`nn.CrossEntropyLoss()`).
     CrossEntropy,
+}
+
+/// What a batch of outputs is compared with.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Targets<'a> {
+    /// One class per row.
+    Classes(&'a [u8]),
+    /// Real values, one per output element, row-major (regression).
+    Values(&'a [f64]),
 }
 
 /// The mean loss of a batch and its gradient with respect to the outputs.
@@ -30,30 +41,51 @@ pub struct LossValue<T> {
 impl Loss {
     /// The mean loss of `outputs` (one row of logits per sample) against `labels`.
     pub fn value<T: Scalar>(self, outputs: &Tensor<T>, labels: &[u8]) -> Result<f64> {
-        check_labels(outputs, labels)?;
-        let classes = outputs.width();
-        let total: f64 = outputs
-            .data
-            .chunks(classes)
-            .zip(labels)
-            .map(|(row, &label)| match self {
-                Loss::Mse => squared_error(row, label),
-                Loss::CrossEntropy => cross_entropy(row, label),
-            })
-            .sum();
-        Ok(total / self.denominator(outputs.batch, classes))
+        self.value_for(outputs, Targets::Classes(labels))
     }
 
-    /// The mean loss and its gradient with respect to `outputs`.
+    /// The mean loss and its gradient with respect to `outputs`, against `labels`.
     pub fn value_and_grad<T: Scalar>(self, outputs: &Tensor<T>, labels: &[u8]) -> Result<LossValue<T>> {
-        let value = self.value(outputs, labels)?;
-        let classes = outputs.width();
-        let scale = 1.0 / self.denominator(outputs.batch, classes);
+        self.value_and_grad_for(outputs, Targets::Classes(labels))
+    }
+
+    /// The mean loss of `outputs` against `targets`.
+    pub fn value_for<T: Scalar>(self, outputs: &Tensor<T>, targets: Targets<'_>) -> Result<f64> {
+        self.check_targets(outputs, targets)?;
+        let width = outputs.width();
+        let rows = outputs.data.chunks(width);
+        let total: f64 = match (self, targets) {
+            (Loss::Mse, Targets::Classes(labels)) => rows.zip(labels).map(|(row, &l)| squared_error(row, l)).sum(),
+            (Loss::CrossEntropy, Targets::Classes(labels)) => {
+                rows.zip(labels).map(|(row, &l)| cross_entropy(row, l)).sum()
+            }
+            (_, Targets::Values(values)) => {
+                outputs.data.iter().zip(values).map(|(y, t)| (y.to_f64() - t).powi(2)).sum()
+            }
+        };
+        Ok(total / self.denominator(outputs.batch, width))
+    }
+
+    /// The mean loss and its gradient with respect to `outputs`, against `targets`.
+    pub fn value_and_grad_for<T: Scalar>(self, outputs: &Tensor<T>, targets: Targets<'_>) -> Result<LossValue<T>> {
+        let value = self.value_for(outputs, targets)?;
+        let width = outputs.width();
+        let scale = 1.0 / self.denominator(outputs.batch, width);
         let mut grad = Tensor::zeros(outputs.batch, &outputs.shape);
-        for ((g, row), &label) in grad.data.chunks_mut(classes).zip(outputs.data.chunks(classes)).zip(labels) {
-            match self {
-                Loss::Mse => squared_error_grad(row, label, scale, g),
-                Loss::CrossEntropy => cross_entropy_grad(row, label, scale, g),
+        let rows = grad.data.chunks_mut(width).zip(outputs.data.chunks(width));
+        match targets {
+            Targets::Classes(labels) => {
+                for ((g, row), &label) in rows.zip(labels) {
+                    match self {
+                        Loss::Mse => squared_error_grad(row, label, scale, g),
+                        Loss::CrossEntropy => cross_entropy_grad(row, label, scale, g),
+                    }
+                }
+            }
+            Targets::Values(values) => {
+                for ((g, y), t) in grad.data.iter_mut().zip(&outputs.data).zip(values) {
+                    *g = T::from_f64(2.0 * scale * (y.to_f64() - t));
+                }
             }
         }
         Ok(LossValue { value, grad })
@@ -64,6 +96,23 @@ impl Loss {
         match self {
             Loss::Mse => (batch * classes) as f64,
             Loss::CrossEntropy => batch as f64,
+        }
+    }
+
+    fn check_targets<T: Scalar>(self, outputs: &Tensor<T>, targets: Targets<'_>) -> Result<()> {
+        match targets {
+            Targets::Classes(labels) => check_labels(outputs, labels),
+            Targets::Values(_) if self == Loss::CrossEntropy => {
+                Err(TrainError::Shape("cross-entropy needs class labels, not real-valued targets".into()))
+            }
+            Targets::Values(values) if values.len() != outputs.data.len() => Err(TrainError::Shape(format!(
+                "{} output values ({} rows of {}) but {} targets",
+                outputs.data.len(),
+                outputs.batch,
+                outputs.width(),
+                values.len()
+            ))),
+            Targets::Values(_) => Ok(()),
         }
     }
 }
@@ -181,6 +230,32 @@ mod tests {
                 assert!((a - n).abs() < 1e-8 * (1.0 + n.abs()), "{loss:?}: {a} vs {n}");
             }
         }
+    }
+
+    #[test]
+    fn regression_mse_is_mean_squared_difference_with_central_difference_gradient() {
+        let y = outputs(&[&[0.5], &[-1.0], &[2.0]]);
+        let t = [1.0, -1.0, 0.0];
+        let v = Loss::Mse.value_and_grad_for(&y, Targets::Values(&t)).unwrap();
+        assert!((v.value - (0.25 + 0.0 + 4.0) / 3.0).abs() < 1e-15);
+        let h = 1e-6;
+        for i in 0..3 {
+            let (mut plus, mut minus) = (y.clone(), y.clone());
+            plus.data[i] += h;
+            minus.data[i] -= h;
+            let at = |o: &Tensor<f64>| Loss::Mse.value_for(o, Targets::Values(&t)).unwrap();
+            let numeric = (at(&plus) - at(&minus)) / (2.0 * h);
+            assert!((v.grad.data[i] - numeric).abs() < 1e-8, "{} vs {numeric}", v.grad.data[i]);
+        }
+    }
+
+    #[test]
+    fn regression_targets_must_match_the_outputs_and_refuse_cross_entropy() {
+        let y = outputs(&[&[0.5, 1.0]]);
+        let e = Loss::Mse.value_for(&y, Targets::Values(&[1.0])).unwrap_err().to_string();
+        assert!(e.contains("2 output values") && e.contains("1 targets"), "{e}");
+        let e = Loss::CrossEntropy.value_for(&y, Targets::Values(&[1.0, 2.0])).unwrap_err().to_string();
+        assert!(e.contains("cross-entropy needs class labels"), "{e}");
     }
 
     #[test]

@@ -139,7 +139,7 @@ impl<T: Scalar> Trainer<T> {
         let sampler = BatchSampler::new(data.train.len(), t.batch_size, t.drop_last, RunConfig::seed_of(t.batch_seed))?;
         let mut eval_steps: BTreeSet<u64> = log_spaced_steps(t.steps, config.eval.count).into_iter().collect();
         eval_steps.extend(config.eval.extra_steps.iter().filter(|&&s| s <= t.steps));
-        let train = Points::from_dataset(&data.train);
+        let train = data.train_points()?;
         let evaluators = build_evaluators(&config, &data, &train)?;
         let (step, optimizer, last_checkpoint) = match resumed {
             Some(r) => (r.step, r.optimizer, Some((r.step, r.checkpoint))),
@@ -304,7 +304,7 @@ fn build_evaluators<T: Scalar>(
     data: &RunData,
     train: &Points<T>,
 ) -> Result<Vec<Box<dyn Evaluator<T>>>> {
-    let test = Points::<T>::from_dataset(&data.test);
+    let test = data.test_points::<T>()?;
     let (loss, batch) = (config.train.loss, config.eval.batch_size);
     let mut evaluators: Vec<Box<dyn Evaluator<T>>> = vec![
         Box::new(LossAccuracy::new("train", train.first(config.eval.train_points), loss, batch)),

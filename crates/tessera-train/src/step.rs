@@ -19,7 +19,7 @@ pub struct StepScratch<T> {
 impl<T: Scalar> Default for StepScratch<T> {
     fn default() -> Self {
         Self {
-            batch: Points { inputs: Tensor { shape: vec![0], batch: 0, data: Vec::new() }, labels: Vec::new() },
+            batch: Points::new(Tensor { shape: vec![0], batch: 0, data: Vec::new() }, Vec::new()),
             grads: Gradients { params: Vec::new(), input: None },
         }
     }
@@ -40,7 +40,7 @@ impl<T: Scalar> StepScratch<T> {
         let (batch, grads) = (&self.batch, &mut self.grads);
         rayon::scope(|_| {
             let tape = net.forward_tape(&batch.inputs, Mode::Train)?;
-            let value = loss.value_and_grad(tape.output(), &batch.labels)?;
+            let value = loss.value_and_grad_for(tape.output(), batch.targets())?;
             net.backward_into(&tape, &value.grad, Wants::PARAMS, grads);
             net.update_running_stats(&tape);
             optimizer.step(net.trainable_mut(), &grads.params)?;

@@ -33,7 +33,7 @@ fn worst_case(w: &[f64], x: &[f64], y: usize, eps: f64, lo: f64, hi: f64) -> Vec
 }
 
 fn points(x: Vec<f64>, d: usize, labels: Vec<u8>) -> Points<f64> {
-    Points { inputs: Tensor::from_vec(&[d], x).unwrap(), labels }
+    Points::new(Tensor::from_vec(&[d], x).unwrap(), labels)
 }
 
 proptest! {

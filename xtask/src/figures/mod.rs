@@ -2,6 +2,8 @@
 //! pictures and data, and checks that the paper's phenomenon appears.
 
 mod dynamics;
+mod geometry;
+mod lc_exact;
 mod lc_validation;
 mod scales;
 mod sweep;
@@ -100,6 +102,10 @@ pub fn all() -> Vec<Box<dyn Figure>> {
         Box::new(lc_validation::ShiftedNeighbourhood),
         Box::new(dynamics::Dynamics),
         Box::new(dynamics::Layerwise),
+        Box::new(geometry::ToySpline),
+        Box::new(geometry::ToyFunction),
+        Box::new(geometry::Deformation),
+        Box::new(lc_exact::LcVsExact),
     ];
     figures.extend(sweep::all().into_iter().map(|s| Box::new(s) as Box<dyn Figure>));
     figures
