@@ -555,11 +555,7 @@ impl Figure for Deformation {
             }
         }
         std::fs::write(out.join("deformation.csv"), csv)?;
-        let smoke = ctx.scale == Scale::Smoke;
-        let checks = deformation_checks(&measures)
-            .into_iter()
-            .map(|c| c.unless(smoke, super::scales::SMOKE_TOO_SHORT))
-            .collect();
+        let checks = deformation_checks(&measures).into_iter().map(|c| c.late_phase(ctx.scale)).collect();
         Ok(Outcome {
             images: vec![image],
             checks,

@@ -196,7 +196,6 @@ impl Figure for LcVsExact {
             writeln!(table, "| {name} | {a:.3} | {b:.3} |")?;
         }
         let total = curves.lc.len() - 1;
-        let smoke = ctx.scale == Scale::Smoke;
         let mut list = vec![
             correlation_check("slice", spearman(&curves.lc[total], &curves.slice[total])),
             correlation_check("cross-polytope", spearman(&curves.lc[total], &curves.polytope[total])),
@@ -216,9 +215,9 @@ impl Figure for LcVsExact {
                 checks::ascent(&curve, checks::EARLY),
                 checks::late_fall("second descent", &curve, 0.5),
             ];
-            list.extend(shape.into_iter().map(|check| Check { name: format!("{name}: {}", check.name), ..check }));
+            list.extend(shape.into_iter().map(|check| check.for_setting(name)));
         }
-        let checks = list.into_iter().map(|c| c.unless(smoke, super::scales::SMOKE_TOO_SHORT)).collect();
+        let checks = list.into_iter().map(|c| c.late_phase(ctx.scale)).collect();
         Ok(Outcome {
             images: vec![image],
             checks,
