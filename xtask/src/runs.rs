@@ -192,8 +192,15 @@ mod tests {
         RunRequest { label: format!("tiny seed {seed}"), config }
     }
 
-    /// The `tessera` binary of this workspace, built on demand.
+    /// The `tessera` binary of this workspace: the one `cargo test --workspace` built beside
+    /// this test (tessera-cli's tests need it), else built on demand.
     fn tessera_binary() -> PathBuf {
+        let test_exe = std::env::current_exe().expect("the test knows its executable");
+        let profile_dir = test_exe.parent().and_then(Path::parent).expect("target/PROFILE/deps/TEST");
+        let beside = profile_dir.join(format!("tessera{}", std::env::consts::EXE_SUFFIX));
+        if beside.exists() {
+            return beside;
+        }
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
         let output = Command::new(cargo)
             .args(["build", "-p", "tessera-cli", "--bin", "tessera", "--message-format=json"])
