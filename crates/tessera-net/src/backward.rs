@@ -317,11 +317,26 @@ impl<T: Scalar> Network<T> {
 
 /// Multiply the output gradient by the activation's slope at each pre-activation, in place.
 fn activation_backward<T: Scalar>(activation: Activation, pre: &[T], g: &mut [T]) {
-    let negative_slope = T::from_f64(activation.slope_at(-1.0));
     let chunk = ELEMENTWISE_CHUNK;
-    g.par_chunks_mut(chunk)
-        .zip(pre.par_chunks(chunk))
-        .for_each(|(g, pre)| scale_where_negative(g, pre, negative_slope));
+    let chunks = g.par_chunks_mut(chunk).zip(pre.par_chunks(chunk));
+    match activation {
+        Activation::Clamp { lo, hi } => {
+            let (lo, hi) = (T::from_f64(lo), T::from_f64(hi));
+            chunks.for_each(|(g, pre)| keep_where_between(g, pre, lo, hi));
+        }
+        _ => {
+            let negative_slope = T::from_f64(activation.slope_at(-1.0));
+            chunks.for_each(|(g, pre)| scale_where_negative(g, pre, negative_slope));
+        }
+    }
+}
+
+/// `g[i] = 0` unless `lo <= pre[i] < hi` (the clamp's middle piece); a select, as below.
+fn keep_where_between<T: Scalar>(g: &mut [T], pre: &[T], lo: T, hi: T) {
+    let zero = T::zero();
+    for (d, &p) in g.iter_mut().zip(pre) {
+        *d = if p >= lo && p < hi { *d } else { zero };
+    }
 }
 
 /// `g[i] *= slope` where `pre[i] < 0`; written as a select, not a branch, because the signs are

@@ -23,8 +23,9 @@ pub enum OffsetRows {
 }
 
 impl OffsetRows {
+    /// Whether row `row` of a batch receives offsets.
     #[inline]
-    fn applies(self, row: usize) -> bool {
+    pub fn applies(self, row: usize) -> bool {
         match self {
             OffsetRows::All => true,
             OffsetRows::None => false,
@@ -387,6 +388,18 @@ pub(crate) fn activated<T: Scalar>(activation: Activation, x: &Tensor<T>) -> Ten
             map_elements(&x.data, move |v| if v < zero { v * s } else { v })
         }
         Activation::Abs => map_elements(&x.data, |v| v.abs()),
+        Activation::Clamp { lo, hi } => {
+            let (lo, hi) = (T::from_f64(lo), T::from_f64(hi));
+            map_elements(&x.data, move |v| {
+                if v < lo {
+                    lo
+                } else if v >= hi {
+                    hi
+                } else {
+                    v
+                }
+            })
+        }
     };
     Tensor { shape: x.shape.clone(), batch: x.batch, data }
 }

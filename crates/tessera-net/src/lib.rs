@@ -36,7 +36,7 @@ pub use error::{NetError, Result};
 pub use forward::{OffsetRows, Tape};
 pub use linearize::{AffineMap, NodePattern, Pattern};
 pub use network::{GraphBuilder, Network, Node, NodeId, NodeParams, RunningStats};
-pub use op::{Activation, Mode, Op};
+pub use op::{Activation, Kinks, Mode, Op};
 pub use scalar::Scalar;
 pub use tensor::Tensor;
 pub use walk::UnitResponses;

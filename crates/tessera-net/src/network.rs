@@ -273,10 +273,14 @@ fn infer_shape(id: NodeId, node: &Node, shapes: &[Vec<usize>]) -> Result<Vec<usi
             Ok(input.to_vec())
         }
         Op::Activation { activation } => {
-            if let Activation::LeakyRelu { slope } = activation {
-                if !slope.is_finite() {
+            match *activation {
+                Activation::LeakyRelu { slope } if !slope.is_finite() => {
                     return Err(fail("leaky ReLU slope must be finite".into()));
                 }
+                Activation::Clamp { lo, hi } if !(lo.is_finite() && hi.is_finite() && lo < hi) => {
+                    return Err(fail(format!("clamp bounds must be finite with lo < hi, got lo {lo}, hi {hi}")));
+                }
+                _ => {}
             }
             Ok(input.to_vec())
         }

@@ -2,8 +2,13 @@
 
 use serde::{Deserialize, Serialize};
 
-/// A piecewise-linear elementwise nonlinearity. Each unit of an activation node is a "neuron":
-/// its pre-activation's zero set is a boundary of the network's linear regions.
+/// A piecewise-affine elementwise nonlinearity. Each unit of an activation node is a "neuron":
+/// the level sets of its pre-activation at the activation's kinks are boundaries of the
+/// network's linear regions.
+///
+/// The pieces of an activation are numbered from the lowest pre-activations up; a
+/// pre-activation exactly on a kink takes the piece above it (ReLU is active at 0, a clamp at
+/// `hi` is saturated), everywhere in tessera.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Activation {
@@ -16,36 +21,88 @@ pub enum Activation {
     },
     /// `|x|`.
     Abs,
+    /// `min(max(x, lo), hi)`: two kinks, three pieces (`lo`, `x`, `hi`). ReLU6 is
+    /// `lo = 0, hi = 6`; PyTorch's Hardtanh and ONNX Clip with constant bounds are clamps.
+    Clamp {
+        /// The lower kink and the value below it.
+        lo: f64,
+        /// The upper kink and the value above it (`hi > lo`).
+        hi: f64,
+    },
+}
+
+/// The kinks of an activation, ascending: the pre-activations where its slope changes.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Kinks {
+    values: [f64; 2],
+    len: usize,
+}
+
+impl Kinks {
+    /// The kink values, ascending.
+    #[inline]
+    pub fn as_slice(&self) -> &[f64] {
+        &self.values[..self.len]
+    }
 }
 
 impl Activation {
-    /// The slope of the activation on the side of `pre` (`pre == 0` takes the positive side).
+    /// ReLU6, `min(max(x, 0), 6)`.
+    pub const RELU6: Activation = Activation::Clamp { lo: 0.0, hi: 6.0 };
+
+    /// The slope of the activation at `pre` (on a kink, the slope of the piece above it).
     #[inline]
     pub fn slope_at(self, pre: f64) -> f64 {
-        let negative = pre < 0.0;
+        self.piece(self.piece_at(pre)).0
+    }
+
+    /// The kinks, ascending (one at 0 for the ReLU family, `lo` and `hi` for a clamp).
+    #[inline]
+    pub fn kinks(self) -> Kinks {
         match self {
-            Activation::Relu => {
-                if negative {
-                    0.0
-                } else {
-                    1.0
-                }
-            }
-            Activation::LeakyRelu { slope } => {
-                if negative {
-                    slope
-                } else {
-                    1.0
-                }
-            }
-            Activation::Abs => {
-                if negative {
-                    -1.0
-                } else {
-                    1.0
-                }
-            }
+            Activation::Relu | Activation::LeakyRelu { .. } | Activation::Abs => Kinks { values: [0.0, 0.0], len: 1 },
+            Activation::Clamp { lo, hi } => Kinks { values: [lo, hi], len: 2 },
         }
+    }
+
+    /// Number of pieces (kinks + 1).
+    #[inline]
+    pub fn num_pieces(self) -> usize {
+        self.kinks().len + 1
+    }
+
+    /// The piece `pre` lies on: the number of kinks at or below it.
+    #[inline]
+    pub fn piece_at(self, pre: f64) -> usize {
+        match self {
+            Activation::Relu | Activation::LeakyRelu { .. } | Activation::Abs => usize::from(pre >= 0.0),
+            Activation::Clamp { lo, hi } => usize::from(pre >= lo) + usize::from(pre >= hi),
+        }
+    }
+
+    /// `(slope, offset)` of piece `k`: the activation is `slope * pre + offset` there.
+    #[inline]
+    pub fn piece(self, k: usize) -> (f64, f64) {
+        match (self, k) {
+            (Activation::Relu, 0) => (0.0, 0.0),
+            (Activation::LeakyRelu { slope }, 0) => (slope, 0.0),
+            (Activation::Abs, 0) => (-1.0, 0.0),
+            (Activation::Relu | Activation::LeakyRelu { .. } | Activation::Abs, _) => (1.0, 0.0),
+            (Activation::Clamp { lo, .. }, 0) => (0.0, lo),
+            (Activation::Clamp { .. }, 1) => (1.0, 0.0),
+            (Activation::Clamp { hi, .. }, _) => (0.0, hi),
+        }
+    }
+
+    /// Whether some piece has an offset (the activation is not linear on every piece).
+    #[inline]
+    pub fn has_offsets(self) -> bool {
+        (0..self.num_pieces()).any(|k| self.piece(k).1 != 0.0)
+    }
+
+    /// Whether the activation has a kink at all (a leaky ReLU of slope 1 is the identity).
+    pub fn is_kinked(self) -> bool {
+        (1..self.num_pieces()).any(|k| self.piece(k) != self.piece(0))
     }
 }
 

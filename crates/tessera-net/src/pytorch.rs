@@ -222,12 +222,19 @@ fn build_sequential<T: Scalar>(input: &[usize], modules: &[Module]) -> Result<(N
             "LeakyReLU" => Some(Op::Activation {
                 activation: Activation::LeakyRelu { slope: m.f64_arg("negative_slope", Some(0), 0.01)? },
             }),
+            "ReLU6" => Some(Op::Activation { activation: Activation::RELU6 }),
+            "Hardtanh" => Some(Op::Activation {
+                activation: Activation::Clamp {
+                    lo: m.f64_arg("min_val", Some(0), -1.0)?,
+                    hi: m.f64_arg("max_val", Some(1), 1.0)?,
+                },
+            }),
             "Flatten" => Some(Op::Flatten),
             "Identity" | "Dropout" | "Dropout2d" => None,
             other => {
                 return Err(m.error(format!(
                     "unknown or unsupported module '{other}' (supported: Linear, Conv2d, MaxPool2d, AvgPool2d, \
-                     BatchNorm1d/2d, ReLU, LeakyReLU, Flatten, Identity, Dropout)"
+                     BatchNorm1d/2d, ReLU, LeakyReLU, ReLU6, Hardtanh, Flatten, Identity, Dropout)"
                 )))
             }
         };

@@ -127,6 +127,8 @@ fn activation() -> impl Strategy<Value = Activation> {
         Just(Activation::Relu),
         (-0.9f64..0.9).prop_map(|slope| Activation::LeakyRelu { slope }),
         Just(Activation::Abs),
+        Just(Activation::RELU6),
+        (-1.0f64..0.0, 0.1f64..1.0).prop_map(|(lo, hi)| Activation::Clamp { lo, hi }),
     ]
 }
 

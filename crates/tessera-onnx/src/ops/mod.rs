@@ -12,7 +12,8 @@ use crate::proto::NodeProto;
 use tessera_net::{Activation, Op};
 
 /// The op types the importer understands, for messages.
-const SUPPORTED: &str = "Gemm, MatMul, Conv, Add, Relu, LeakyRelu, Abs, PRelu, BatchNormalization, MaxPool, \
+const SUPPORTED: &str = "Gemm, MatMul, Conv, Add, Relu, LeakyRelu, Abs, PRelu, Clip (constant bounds), \
+     BatchNormalization, MaxPool, \
      AveragePool, GlobalAveragePool, GlobalMaxPool, ReduceMean (spatial), Flatten, Reshape (to [batch, features]), Identity, Dropout, \
      Constant, a trailing Softmax/LogSoftmax, and Shape/Gather/Unsqueeze/Concat/Cast on constants";
 
@@ -34,6 +35,7 @@ impl Lowering {
                 self.activation(node, Activation::LeakyRelu { slope })
             }
             "PRelu" => self.prelu(node),
+            "Clip" => self.clip(node),
             "MaxPool" | "AveragePool" => self.pool(node),
             "GlobalAveragePool" | "GlobalMaxPool" => self.global_pool(node),
             "ReduceMean" => self.reduce_mean(node),
@@ -68,6 +70,31 @@ impl Lowering {
             .into());
         }
         self.activation(node, Activation::LeakyRelu { slope })
+    }
+
+    /// Clip with constant bounds: a clamp (ReLU6, Hardtanh), or a ReLU when the only bound is a
+    /// lower bound of 0. Bounds are inputs 1 and 2 (opset 11 on) or attributes (before).
+    fn clip(&mut self, node: &NodeProto) -> NodeResult<Lowered> {
+        let attributes = Attributes::of(node);
+        let bound = |k: usize, name: &str, unbounded: f64| -> NodeResult<f64> {
+            match self.optional_constant(node, k, &format!("{name} bound"))? {
+                Some(c) => Ok(c.vector_of_len(1).map_err(|e| format!("the {name} bound must be one number: {e}"))?[0]),
+                None => attributes.float(name, unbounded),
+            }
+        };
+        let (lo, hi) = (bound(1, "min", f64::NEG_INFINITY)?, bound(2, "max", f64::INFINITY)?);
+        let activation = match (lo.is_finite(), hi.is_finite()) {
+            (true, true) if lo < hi => Activation::Clamp { lo, hi },
+            (true, false) if lo == 0.0 => Activation::Relu,
+            _ => {
+                return Err(format!(
+                    "Clip bounds min {lo}, max {hi}: supported are finite bounds with min < max (a clamp such as \
+                     ReLU6 or Hardtanh) or min 0 alone (a ReLU)"
+                )
+                .into())
+            }
+        };
+        self.activation(node, activation)
     }
 
     fn dropout(&mut self, node: &NodeProto) -> NodeResult<Lowered> {
