@@ -136,7 +136,7 @@ pub enum Op {
         #[serde(default = "yes")]
         bias: bool,
     },
-    /// 2-D convolution of a `[C, H, W]` sample, weight `[out, in, kh, kw]`.
+    /// 2-D convolution of a `[C, H, W]` sample, weight `[out, in / groups, kh, kw]`.
     Conv2d {
         /// Input channels.
         in_channels: usize,
@@ -153,6 +153,10 @@ pub enum Op {
         /// Whether the layer has a bias (default true).
         #[serde(default = "yes")]
         bias: bool,
+        /// Channel groups (default 1): output channels of group `g` read only the input channels
+        /// of group `g`, as PyTorch's `groups` (depthwise: `groups == in_channels`).
+        #[serde(default = "one", skip_serializing_if = "is_one")]
+        groups: usize,
     },
     /// Average pooling (padding counts as zeros in the mean).
     AvgPool2d {
@@ -199,6 +203,12 @@ pub enum Op {
 fn yes() -> bool {
     true
 }
+fn one() -> usize {
+    1
+}
+fn is_one(n: &usize) -> bool {
+    *n == 1
+}
 fn ones2() -> [usize; 2] {
     [1, 1]
 }
@@ -229,8 +239,8 @@ impl Op {
                 }
                 v
             }
-            Op::Conv2d { in_channels, out_channels, kernel, bias, .. } => {
-                let mut v = vec![vec![out_channels, in_channels, kernel[0], kernel[1]]];
+            Op::Conv2d { in_channels, out_channels, kernel, bias, groups, .. } => {
+                let mut v = vec![vec![out_channels, in_channels / groups.max(1), kernel[0], kernel[1]]];
                 if bias {
                     v.push(vec![out_channels]);
                 }
@@ -250,7 +260,7 @@ impl Op {
     pub fn fan_in(&self) -> Option<usize> {
         match *self {
             Op::Dense { in_features, .. } => Some(in_features),
-            Op::Conv2d { in_channels, kernel, .. } => Some(in_channels * kernel[0] * kernel[1]),
+            Op::Conv2d { in_channels, kernel, groups, .. } => Some(in_channels / groups.max(1) * kernel[0] * kernel[1]),
             _ => None,
         }
     }

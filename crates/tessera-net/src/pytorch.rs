@@ -185,7 +185,6 @@ fn build_sequential<T: Scalar>(input: &[usize], modules: &[Module]) -> Result<(N
             }),
             "Conv2d" => {
                 m.require("dilation", &["1", "(1, 1)"])?;
-                m.require("groups", &["1"])?;
                 m.require("padding_mode", &["zeros", "'zeros'"])?;
                 Some(Op::Conv2d {
                     in_channels: m.usize_arg("in_channels", Some(0))?,
@@ -194,6 +193,7 @@ fn build_sequential<T: Scalar>(input: &[usize], modules: &[Module]) -> Result<(N
                     stride: m.pair_arg("stride", Some(3), Some([1, 1]))?,
                     padding: m.pair_arg("padding", Some(4), Some([0, 0]))?,
                     bias: m.flag("bias", true),
+                    groups: m.arg("groups", None).map_or(Ok(1), |_| m.usize_arg("groups", None))?,
                 })
             }
             "MaxPool2d" | "AvgPool2d" => {

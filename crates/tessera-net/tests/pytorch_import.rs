@@ -93,10 +93,15 @@ fn unsupported_module_is_named_in_the_error() {
 #[test]
 fn unsupported_conv_attribute_is_refused() {
     let dir = tempfile::tempdir().unwrap();
+    let printed = PRINTED.replace("padding=(1, 1))", "padding=(1, 1), dilation=(2, 2))");
+    let (arch, weights) = write_fixture(dir.path(), &printed);
+    let err = load_sequential::<f32>(&arch, &weights).unwrap_err().to_string();
+    assert!(err.contains("dilation=(2, 2)"), "{err}");
+    // Groups load, but must divide the channels (the first conv has one input channel).
     let printed = PRINTED.replace("padding=(1, 1))", "padding=(1, 1), groups=2)");
     let (arch, weights) = write_fixture(dir.path(), &printed);
     let err = load_sequential::<f32>(&arch, &weights).unwrap_err().to_string();
-    assert!(err.contains("groups=2"), "{err}");
+    assert!(err.contains("groups 2 must divide both 1 input and 4 output channels"), "{err}");
 }
 
 #[test]

@@ -153,3 +153,14 @@ fn clip_with_constant_bounds_is_a_clamp_and_other_bounds_are_refused() {
     let message = import_model(&computed).expect_err("a bound from the network").to_string();
     assert!(message.contains("min bound") && message.contains("must be a constant"), "{message}");
 }
+
+/// ONNX `group`: the weight's second axis holds one group's input channels; a depthwise 1x1
+/// conv scales each channel by its own weight.
+#[test]
+fn depthwise_conv_group_scales_each_channel_by_its_own_weight() {
+    let nodes = vec![onnx_node("Conv", &["x", "w"], "y", vec![int_attribute("group", 2)])];
+    let initializers = vec![initializer("w", &[2, 1, 1, 1], &[2.0, -3.0])];
+    let (net, _) = import_model(&model_of(&[2, 1, 2], nodes, initializers)).expect("import");
+    assert!(matches!(net.node(1).op, Op::Conv2d { in_channels: 2, out_channels: 2, groups: 2, .. }));
+    assert_eq!(forward(&net, &[1.0, 2.0, 3.0, 4.0]), vec![2.0, 4.0, -9.0, -12.0]);
+}

@@ -65,15 +65,20 @@ fn trailing_softmax_is_dropped_with_a_note_leaving_the_logits() {
     }
 }
 
+/// The fixture's first conv reads 3 channels with a weight of 3 input channels: with group=2 the
+/// weight would need 6 input channels; with group=0 nothing fits.
 #[test]
-fn grouped_conv_is_refused_naming_the_node_and_the_attribute() {
+fn conv_groups_that_do_not_fit_the_weight_are_refused_naming_the_node_and_the_attribute() {
     let mut model = fixture_model("cnn");
     let conv = node_mut(&mut model, "Conv");
     set_attribute(conv, int_attribute("group", 2));
     let name = conv.name().to_string();
     let (error, message) = refusal(&model);
     assert!(matches!(error, OnnxError::Node { .. }), "{message}");
-    assert_mentions(&message, &[&format!("node '{name}' (Conv)"), "group=2", "groups = 1"]);
+    assert_mentions(&message, &[&format!("node '{name}' (Conv)"), "group=2", "input channels"]);
+    set_attribute(node_mut(&mut model, "Conv"), int_attribute("group", 0));
+    let (_, message) = refusal(&model);
+    assert_mentions(&message, &["group=0 must be positive"]);
 }
 
 #[test]
@@ -140,9 +145,9 @@ fn gemm_with_transposed_input_is_refused() {
 #[test]
 fn unknown_op_is_refused_listing_the_supported_ones() {
     let mut model = fixture_model("mlp");
-    node_mut(&mut model, "Abs").op_type = Some("Clip".into());
+    node_mut(&mut model, "Abs").op_type = Some("Round".into());
     let (_, message) = refusal(&model);
-    assert_mentions(&message, &["(Clip)", "'Clip' is not supported", "supported: Gemm"]);
+    assert_mentions(&message, &["(Round)", "'Round' is not supported", "supported: Gemm"]);
 }
 
 #[test]
