@@ -30,7 +30,7 @@ fn gelu_fixture_is_refused_as_not_piecewise_affine_naming_the_node() {
 
 #[test]
 fn smooth_activations_edited_into_the_mlp_are_refused_naming_the_node() {
-    for op in ["Sigmoid", "Tanh", "Erf", "Softplus"] {
+    for op in ["Sigmoid", "Tanh", "Erf", "Softplus", "HardSwish"] {
         let mut model = fixture_model("mlp");
         let relu = node_mut(&mut model, "Relu");
         relu.op_type = Some(op.into());
@@ -200,4 +200,30 @@ fn product_of_two_network_tensors_is_refused_as_not_piecewise_affine() {
     let (error, message) = refusal(&model_of(&[2], nodes, vec![]));
     assert!(matches!(error, OnnxError::NotPiecewiseAffine { .. }), "{message}");
     assert_mentions(&message, &["node 'my_matmul' (MatMul)", "multiplies two network tensors"]);
+}
+
+/// A gate multiplies two network tensors: SiLU (`x * sigmoid(x)`, refused at the sigmoid) and,
+/// with a piecewise-affine gate, the product itself (quadratic on each piece).
+#[test]
+fn gates_multiplying_two_network_tensors_are_refused_naming_the_node() {
+    let silu = model_of(
+        &[3],
+        vec![onnx_node("Sigmoid", &["x"], "s", vec![]), onnx_node("Mul", &["x", "s"], "y", vec![])],
+        vec![],
+    );
+    let (error, message) = refusal(&silu);
+    assert!(matches!(error, OnnxError::NotPiecewiseAffine { .. }), "{message}");
+    assert_mentions(&message, &["node 'my_sigmoid' (Sigmoid)", "curved"]);
+    let relu_gate = model_of(
+        &[3],
+        vec![onnx_node("Relu", &["x"], "r", vec![]), onnx_node("Mul", &["x", "r"], "y", vec![])],
+        vec![],
+    );
+    let (error, message) = refusal(&relu_gate);
+    assert!(matches!(error, OnnxError::NotPiecewiseAffine { .. }), "{message}");
+    assert_mentions(&message, &["node 'my_mul' (Mul)", "multiplies two tensors computed by the network"]);
+    let scaled = model_of(&[3], vec![onnx_node("Mul", &["x", "c"], "y", vec![])], vec![initializer("c", &[], &[2.0])]);
+    let (error, message) = refusal(&scaled);
+    assert!(matches!(error, OnnxError::Node { .. }), "{message}");
+    assert_mentions(&message, &["'Mul' is not supported"]);
 }

@@ -46,6 +46,7 @@ impl Lowering {
             "Unsqueeze" => self.unsqueeze(node),
             "Concat" => self.concat(node),
             "Cast" => self.cast(node),
+            "Mul" | "Div" => self.product(node),
             "Softmax" | "LogSoftmax" if self.is_graph_output(node) => self.drop_trailing_softmax(node),
             other => Err(refusal(other)),
         }
@@ -95,6 +96,21 @@ impl Lowering {
             }
         };
         self.activation(node, activation)
+    }
+
+    /// A product (or quotient) of two network tensors is a gate (SiLU's `x * sigmoid(x)`,
+    /// Hardswish's `x * hardsigmoid(x)`, squeeze-and-excitation): not piecewise affine. By a
+    /// constant it would be affine, but the IR has no elementwise scaling: refused as unsupported.
+    fn product(&mut self, node: &NodeProto) -> NodeResult<Lowered> {
+        let (a, b) = (self.input(node, 0)?, self.input(node, 1)?);
+        if let (Value::Tensor(_), Value::Tensor(_)) = (a, b) {
+            return Err(NodeProblem::NotPiecewiseAffine(format!(
+                "it {} two tensors computed by the network (a gate such as SiLU's x * sigmoid(x), Hardswish or a \
+                 squeeze-and-excitation block), which is not piecewise affine",
+                if node.op_type() == "Mul" { "multiplies" } else { "divides" }
+            )));
+        }
+        Err(refusal(node.op_type()))
     }
 
     fn dropout(&mut self, node: &NodeProto) -> NodeResult<Lowered> {
