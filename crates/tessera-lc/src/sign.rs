@@ -77,7 +77,7 @@ impl SignSets {
     }
 
     /// The piece code of one pre-activation.
-    #[inline]
+    #[inline(always)]
     pub fn code<T: Scalar>(&self, v: T) -> u8 {
         match self.kinks {
             LayerKinks::AtZero => sign_code(v, self.zero),
@@ -86,7 +86,7 @@ impl SignSets {
     }
 
     /// Whether `a` and `b` lie on the same piece (a value on a kink takes the piece above).
-    #[inline]
+    #[inline(always)]
     pub fn same_piece<T: Scalar>(&self, a: T, b: T) -> bool {
         match self.kinks {
             LayerKinks::AtZero => (a < T::zero()) == (b < T::zero()),

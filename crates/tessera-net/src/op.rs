@@ -51,9 +51,28 @@ impl Activation {
     pub const RELU6: Activation = Activation::Clamp { lo: 0.0, hi: 6.0 };
 
     /// The slope of the activation at `pre` (on a kink, the slope of the piece above it).
+    /// Written out per kind, not through `piece`: local complexity calls it for every unit.
     #[inline]
     pub fn slope_at(self, pre: f64) -> f64 {
-        self.piece(self.piece_at(pre)).0
+        let negative = pre < 0.0;
+        match self {
+            Activation::Relu => f64::from(u8::from(!negative)),
+            Activation::LeakyRelu { slope } => {
+                if negative {
+                    slope
+                } else {
+                    1.0
+                }
+            }
+            Activation::Abs => {
+                if negative {
+                    -1.0
+                } else {
+                    1.0
+                }
+            }
+            Activation::Clamp { lo, hi } => f64::from(u8::from(pre >= lo && pre < hi)),
+        }
     }
 
     /// The kinks, ascending (one at 0 for the ReLU family, `lo` and `hi` for a clamp).
