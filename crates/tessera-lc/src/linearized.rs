@@ -24,7 +24,7 @@ use fresh::FreshRows;
 use last_layer::DenseLayer;
 
 use crate::measure::{is_kinked, CountError, LocalComplexity};
-use crate::sign::{NotANumber, SignSets};
+use crate::sign::{LayerKinks, NotANumber, SignSets};
 use crate::vertices::{offset_row, vertex_side, DirRows};
 use rayon::prelude::*;
 use tessera_net::{Activation, NodeId, OffsetRows, Op, Scalar, Tensor};
@@ -34,6 +34,15 @@ struct NodeValues<T> {
     center: Tensor<T>,
     dirs: DirRows<T>,
     exact: Tensor<T>,
+}
+
+/// What one scan of a node's vertices does: count changes of piece between `kinks` (a counted
+/// layer) and/or detect the clean vertices that leave their centre's piece.
+#[derive(Clone, Copy)]
+struct Scan {
+    kinks: LayerKinks,
+    count: bool,
+    detect_flips: bool,
 }
 
 /// One vertex: point (in the batch), radius index and vertex index (`vertex_side`).
@@ -148,7 +157,8 @@ impl<T: Scalar> Run<'_, '_, T> {
                     let pre = net.node(id).inputs[0];
                     let first_new_row = self.book.owners.len();
                     // Vertices leaving the centre's region matter only to later layers.
-                    self.scan(pre, self.lc.activation_layer(id), is_kinked(&op) && id != last)?;
+                    let kinks = LayerKinks::of(activation);
+                    self.scan(pre, self.lc.activation_layer(id), is_kinked(&op) && id != last, kinks)?;
                     if id == last {
                         return Ok(());
                     }
@@ -169,7 +179,7 @@ impl<T: Scalar> Run<'_, '_, T> {
             self.values[id] = Some(value);
             if id == net.output_id() {
                 if let Some(layer) = self.lc.output_layer() {
-                    self.scan(id, Some(layer), false)?;
+                    self.scan(id, Some(layer), false, LayerKinks::AtZero)?;
                 }
             }
             for value in self.lc.last_use.iter().zip(self.values.iter_mut()).filter(|(&l, _)| l == id) {
@@ -184,15 +194,23 @@ impl<T: Scalar> Run<'_, '_, T> {
     }
 
     /// At node `id`: count layer `layer` (if any) over all vertices and, with `detect_flips`,
-    /// materialise the clean vertices that fall on the other side of a kink than their centre.
-    fn scan(&mut self, id: NodeId, layer: Option<usize>, detect_flips: bool) -> Result<(), CountError> {
+    /// materialise the clean vertices that fall on another piece (between `kinks`) than their
+    /// centre.
+    fn scan(
+        &mut self,
+        id: NodeId,
+        layer: Option<usize>,
+        detect_flips: bool,
+        kinks: LayerKinks,
+    ) -> Result<(), CountError> {
         if layer.is_none() && !detect_flips {
             return Ok(());
         }
         let v = self.value(id);
         let num_dirs = self.lc.p();
         let directions = |b: usize| self.book.slot[b].map(|slot| RowDirections::new(&v.dirs, slot, num_dirs));
-        let scanned = self.scan_points(&v.center, &v.exact, None, directions, layer.is_some(), detect_flips);
+        let scan = Scan { kinks, count: layer.is_some(), detect_flips };
+        let scanned = self.scan_points(&v.center, &v.exact, None, directions, scan);
         let flips = self.record(scanned, layer)?;
         self.materialize(&flips);
         Ok(())
@@ -207,8 +225,7 @@ impl<T: Scalar> Run<'_, '_, T> {
         exact: &Tensor<T>,
         dense: Option<(&DenseLayer<T>, &Tensor<T>)>,
         directions: impl Fn(usize) -> Option<D> + Sync,
-        count: bool,
-        detect_flips: bool,
+        scan: Scan,
     ) -> Vec<Result<PointScan, NotANumber>> {
         let groups = self.book.exact_rows_by_group(self.points);
         (0..self.points)
@@ -219,7 +236,7 @@ impl<T: Scalar> Run<'_, '_, T> {
                     by_radius: &groups[b * self.book.radii..(b + 1) * self.book.radii],
                     dense: dense.map(|(layer, inputs)| (layer, inputs.row(b))),
                 };
-                self.scan_point(b, centers.row(b), &exact_rows, directions(b), count, detect_flips)
+                self.scan_point(b, centers.row(b), &exact_rows, directions(b), scan)
             })
             .collect()
     }
@@ -247,7 +264,7 @@ impl<T: Scalar> Run<'_, '_, T> {
         Ok(flips)
     }
 
-    /// Sign changes per radius of point `b`, and its clean vertices that cross a kink.
+    /// Piece changes per radius of point `b`, and its clean vertices that cross a kink.
     ///
     /// A clean vertex's value of unit i is `c_i ± r d_pi`; over all of them it lies within
     /// `c_i ± r reach_i` with `reach_i >= max_p |d_pi|` (rounding is monotone, so this holds for
@@ -260,11 +277,10 @@ impl<T: Scalar> Run<'_, '_, T> {
         center: &[T],
         exact: &ExactRows<T>,
         mut directions: Option<impl DirectionValues<T>>,
-        count: bool,
-        detect_flips: bool,
+        Scan { kinks, count, detect_flips }: Scan,
     ) -> Result<PointScan, NotANumber> {
         let (book, num_dirs) = (&self.book, self.lc.p());
-        let mut sets = SignSets::new(center.len(), self.lc.options.zero);
+        let mut sets = SignSets::new(center.len(), self.lc.options.zero, kinks);
         let mut counts = vec![0; book.radii];
         let mut flips = Vec::new();
         for (rho, &radius) in self.lc.radii.iter().enumerate() {
@@ -286,7 +302,7 @@ impl<T: Scalar> Run<'_, '_, T> {
                         let value = c + vertex_step * values[p];
                         let code = sets.code(value);
                         sets.mark(unit, code);
-                        flipped[k] |= (value < T::zero()) != (c < T::zero());
+                        flipped[k] |= !sets.same_piece(value, c);
                     }
                 }
                 if detect_flips {

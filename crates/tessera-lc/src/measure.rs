@@ -3,6 +3,7 @@
 
 use crate::frame::{check_count, per_point_seed};
 use crate::layers::counted_layers;
+use crate::sign::LayerKinks;
 use crate::stats::{SetSummary, SummaryBuilder};
 use crate::vertices::DirRows;
 use crate::{
@@ -230,6 +231,15 @@ impl<'n, T: Scalar> LocalComplexity<'n, T> {
         self.layers.iter().position(|l| l.node == id && !l.is_output)
     }
 
+    /// The kinks of counted layer `l`: its activation's, or a sign change for the output.
+    pub(crate) fn layer_kinks(&self, l: usize) -> LayerKinks {
+        let layer = &self.layers[l];
+        match self.net.activation(layer.node) {
+            Some(activation) if !layer.is_output => LayerKinks::of(activation),
+            _ => LayerKinks::AtZero,
+        }
+    }
+
     /// Position of the output layer among the counted layers, if counted.
     pub(crate) fn output_layer(&self) -> Option<usize> {
         self.layers.iter().position(|l| l.is_output)
@@ -286,7 +296,7 @@ fn auto_batch_points<T: Scalar>(net: &Network<T>, options: &LcOptions) -> usize 
 /// Whether activation or pooling `op` has a kink (a leaky ReLU of slope 1 is linear).
 pub(crate) fn is_kinked(op: &Op) -> bool {
     match op {
-        Op::Activation { activation } => activation.slope_at(-1.0) != activation.slope_at(1.0),
+        Op::Activation { activation } => activation.is_kinked(),
         Op::MaxPool2d { .. } => true,
         _ => false,
     }

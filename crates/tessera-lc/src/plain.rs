@@ -66,7 +66,7 @@ fn count_tapped_layers<T: Scalar>(
             let k = tapped.iter().position(|&id| id == layer.node).expect("counted activations lie after the start");
             &taps[k]
         };
-        let counts = count_groups(values, 2 * lc.p(), lc.options.zero)
+        let counts = count_groups(values, 2 * lc.p(), lc.options.zero, lc.layer_kinks(l))
             .map_err(|group| CountError::NotANumber { layer: layer.column.clone(), batch_position: group / radii })?;
         for (group, count) in counts.into_iter().enumerate() {
             flat[group * num_layers + l] = count;

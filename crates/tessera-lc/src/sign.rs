@@ -2,7 +2,7 @@
 //! pre-activation took, and whether it took more than one (its hyperplane cuts the hull).
 
 use serde::{Deserialize, Serialize};
-use tessera_net::Scalar;
+use tessera_net::{Activation, Scalar};
 
 /// How an exact zero pre-activation counts.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -34,10 +34,32 @@ fn sign_code<T: Scalar>(v: T, zero: ZeroSign) -> u8 {
     code | ((code == 0) as u8 * NOT_A_NUMBER)
 }
 
-/// The set of signs each neuron of one layer took over the vertices seen so far.
+/// Where the pieces of a counted layer's units meet.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) enum LayerKinks {
+    /// One kink at 0 (the ReLU family, and the output layer's signs).
+    AtZero,
+    /// A clamp's two kinks, `lo < hi`.
+    Clamp { lo: f64, hi: f64 },
+}
+
+impl LayerKinks {
+    /// The kinks of an activation layer.
+    pub fn of(activation: Activation) -> Self {
+        match activation {
+            Activation::Clamp { lo, hi } => LayerKinks::Clamp { lo, hi },
+            _ => LayerKinks::AtZero,
+        }
+    }
+}
+
+/// The set of pieces each neuron of one layer took over the vertices seen so far. A piece is
+/// recorded as the sign of the pre-activation relative to each kink (low four bits: the first
+/// kink, high four: the second); a neuron lies on one piece exactly when each kink saw one sign.
 pub(crate) struct SignSets {
     seen: Vec<u8>,
     zero: ZeroSign,
+    kinks: LayerKinks,
 }
 
 /// A neuron took a NaN pre-activation somewhere.
@@ -45,8 +67,8 @@ pub(crate) struct SignSets {
 pub(crate) struct NotANumber;
 
 impl SignSets {
-    pub fn new(width: usize, zero: ZeroSign) -> Self {
-        Self { seen: vec![0; width], zero }
+    pub fn new(width: usize, zero: ZeroSign, kinks: LayerKinks) -> Self {
+        Self { seen: vec![0; width], zero, kinks }
     }
 
     /// Forget every vertex seen.
@@ -54,13 +76,28 @@ impl SignSets {
         self.seen.iter_mut().for_each(|s| *s = 0);
     }
 
-    /// The sign code of one pre-activation.
-    #[inline]
+    /// The piece code of one pre-activation.
+    #[inline(always)]
     pub fn code<T: Scalar>(&self, v: T) -> u8 {
-        sign_code(v, self.zero)
+        match self.kinks {
+            LayerKinks::AtZero => sign_code(v, self.zero),
+            LayerKinks::Clamp { lo, hi } => clamp_code(v, lo, hi, self.zero),
+        }
     }
 
-    /// Record that neuron `unit` took the sign `code` on some vertex.
+    /// Whether `a` and `b` lie on the same piece (a value on a kink takes the piece above).
+    #[inline(always)]
+    pub fn same_piece<T: Scalar>(&self, a: T, b: T) -> bool {
+        match self.kinks {
+            LayerKinks::AtZero => (a < T::zero()) == (b < T::zero()),
+            LayerKinks::Clamp { lo, hi } => {
+                let (lo, hi) = (T::from_f64(lo), T::from_f64(hi));
+                (a < lo) == (b < lo) && (a < hi) == (b < hi)
+            }
+        }
+    }
+
+    /// Record that neuron `unit` took the piece `code` on some vertex.
     #[inline]
     pub fn mark(&mut self, unit: usize, code: u8) {
         self.seen[unit] |= code;
@@ -69,22 +106,49 @@ impl SignSets {
     /// Record the pre-activations of one vertex.
     pub fn absorb<T: Scalar>(&mut self, values: &[T]) {
         let zero = self.zero;
-        for (seen, &v) in self.seen.iter_mut().zip(values) {
-            *seen |= sign_code(v, zero);
+        match self.kinks {
+            LayerKinks::AtZero => {
+                for (seen, &v) in self.seen.iter_mut().zip(values) {
+                    *seen |= sign_code(v, zero);
+                }
+            }
+            LayerKinks::Clamp { lo, hi } => {
+                for (seen, &v) in self.seen.iter_mut().zip(values) {
+                    *seen |= clamp_code(v, lo, hi, zero);
+                }
+            }
         }
     }
 
-    /// Number of neurons whose sign was not the same on every vertex seen.
+    /// Number of neurons whose piece was not the same on every vertex seen.
     pub fn count_changes(&self) -> Result<u32, NotANumber> {
         let mut changes = 0;
-        for &s in &self.seen {
-            if s & NOT_A_NUMBER != 0 {
-                return Err(NotANumber);
+        match self.kinks {
+            LayerKinks::AtZero => {
+                for &s in &self.seen {
+                    if s & NOT_A_NUMBER != 0 {
+                        return Err(NotANumber);
+                    }
+                    changes += (s.count_ones() > 1) as u32;
+                }
             }
-            changes += (s.count_ones() > 1) as u32;
+            LayerKinks::Clamp { .. } => {
+                for &s in &self.seen {
+                    if s & (NOT_A_NUMBER | NOT_A_NUMBER << 4) != 0 {
+                        return Err(NotANumber);
+                    }
+                    changes += ((s & 0x0f).count_ones() > 1 || (s >> 4).count_ones() > 1) as u32;
+                }
+            }
         }
         Ok(changes)
     }
+}
+
+/// The signs of `v - lo` (low bits) and `v - hi` (high bits).
+#[inline]
+fn clamp_code<T: Scalar>(v: T, lo: f64, hi: f64, zero: ZeroSign) -> u8 {
+    sign_code(v - T::from_f64(lo), zero) | sign_code(v - T::from_f64(hi), zero) << 4
 }
 
 #[cfg(test)]
@@ -92,7 +156,7 @@ mod tests {
     use super::*;
 
     fn changes(vertices: &[&[f64]], zero: ZeroSign) -> u32 {
-        let mut s = SignSets::new(vertices[0].len(), zero);
+        let mut s = SignSets::new(vertices[0].len(), zero, LayerKinks::AtZero);
         vertices.iter().for_each(|v| s.absorb(v));
         s.count_changes().unwrap()
     }
@@ -110,9 +174,32 @@ mod tests {
         assert_eq!(changes(&v, ZeroSign::Positive), 1);
     }
 
+    /// A clamp unit counts when its vertices do not all lie on one of its three pieces; a
+    /// value on a kink is a piece of its own unless zero counts as positive (then it joins the
+    /// piece above).
+    #[test]
+    fn a_clamp_unit_counts_when_its_vertices_leave_one_piece() {
+        let clamp = LayerKinks::Clamp { lo: 0.0, hi: 6.0 };
+        let changes = |vertices: &[[f64; 6]], zero| {
+            let mut s = SignSets::new(6, zero, clamp);
+            vertices.iter().for_each(|v| s.absorb(v));
+            s.count_changes().unwrap()
+        };
+        // Units: all below; all between; all above; below and between; between and above;
+        // below and above (jumping the middle piece).
+        let v = [[-1.0, 1.0, 7.0, -1.0, 5.0, -2.0], [-2.0, 5.0, 8.0, 1.0, 7.0, 9.0]];
+        assert_eq!(changes(&v, ZeroSign::OwnSign), 3);
+        // On the kinks: at lo with between, at hi with above, at lo alone.
+        let v = [[0.0, 6.0, 0.0, 1.0, 1.0, 1.0], [3.0, 7.0, 0.0, 1.0, 1.0, 1.0]];
+        assert_eq!(changes(&v, ZeroSign::OwnSign), 2);
+        assert_eq!(changes(&v, ZeroSign::Positive), 0);
+        let s = SignSets::new(0, ZeroSign::OwnSign, clamp);
+        assert!(s.same_piece(0.0, 5.9) && s.same_piece(6.0, 60.0) && !s.same_piece(-0.1, 0.0));
+    }
+
     #[test]
     fn nan_is_reported_and_clear_forgets() {
-        let mut s = SignSets::new(1, ZeroSign::OwnSign);
+        let mut s = SignSets::new(1, ZeroSign::OwnSign, LayerKinks::AtZero);
         s.absorb(&[f32::NAN]);
         assert!(s.count_changes().is_err());
         s.clear();

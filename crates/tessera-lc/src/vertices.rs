@@ -1,7 +1,7 @@
 //! Direction rows carried through the network, and the cross-polytope vertex rows built from
 //! centres and directions at any node.
 
-use crate::sign::{NotANumber, SignSets};
+use crate::sign::{LayerKinks, NotANumber, SignSets};
 use crate::ZeroSign;
 use rayon::prelude::*;
 use std::borrow::Cow;
@@ -77,16 +77,21 @@ pub(crate) fn vertex_rows<T: Scalar>(
     out
 }
 
-/// Sign changes per group of `group_len` consecutive rows; the error names the first group
+/// Piece changes per group of `group_len` consecutive rows; the error names the first group
 /// with a NaN.
-pub(crate) fn count_groups<T: Scalar>(values: &Tensor<T>, group_len: usize, zero: ZeroSign) -> Result<Vec<u32>, usize> {
+pub(crate) fn count_groups<T: Scalar>(
+    values: &Tensor<T>,
+    group_len: usize,
+    zero: ZeroSign,
+    kinks: LayerKinks,
+) -> Result<Vec<u32>, usize> {
     let width = values.width();
     values
         .data
         .par_chunks(group_len * width)
         .enumerate()
         .map(|(g, group)| {
-            let mut sets = SignSets::new(width, zero);
+            let mut sets = SignSets::new(width, zero, kinks);
             group.chunks(width).for_each(|row| sets.absorb(row));
             sets.count_changes().map_err(|NotANumber| g)
         })

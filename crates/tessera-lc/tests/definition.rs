@@ -5,7 +5,7 @@ mod common;
 use common::*;
 use proptest::prelude::*;
 use tessera_lc::{Directions, Frame, LcError, LcOptions, LocalComplexity, Method, ZeroSign};
-use tessera_net::{mlp, Activation, GraphBuilder, Network};
+use tessera_net::{mlp, Activation, GraphBuilder, Mode, Network, Tensor};
 
 /// A network with every bias zero: all hyperplanes pass through the origin.
 fn zero_bias(mut net: Network<f64>) -> Network<f64> {
@@ -71,6 +71,46 @@ proptest! {
                     lo < 0.0 && 0.0 < hi
                 }).count() as u32;
                 prop_assert_eq!(got.per_layer[0], cut, "{:?}", method);
+            }
+        }
+    }
+
+    /// A clamp layer (two kinks) counts the units whose pre-activations at the 2P vertices do
+    /// not all lie on one piece (below `lo`, from `lo` to below `hi`, from `hi` up), computed
+    /// here directly from the forward pass of every vertex, at every layer of a deep net.
+    #[test]
+    fn clamp_layer_counts_equal_units_whose_vertices_leave_one_piece(
+        seed in 0u64..1000,
+        p in 1usize..=5,
+        log_r in -2.0f64..0.5,
+        (lo, hi) in (-0.4f64..0.0, 0.05f64..0.4),
+    ) {
+        let d = 5;
+        let activation = Activation::Clamp { lo, hi };
+        let net = random_mlp::<f64>(&[d, 10, 10, 10, 3], activation, seed);
+        let radius = 10f64.powf(log_r);
+        let frame = Frame::random(d, p, seed + 1).unwrap();
+        let points = random_points(4, d, -1.0, 1.0, seed + 2);
+        for method in METHODS {
+            let mut o = LcOptions::new(Directions::Shared(frame.clone()), vec![radius]);
+            o.method = method;
+            let c = counts(&net, o, &points);
+            for (x, got) in points.chunks(d).zip(&c) {
+                let vertices = Tensor::from_vec(&[d], frame.vertices(x, radius)).unwrap();
+                let (_, taps) = net.forward_with_taps(&vertices, Mode::Eval, true).unwrap();
+                let direct: Vec<u32> = taps
+                    .iter()
+                    .map(|pre| {
+                        (0..pre.width())
+                            .filter(|&i| {
+                                let piece = |v: f64| (v >= lo) as u8 + (v >= hi) as u8;
+                                let first = piece(pre.data[i]);
+                                (0..pre.batch).any(|v| piece(pre.data[v * pre.width() + i]) != first)
+                            })
+                            .count() as u32
+                    })
+                    .collect();
+                prop_assert_eq!(&got.per_layer, &direct, "{:?}", method);
             }
         }
     }

@@ -22,6 +22,7 @@ fn activation() -> impl Strategy<Value = Activation> {
         Just(Activation::Relu),
         Just(Activation::Abs),
         (0.0f64..0.5).prop_map(|slope| Activation::LeakyRelu { slope }),
+        (-0.5f64..0.0, 0.05f64..0.5).prop_map(|(lo, hi)| Activation::Clamp { lo, hi }),
     ]
 }
 

@@ -159,9 +159,7 @@ impl<T: Scalar> Network<T> {
                 );
                 vec![dx]
             }
-            Op::Conv2d { out_channels, .. } => {
-                self.conv_backward(id, x, &g, out_channels, want_dx, param_out).into_iter().collect()
-            }
+            Op::Conv2d { .. } => self.conv_backward(id, x, &g, want_dx, param_out).into_iter().collect(),
             Op::AvgPool2d { .. } => {
                 let w = self.window(id);
                 let mut dx = Tensor::zeros(g.batch, self.shape(node.inputs[0]));
@@ -201,13 +199,15 @@ impl<T: Scalar> Network<T> {
         id: NodeId,
         x: &Tensor<T>,
         g: &Tensor<T>,
-        cout: usize,
         want_dx: bool,
         param_out: Option<&mut [Vec<T>]>,
     ) -> Option<Tensor<T>> {
-        let w: Window = self.window(id);
+        let (group, groups) = self.conv_group(id);
+        let w: Window = group.window;
         let weight = &self.params(id).tensors[0];
-        let (rows, plen) = (w.col_rows(), w.out_len());
+        // Per group: im2col rows, output positions, output channels; all channels in total.
+        let (rows, plen, cout_g) = (w.col_rows(), w.out_len(), group.cout);
+        let cout = cout_g * groups;
         let (in_w, out_w) = (x.width(), g.width());
         if let Some(out) = param_out {
             // A few chunks per thread, each with its own partial dW, so that a thread slowed by
@@ -222,13 +222,18 @@ impl<T: Scalar> Network<T> {
                     let mut db = vec![T::zero(); cout];
                     let mut col = vec![T::zero(); rows * plen];
                     for (xi, gi) in xs.chunks(in_w).zip(gs.chunks(out_w)) {
-                        let cols: &[T] = if w.is_pointwise() {
-                            xi
-                        } else {
-                            im2col(&w, xi, &mut col);
-                            &col
-                        };
-                        gemm(MatRef::new(gi, cout, plen), MatRef::transposed(cols, plen, rows), T::one(), &mut dw);
+                        for grp in 0..groups {
+                            let (wr, xr, orows) = group.group_ranges(grp);
+                            let xg = &xi[xr];
+                            let cols: &[T] = if w.is_pointwise() {
+                                xg
+                            } else {
+                                im2col(&w, xg, &mut col);
+                                &col
+                            };
+                            let gg = MatRef::new(&gi[orows], cout_g, plen);
+                            gemm(gg, MatRef::transposed(cols, plen, rows), T::one(), &mut dw[wr]);
+                        }
                         for (c, b) in db.iter_mut().enumerate() {
                             *b += fast_sum(&gi[c * plen..(c + 1) * plen]);
                         }
@@ -251,11 +256,16 @@ impl<T: Scalar> Network<T> {
         dx.data.par_chunks_mut(in_w).zip(g.data.par_chunks(out_w)).for_each_init(
             || vec![T::zero(); rows * plen],
             |dcol, (d, gi)| {
-                gemm(MatRef::transposed(weight, rows, cout), MatRef::new(gi, cout, plen), T::zero(), dcol);
-                if w.is_pointwise() {
-                    add_into(d, dcol);
-                } else {
-                    col2im(&w, dcol, d);
+                for grp in 0..groups {
+                    let (wr, xr, orows) = group.group_ranges(grp);
+                    let (wg, gg) =
+                        (MatRef::transposed(&weight[wr], rows, cout_g), MatRef::new(&gi[orows], cout_g, plen));
+                    gemm(wg, gg, T::zero(), dcol);
+                    if w.is_pointwise() {
+                        add_into(&mut d[xr], dcol);
+                    } else {
+                        col2im(&w, dcol, &mut d[xr]);
+                    }
                 }
             },
         );
@@ -317,11 +327,26 @@ impl<T: Scalar> Network<T> {
 
 /// Multiply the output gradient by the activation's slope at each pre-activation, in place.
 fn activation_backward<T: Scalar>(activation: Activation, pre: &[T], g: &mut [T]) {
-    let negative_slope = T::from_f64(activation.slope_at(-1.0));
     let chunk = ELEMENTWISE_CHUNK;
-    g.par_chunks_mut(chunk)
-        .zip(pre.par_chunks(chunk))
-        .for_each(|(g, pre)| scale_where_negative(g, pre, negative_slope));
+    let chunks = g.par_chunks_mut(chunk).zip(pre.par_chunks(chunk));
+    match activation {
+        Activation::Clamp { lo, hi } => {
+            let (lo, hi) = (T::from_f64(lo), T::from_f64(hi));
+            chunks.for_each(|(g, pre)| keep_where_between(g, pre, lo, hi));
+        }
+        _ => {
+            let negative_slope = T::from_f64(activation.slope_at(-1.0));
+            chunks.for_each(|(g, pre)| scale_where_negative(g, pre, negative_slope));
+        }
+    }
+}
+
+/// `g[i] = 0` unless `lo <= pre[i] < hi` (the clamp's middle piece); a select, as below.
+fn keep_where_between<T: Scalar>(g: &mut [T], pre: &[T], lo: T, hi: T) {
+    let zero = T::zero();
+    for (d, &p) in g.iter_mut().zip(pre) {
+        *d = if p >= lo && p < hi { *d } else { zero };
+    }
 }
 
 /// `g[i] *= slope` where `pre[i] < 0`; written as a select, not a branch, because the signs are

@@ -21,6 +21,43 @@ pub struct Window {
     pub padding: [usize; 2],
 }
 
+/// One channel group of a convolution: its window (over the group's input channels) and its
+/// output channels. Group `g` reads input channels `g * window.channels..` and writes output
+/// channels `g * cout..`, with the weight rows of those output channels.
+#[derive(Clone, Copy, Debug)]
+pub struct ConvGroup {
+    /// The window over one group's input channels.
+    pub window: Window,
+    /// Output channels per group.
+    pub cout: usize,
+}
+
+impl ConvGroup {
+    /// Group `g`'s weights, input block of sample `x` and output block of sample `out`.
+    #[inline]
+    pub fn slices<'a, T>(
+        &self,
+        g: usize,
+        weight: &'a [T],
+        x: &'a [T],
+        out: &'a mut [T],
+    ) -> (&'a [T], &'a [T], &'a mut [T]) {
+        let (w, inputs, outputs) = self.group_ranges(g);
+        (&weight[w], &x[inputs], &mut out[outputs])
+    }
+
+    /// The index ranges of group `g` in the weights, an input sample and an output sample.
+    #[inline]
+    pub fn group_ranges(&self, g: usize) -> (std::ops::Range<usize>, std::ops::Range<usize>, std::ops::Range<usize>) {
+        let (weights, inputs, outputs) = (
+            self.cout * self.window.col_rows(),
+            self.window.channels * self.window.in_len(),
+            self.cout * self.window.out_len(),
+        );
+        (g * weights..(g + 1) * weights, g * inputs..(g + 1) * inputs, g * outputs..(g + 1) * outputs)
+    }
+}
+
 /// The input cells of one pooling window inside the input: a `rows x cols` block starting at
 /// `first`, rows `row_stride` apart.
 #[derive(Clone, Copy, Debug)]

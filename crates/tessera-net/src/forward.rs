@@ -1,7 +1,7 @@
 //! The forward pass: affine ops on batches of rows (points or directions), kinks, and the tape
 //! that backward reads.
 
-use crate::conv::{avg_pool_sample, conv_sample, max_pool_sample, Window};
+use crate::conv::{avg_pool_sample, conv_sample, max_pool_sample, ConvGroup, Window};
 use crate::op::{Activation, Mode, Op};
 use crate::scalar::{fast_sum, gemm, MatRef};
 use crate::{NetError, Network, NodeId, Result, Scalar, Tensor};
@@ -23,8 +23,9 @@ pub enum OffsetRows {
 }
 
 impl OffsetRows {
+    /// Whether row `row` of a batch receives offsets.
     #[inline]
-    fn applies(self, row: usize) -> bool {
+    pub fn applies(self, row: usize) -> bool {
         match self {
             OffsetRows::All => true,
             OffsetRows::None => false,
@@ -98,6 +99,16 @@ impl<T: Scalar> Network<T> {
         Window { channels: input[0], in_hw: [input[1], input[2]], out_hw: [out[1], out[2]], kernel, stride, padding }
     }
 
+    /// The geometry of one channel group of conv node `id` (its window reads the group's
+    /// input channels), and the number of groups.
+    pub(crate) fn conv_group(&self, id: NodeId) -> (ConvGroup, usize) {
+        let Op::Conv2d { in_channels, out_channels, groups, .. } = self.node(id).op else {
+            unreachable!("conv_group of a non-conv node")
+        };
+        let window = Window { channels: in_channels / groups, ..self.window(id) };
+        (ConvGroup { window, cout: out_channels / groups }, groups)
+    }
+
     /// Per-channel `(scale, shift)` of a batch-norm node in evaluation mode.
     pub fn batch_norm_affine(&self, id: NodeId) -> (Vec<T>, Vec<T>) {
         let Op::BatchNorm { eps, .. } = self.node(id).op else { unreachable!("not a batch norm") };
@@ -138,14 +149,20 @@ impl<T: Scalar> Network<T> {
                 }
                 out
             }
-            Op::Conv2d { out_channels, .. } => {
-                let w = self.window(id);
+            Op::Conv2d { .. } => {
+                let (group, groups) = self.conv_group(id);
+                let w = group.window;
                 let p = self.params(id);
                 let mut out = Tensor::zeros(x.batch, &out_shape);
                 let (in_w, out_w) = (x.width(), out.width());
                 out.data.par_chunks_mut(out_w).zip(x.data.par_chunks(in_w)).for_each_init(
                     || vec![T::zero(); w.col_rows() * w.out_len()],
-                    |col, (o, xi)| conv_sample(&w, &p.tensors[0], out_channels, xi, col, o),
+                    |col, (o, xi)| {
+                        for g in 0..groups {
+                            let (weight, xg, og) = group.slices(g, &p.tensors[0], xi, o);
+                            conv_sample(&w, weight, group.cout, xg, col, og);
+                        }
+                    },
                 );
                 if let Some(bias) = p.tensors.get(1) {
                     add_channel_offsets(&mut out, bias, w.out_len(), offsets);
@@ -387,6 +404,18 @@ pub(crate) fn activated<T: Scalar>(activation: Activation, x: &Tensor<T>) -> Ten
             map_elements(&x.data, move |v| if v < zero { v * s } else { v })
         }
         Activation::Abs => map_elements(&x.data, |v| v.abs()),
+        Activation::Clamp { lo, hi } => {
+            let (lo, hi) = (T::from_f64(lo), T::from_f64(hi));
+            map_elements(&x.data, move |v| {
+                if v < lo {
+                    lo
+                } else if v >= hi {
+                    hi
+                } else {
+                    v
+                }
+            })
+        }
     };
     Tensor { shape: x.shape.clone(), batch: x.batch, data }
 }

@@ -1,7 +1,7 @@
 //! # tessera-net: the network IR
 //!
-//! What it is for: a continuous piecewise-affine network as a DAG of ops (dense, conv, pooling,
-//! batch norm, ReLU-type activations, residual additions), with forward passes in `f32`/`f64`
+//! What it is for: a continuous piecewise-affine network as a DAG of ops (dense, conv with
+//! channel groups, pooling, batch norm, ReLU-type and clamp activations, residual additions), with forward passes in `f32`/`f64`
 //! that can return every activation's pre-activation ("taps"), backward passes for every op,
 //! the exact local affine map at a point, PyTorch-default initialisation, builders for the
 //! paper's architectures, and save/load (JSON + safetensors, PyTorch `nn.Sequential` import).
@@ -36,7 +36,7 @@ pub use error::{NetError, Result};
 pub use forward::{OffsetRows, Tape};
 pub use linearize::{AffineMap, NodePattern, Pattern};
 pub use network::{GraphBuilder, Network, Node, NodeId, NodeParams, RunningStats};
-pub use op::{Activation, Mode, Op};
+pub use op::{Activation, Kinks, Mode, Op};
 pub use scalar::Scalar;
 pub use tensor::Tensor;
 pub use walk::UnitResponses;

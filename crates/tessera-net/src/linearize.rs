@@ -5,7 +5,7 @@ use crate::forward::OffsetRows;
 use crate::op::{Mode, Op};
 use crate::{Network, NodeId, Result, Scalar, Tensor};
 
-/// The state of every kink at one point: activation slopes and max-pool winners.
+/// The state of every kink at one point: activation pieces and max-pool winners.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Pattern {
     /// Indexed by node id; `None` for affine nodes.
@@ -15,8 +15,8 @@ pub struct Pattern {
 /// The frozen state of one kinked node.
 #[derive(Clone, Debug, PartialEq)]
 pub enum NodePattern {
-    /// Slope of each unit of an activation node.
-    Slopes(Vec<f64>),
+    /// The piece (`Activation::piece_at`) each unit of an activation node is on.
+    Pieces(Vec<u8>),
     /// Winning in-sample input index of each max-pool output.
     Winners(Vec<u32>),
 }
@@ -54,7 +54,7 @@ impl<T: Scalar> Network<T> {
             .map(|id| match self.node(id).op {
                 Op::Activation { activation } => {
                     let pre = &tape.values[self.node(id).inputs[0]].data;
-                    Some(NodePattern::Slopes(pre.iter().map(|v| activation.slope_at(v.to_f64())).collect()))
+                    Some(NodePattern::Pieces(pre.iter().map(|v| activation.piece_at(v.to_f64()) as u8).collect()))
                 }
                 Op::MaxPool2d { .. } => Some(NodePattern::Winners(tape.argmax[id].clone().expect("argmax"))),
                 _ => None,
@@ -88,11 +88,22 @@ impl<T: Scalar> Network<T> {
 
     fn frozen_node(&self, id: NodeId, inputs: &[&Tensor<T>], pattern: &Pattern, offsets: OffsetRows) -> Tensor<T> {
         match &pattern.nodes[id] {
-            Some(NodePattern::Slopes(slopes)) => {
+            Some(NodePattern::Pieces(pieces)) => {
+                let Op::Activation { activation } = self.node(id).op else { unreachable!("pieces of an activation") };
+                let pieces: Vec<(T, T)> = pieces
+                    .iter()
+                    .map(|&k| {
+                        let (slope, offset) = activation.piece(k as usize);
+                        (T::from_f64(slope), T::from_f64(offset))
+                    })
+                    .collect();
                 let mut out = inputs[0].clone();
                 let width = out.width();
-                for row in out.data.chunks_mut(width) {
-                    row.iter_mut().zip(slopes).for_each(|(v, &s)| *v *= T::from_f64(s));
+                for (r, row) in out.data.chunks_mut(width).enumerate() {
+                    let with_offsets = offsets.applies(r);
+                    row.iter_mut().zip(&pieces).for_each(|(v, &(s, o))| {
+                        *v = *v * s + if with_offsets { o } else { T::zero() };
+                    });
                 }
                 out
             }

@@ -240,8 +240,13 @@ fn infer_shape(id: NodeId, node: &Node, shapes: &[Vec<usize>]) -> Result<Vec<usi
             }
             Ok(vec![*out_features])
         }
-        Op::Conv2d { in_channels, out_channels, kernel, stride, padding, .. } => {
+        Op::Conv2d { in_channels, out_channels, kernel, stride, padding, groups, .. } => {
             let (h, w) = image_dims(input, *in_channels).map_err(&fail)?;
+            if *groups == 0 || in_channels % groups != 0 || out_channels % groups != 0 {
+                return Err(fail(format!(
+                    "conv2d groups {groups} must divide both {in_channels} input and {out_channels} output channels"
+                )));
+            }
             let oh = window_out(h, kernel[0], stride[0], padding[0]);
             let ow = window_out(w, kernel[1], stride[1], padding[1]);
             match (oh, ow) {
@@ -273,10 +278,14 @@ fn infer_shape(id: NodeId, node: &Node, shapes: &[Vec<usize>]) -> Result<Vec<usi
             Ok(input.to_vec())
         }
         Op::Activation { activation } => {
-            if let Activation::LeakyRelu { slope } = activation {
-                if !slope.is_finite() {
+            match *activation {
+                Activation::LeakyRelu { slope } if !slope.is_finite() => {
                     return Err(fail("leaky ReLU slope must be finite".into()));
                 }
+                Activation::Clamp { lo, hi } if !(lo.is_finite() && hi.is_finite() && lo < hi) => {
+                    return Err(fail(format!("clamp bounds must be finite with lo < hi, got lo {lo}, hi {hi}")));
+                }
+                _ => {}
             }
             Ok(input.to_vec())
         }
@@ -338,6 +347,7 @@ impl GraphBuilder {
             stride: [stride; 2],
             padding: [1, 1],
             bias,
+            groups: 1,
         };
         self.push("conv", op, &[from])
     }
@@ -351,6 +361,7 @@ impl GraphBuilder {
             stride: [stride; 2],
             padding: [0, 0],
             bias: false,
+            groups: 1,
         };
         self.push("shortcut", op, &[from])
     }

@@ -2,8 +2,13 @@
 
 use serde::{Deserialize, Serialize};
 
-/// A piecewise-linear elementwise nonlinearity. Each unit of an activation node is a "neuron":
-/// its pre-activation's zero set is a boundary of the network's linear regions.
+/// A piecewise-affine elementwise nonlinearity. Each unit of an activation node is a "neuron":
+/// the level sets of its pre-activation at the activation's kinks are boundaries of the
+/// network's linear regions.
+///
+/// The pieces of an activation are numbered from the lowest pre-activations up; a
+/// pre-activation exactly on a kink takes the piece above it (ReLU is active at 0, a clamp at
+/// `hi` is saturated), everywhere in tessera.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Activation {
@@ -16,21 +21,42 @@ pub enum Activation {
     },
     /// `|x|`.
     Abs,
+    /// `min(max(x, lo), hi)`: two kinks, three pieces (`lo`, `x`, `hi`). ReLU6 is
+    /// `lo = 0, hi = 6`; PyTorch's Hardtanh and ONNX Clip with constant bounds are clamps.
+    Clamp {
+        /// The lower kink and the value below it.
+        lo: f64,
+        /// The upper kink and the value above it (`hi > lo`).
+        hi: f64,
+    },
+}
+
+/// The kinks of an activation, ascending: the pre-activations where its slope changes.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Kinks {
+    values: [f64; 2],
+    len: usize,
+}
+
+impl Kinks {
+    /// The kink values, ascending.
+    #[inline]
+    pub fn as_slice(&self) -> &[f64] {
+        &self.values[..self.len]
+    }
 }
 
 impl Activation {
-    /// The slope of the activation on the side of `pre` (`pre == 0` takes the positive side).
+    /// ReLU6, `min(max(x, 0), 6)`.
+    pub const RELU6: Activation = Activation::Clamp { lo: 0.0, hi: 6.0 };
+
+    /// The slope of the activation at `pre` (on a kink, the slope of the piece above it).
+    /// Written out per kind, not through `piece`: local complexity calls it for every unit.
     #[inline]
     pub fn slope_at(self, pre: f64) -> f64 {
         let negative = pre < 0.0;
         match self {
-            Activation::Relu => {
-                if negative {
-                    0.0
-                } else {
-                    1.0
-                }
-            }
+            Activation::Relu => f64::from(u8::from(!negative)),
             Activation::LeakyRelu { slope } => {
                 if negative {
                     slope
@@ -45,7 +71,57 @@ impl Activation {
                     1.0
                 }
             }
+            Activation::Clamp { lo, hi } => f64::from(u8::from(pre >= lo && pre < hi)),
         }
+    }
+
+    /// The kinks, ascending (one at 0 for the ReLU family, `lo` and `hi` for a clamp).
+    #[inline]
+    pub fn kinks(self) -> Kinks {
+        match self {
+            Activation::Relu | Activation::LeakyRelu { .. } | Activation::Abs => Kinks { values: [0.0, 0.0], len: 1 },
+            Activation::Clamp { lo, hi } => Kinks { values: [lo, hi], len: 2 },
+        }
+    }
+
+    /// Number of pieces (kinks + 1).
+    #[inline]
+    pub fn num_pieces(self) -> usize {
+        self.kinks().len + 1
+    }
+
+    /// The piece `pre` lies on: the number of kinks at or below it.
+    #[inline]
+    pub fn piece_at(self, pre: f64) -> usize {
+        match self {
+            Activation::Relu | Activation::LeakyRelu { .. } | Activation::Abs => usize::from(pre >= 0.0),
+            Activation::Clamp { lo, hi } => usize::from(pre >= lo) + usize::from(pre >= hi),
+        }
+    }
+
+    /// `(slope, offset)` of piece `k`: the activation is `slope * pre + offset` there.
+    #[inline]
+    pub fn piece(self, k: usize) -> (f64, f64) {
+        match (self, k) {
+            (Activation::Relu, 0) => (0.0, 0.0),
+            (Activation::LeakyRelu { slope }, 0) => (slope, 0.0),
+            (Activation::Abs, 0) => (-1.0, 0.0),
+            (Activation::Relu | Activation::LeakyRelu { .. } | Activation::Abs, _) => (1.0, 0.0),
+            (Activation::Clamp { lo, .. }, 0) => (0.0, lo),
+            (Activation::Clamp { .. }, 1) => (1.0, 0.0),
+            (Activation::Clamp { hi, .. }, _) => (0.0, hi),
+        }
+    }
+
+    /// Whether some piece has an offset (the activation is not linear on every piece).
+    #[inline]
+    pub fn has_offsets(self) -> bool {
+        (0..self.num_pieces()).any(|k| self.piece(k).1 != 0.0)
+    }
+
+    /// Whether the activation has a kink at all (a leaky ReLU of slope 1 is the identity).
+    pub fn is_kinked(self) -> bool {
+        (1..self.num_pieces()).any(|k| self.piece(k) != self.piece(0))
     }
 }
 
@@ -79,7 +155,7 @@ pub enum Op {
         #[serde(default = "yes")]
         bias: bool,
     },
-    /// 2-D convolution of a `[C, H, W]` sample, weight `[out, in, kh, kw]`.
+    /// 2-D convolution of a `[C, H, W]` sample, weight `[out, in / groups, kh, kw]`.
     Conv2d {
         /// Input channels.
         in_channels: usize,
@@ -96,6 +172,10 @@ pub enum Op {
         /// Whether the layer has a bias (default true).
         #[serde(default = "yes")]
         bias: bool,
+        /// Channel groups (default 1): output channels of group `g` read only the input channels
+        /// of group `g`, as PyTorch's `groups` (depthwise: `groups == in_channels`).
+        #[serde(default = "one", skip_serializing_if = "is_one")]
+        groups: usize,
     },
     /// Average pooling (padding counts as zeros in the mean).
     AvgPool2d {
@@ -142,6 +222,12 @@ pub enum Op {
 fn yes() -> bool {
     true
 }
+fn one() -> usize {
+    1
+}
+fn is_one(n: &usize) -> bool {
+    *n == 1
+}
 fn ones2() -> [usize; 2] {
     [1, 1]
 }
@@ -172,8 +258,8 @@ impl Op {
                 }
                 v
             }
-            Op::Conv2d { in_channels, out_channels, kernel, bias, .. } => {
-                let mut v = vec![vec![out_channels, in_channels, kernel[0], kernel[1]]];
+            Op::Conv2d { in_channels, out_channels, kernel, bias, groups, .. } => {
+                let mut v = vec![vec![out_channels, in_channels / groups.max(1), kernel[0], kernel[1]]];
                 if bias {
                     v.push(vec![out_channels]);
                 }
@@ -193,7 +279,7 @@ impl Op {
     pub fn fan_in(&self) -> Option<usize> {
         match *self {
             Op::Dense { in_features, .. } => Some(in_features),
-            Op::Conv2d { in_channels, kernel, .. } => Some(in_channels * kernel[0] * kernel[1]),
+            Op::Conv2d { in_channels, kernel, groups, .. } => Some(in_channels / groups.max(1) * kernel[0] * kernel[1]),
             _ => None,
         }
     }

@@ -185,7 +185,6 @@ fn build_sequential<T: Scalar>(input: &[usize], modules: &[Module]) -> Result<(N
             }),
             "Conv2d" => {
                 m.require("dilation", &["1", "(1, 1)"])?;
-                m.require("groups", &["1"])?;
                 m.require("padding_mode", &["zeros", "'zeros'"])?;
                 Some(Op::Conv2d {
                     in_channels: m.usize_arg("in_channels", Some(0))?,
@@ -194,6 +193,7 @@ fn build_sequential<T: Scalar>(input: &[usize], modules: &[Module]) -> Result<(N
                     stride: m.pair_arg("stride", Some(3), Some([1, 1]))?,
                     padding: m.pair_arg("padding", Some(4), Some([0, 0]))?,
                     bias: m.flag("bias", true),
+                    groups: m.arg("groups", None).map_or(Ok(1), |_| m.usize_arg("groups", None))?,
                 })
             }
             "MaxPool2d" | "AvgPool2d" => {
@@ -222,12 +222,19 @@ fn build_sequential<T: Scalar>(input: &[usize], modules: &[Module]) -> Result<(N
             "LeakyReLU" => Some(Op::Activation {
                 activation: Activation::LeakyRelu { slope: m.f64_arg("negative_slope", Some(0), 0.01)? },
             }),
+            "ReLU6" => Some(Op::Activation { activation: Activation::RELU6 }),
+            "Hardtanh" => Some(Op::Activation {
+                activation: Activation::Clamp {
+                    lo: m.f64_arg("min_val", Some(0), -1.0)?,
+                    hi: m.f64_arg("max_val", Some(1), 1.0)?,
+                },
+            }),
             "Flatten" => Some(Op::Flatten),
             "Identity" | "Dropout" | "Dropout2d" => None,
             other => {
                 return Err(m.error(format!(
                     "unknown or unsupported module '{other}' (supported: Linear, Conv2d, MaxPool2d, AvgPool2d, \
-                     BatchNorm1d/2d, ReLU, LeakyReLU, Flatten, Identity, Dropout)"
+                     BatchNorm1d/2d, ReLU, LeakyReLU, ReLU6, Hardtanh, Flatten, Identity, Dropout)"
                 )))
             }
         };

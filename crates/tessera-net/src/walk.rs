@@ -48,9 +48,9 @@ pub struct UnitResponses<T> {
 enum Responses<T> {
     /// The weights transposed, `inputs x outputs`: row `u` is the response to unit `u`.
     Dense { outputs: usize, weights_t: Vec<T> },
-    /// The conv weights `[cout, cin, kh, kw]` and the window geometry that maps an input
-    /// pixel to the output positions whose windows read it.
-    Conv { weight: Vec<T>, cout: usize, window: crate::conv::Window },
+    /// The conv weights `[cout, cin / groups, kh, kw]` and the geometry of one channel group
+    /// (its window maps an input pixel to the output positions whose windows read it).
+    Conv { weight: Vec<T>, group: crate::conv::ConvGroup },
 }
 
 impl<T: Scalar> UnitResponses<T> {
@@ -65,9 +65,7 @@ impl<T: Scalar> UnitResponses<T> {
                 }
                 Responses::Dense { outputs: out_features, weights_t }
             }
-            Op::Conv2d { out_channels, .. } => {
-                Responses::Conv { weight: weight.clone(), cout: out_channels, window: net.window(id) }
-            }
+            Op::Conv2d { .. } => Responses::Conv { weight: weight.clone(), group: net.conv_group(id).0 },
             _ => return None,
         };
         Some(Self { node: id, kind })
@@ -88,7 +86,7 @@ impl<T: Scalar> UnitResponses<T> {
     pub fn outputs_per_unit(&self) -> usize {
         match &self.kind {
             Responses::Dense { outputs, .. } => *outputs,
-            Responses::Conv { cout, window, .. } => window.kernel[0] * window.kernel[1] * cout,
+            Responses::Conv { group, .. } => group.window.kernel[0] * group.window.kernel[1] * group.cout,
         }
     }
 
@@ -96,7 +94,7 @@ impl<T: Scalar> UnitResponses<T> {
     pub fn row_cost(&self) -> usize {
         match &self.kind {
             Responses::Dense { weights_t, .. } => weights_t.len(),
-            Responses::Conv { weight, window, .. } => weight.len() * window.out_len(),
+            Responses::Conv { weight, group } => weight.len() * group.window.out_len(),
         }
     }
 
@@ -108,15 +106,18 @@ impl<T: Scalar> UnitResponses<T> {
                 let w = &weights_t[unit * outputs..(unit + 1) * outputs];
                 dst.iter_mut().zip(w).for_each(|(d, &w)| *d += scale * w);
             }
-            Responses::Conv { weight, cout, window } => {
+            Responses::Conv { weight, group } => {
+                let window = &group.window;
                 let (in_len, out_len, [kh, kw]) = (window.in_len(), window.out_len(), window.kernel);
-                let (c, pixel) = (unit / in_len, unit % in_len);
+                let (channel, pixel) = (unit / in_len, unit % in_len);
+                // The input channel's group, and its place among the group's input channels.
+                let (g, c) = (channel / window.channels, channel % window.channels);
                 let (y, x) = (pixel / window.in_hw[1], pixel % window.in_hw[1]);
                 let stride_co = window.channels * kh * kw;
                 for (ky, oy) in window.readers(0, y) {
                     for (kx, ox) in window.readers(1, x) {
                         let tap = (c * kh + ky) * kw + kx;
-                        for co in 0..*cout {
+                        for co in g * group.cout..(g + 1) * group.cout {
                             dst[co * out_len + oy * window.out_hw[1] + ox] += scale * weight[co * stride_co + tap];
                         }
                     }
@@ -157,19 +158,29 @@ mod tests {
     }
 
     /// Every response equals the node's linear part applied to the unit vector, for a dense
-    /// node and a conv whose windows are clipped at the edges (stride 2, padding 1, 3x3 kernel
-    /// on a 5x5 image).
+    /// node, a conv whose windows are clipped at the edges (stride 2, padding 1, 3x3 kernel on
+    /// a 5x5 image) and a grouped conv (2 groups).
     #[test]
     fn responses_equal_the_linear_part_on_unit_vectors() {
         let mut b = GraphBuilder::new(&[2, 5, 5]);
         let act = b.activation(0, Activation::Relu);
-        let conv = b.conv3x3(act, 2, 3, 2, true);
+        let conv = b.conv3x3(act, 2, 4, 2, true);
+        let grouped = Op::Conv2d {
+            in_channels: 4,
+            out_channels: 6,
+            kernel: [3, 3],
+            stride: [1, 1],
+            padding: [1, 1],
+            bias: false,
+            groups: 2,
+        };
+        let conv = b.push("grouped", grouped, &[conv]);
         let flat = b.flatten(conv);
-        b.dense(flat, 27, 4);
+        b.dense(flat, 54, 4);
         let mut net: Network<f64> = b.build().unwrap();
         net.init_pytorch_default(9, 1.0);
         assert!(UnitResponses::of(&net, act).is_none());
-        for id in [conv, flat + 1] {
+        for id in [conv - 1, conv, flat + 1] {
             let responses = UnitResponses::of(&net, id).unwrap();
             let input_shape = net.shape(net.node(id).inputs[0]).to_vec();
             let width: usize = input_shape.iter().product();

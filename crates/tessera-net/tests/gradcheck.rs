@@ -127,6 +127,8 @@ fn activation() -> impl Strategy<Value = Activation> {
         Just(Activation::Relu),
         (-0.9f64..0.9).prop_map(|slope| Activation::LeakyRelu { slope }),
         Just(Activation::Abs),
+        Just(Activation::RELU6),
+        (-1.0f64..0.0, 0.1f64..1.0).prop_map(|(lo, hi)| Activation::Clamp { lo, hi }),
     ]
 }
 
@@ -148,12 +150,13 @@ proptest! {
     #[test]
     fn conv2d_gradients_match_finite_differences(
         (cin, h, w, kernel, stride, _) in window_op_shape(), cout in 1usize..=3,
-        padding in (0usize..=2, 0usize..=2), bias: bool, batch in 1usize..=2, seed: u64,
+        padding in (0usize..=2, 0usize..=2), bias: bool, groups in 1usize..=2, batch in 1usize..=2, seed: u64,
     ) {
         let op = Op::Conv2d {
-            in_channels: cin, out_channels: cout, kernel, stride, padding: [padding.0, padding.1], bias,
+            in_channels: cin * groups, out_channels: cout * groups, kernel, stride, padding: [padding.0, padding.1], bias,
+            groups,
         };
-        check_single_op(&[cin, h, w], op, batch, Mode::Eval, seed)?;
+        check_single_op(&[cin * groups, h, w], op, batch, Mode::Eval, seed)?;
     }
 
     #[test]

@@ -12,12 +12,13 @@ use tessera_net::{mlp, Activation, Mode, Network, OffsetRows, Tensor};
 
 const TOL: f64 = 1e-10;
 
-/// The three kinds of network the partition code meets: dense, conv with max-pool and BN
-/// (evaluation mode), and a pre-activation residual block.
+/// The kinds of network the partition code meets: dense, conv with max-pool and BN (evaluation
+/// mode), a pre-activation residual block, and a dense net of clamps (two kinks per unit).
 fn network(kind: usize, seed: u64) -> Network<f64> {
     let mut net = match kind {
         0 => mlp(&[5, 7, 6, 3], Activation::LeakyRelu { slope: 0.1 }).expect("valid MLP"),
         1 => small_cnn(2, 6, true),
+        3 => mlp(&[5, 7, 6, 3], Activation::Clamp { lo: -0.3, hi: 0.4 }).expect("valid MLP"),
         _ => preact_residual_block(2, 4, seed.is_multiple_of(2)),
     };
     randomize(&mut net, &mut rng(seed));
@@ -52,7 +53,7 @@ proptest! {
 
     #[test]
     fn affine_map_at_x_equals_forward_at_nearby_points_with_the_same_pattern(
-        kind in 0usize..3, seed: u64,
+        kind in 0usize..4, seed: u64,
     ) {
         let net = network(kind, seed);
         let mut r = rng(seed ^ 7);
@@ -77,7 +78,7 @@ proptest! {
 
     #[test]
     fn directions_without_offsets_give_forward_differences_of_the_leading_affine_part(
-        kind in 0usize..3, seed: u64,
+        kind in 0usize..4, seed: u64,
     ) {
         let net = network(kind, seed);
         let len = net.leading_affine_len();
@@ -101,7 +102,7 @@ proptest! {
     }
 
     #[test]
-    fn linearized_directions_give_forward_differences_inside_the_region(kind in 0usize..3, seed: u64) {
+    fn linearized_directions_give_forward_differences_inside_the_region(kind in 0usize..4, seed: u64) {
         let net = network(kind, seed);
         let mut r = rng(seed ^ 13);
         let x = random_batch::<f64>(&mut r, 1, net.input_shape());
@@ -121,7 +122,7 @@ proptest! {
     }
 
     #[test]
-    fn every_nth_offsets_treat_each_group_as_a_point_and_its_directions(kind in 0usize..3, seed: u64) {
+    fn every_nth_offsets_treat_each_group_as_a_point_and_its_directions(kind in 0usize..4, seed: u64) {
         let net = network(kind, seed);
         let mut r = rng(seed ^ 17);
         let x = random_batch::<f64>(&mut r, 1, net.input_shape());

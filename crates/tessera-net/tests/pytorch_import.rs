@@ -93,10 +93,15 @@ fn unsupported_module_is_named_in_the_error() {
 #[test]
 fn unsupported_conv_attribute_is_refused() {
     let dir = tempfile::tempdir().unwrap();
+    let printed = PRINTED.replace("padding=(1, 1))", "padding=(1, 1), dilation=(2, 2))");
+    let (arch, weights) = write_fixture(dir.path(), &printed);
+    let err = load_sequential::<f32>(&arch, &weights).unwrap_err().to_string();
+    assert!(err.contains("dilation=(2, 2)"), "{err}");
+    // Groups load, but must divide the channels (the first conv has one input channel).
     let printed = PRINTED.replace("padding=(1, 1))", "padding=(1, 1), groups=2)");
     let (arch, weights) = write_fixture(dir.path(), &printed);
     let err = load_sequential::<f32>(&arch, &weights).unwrap_err().to_string();
-    assert!(err.contains("groups=2"), "{err}");
+    assert!(err.contains("groups 2 must divide both 1 input and 4 output channels"), "{err}");
 }
 
 #[test]
@@ -127,4 +132,21 @@ fn nested_sequential_is_refused_naming_the_module() {
     let message = err.to_string();
     assert!(message.contains("module (1) Sequential") && message.contains("nested"), "{message}");
     assert!(!message.contains("JSON"), "a printed Sequential is not JSON: {message}");
+}
+
+/// `nn.ReLU6` and `nn.Hardtanh` load as clamps with PyTorch's bounds (Hardtanh's defaults -1, 1).
+#[test]
+fn relu6_and_hardtanh_load_as_clamps() {
+    use tessera_net::Activation;
+    let dir = tempfile::tempdir().unwrap();
+    let hardtanh = PRINTED.replace("ReLU()", "ReLU6(inplace=True)");
+    let printed = hardtanh.replace("LeakyReLU(negative_slope=0.1)", "Hardtanh(min_val=-2.0, max_val=0.5)");
+    let (arch, weights) = write_fixture(dir.path(), &printed);
+    let imported: Network<f32> = load_sequential(&arch, &weights).unwrap();
+    let activations: Vec<Activation> =
+        imported.activation_ids().iter().map(|&i| imported.activation(i).unwrap()).collect();
+    assert_eq!(activations, [Activation::RELU6, Activation::Clamp { lo: -2.0, hi: 0.5 }]);
+    let (arch, weights) = write_fixture(dir.path(), &PRINTED.replace("ReLU()", "Hardtanh()"));
+    let imported: Network<f32> = load_sequential(&arch, &weights).unwrap();
+    assert_eq!(imported.activation(3), Some(Activation::Clamp { lo: -1.0, hi: 1.0 }));
 }

@@ -44,22 +44,31 @@ fn geometry(max_padding_is_half_kernel: bool) -> impl Strategy<Value = Geometry>
         .prop_filter("kernel fits the padded input", |g| (0..2).all(|a| g.kernel[a] <= g.in_hw[a] + 2 * g.padding[a]))
 }
 
-/// Direct convolution: `y[b, o, oy, ox] = bias[o] + sum_{c, ky, kx} w[o, c, ky, kx] x[b, c, iy, ix]`.
-fn direct_conv(g: &Geometry, cout: usize, w: &[f64], bias: Option<&[f64]>, x: &Tensor<f64>) -> Vec<f64> {
+/// The input channels output channel `o` reads when `cin` inputs and `cout` outputs form
+/// `groups` groups, with each one's index in the weight's second axis.
+fn group_inputs(o: usize, cin: usize, cout: usize, groups: usize) -> impl Iterator<Item = (usize, usize)> {
+    let (cin_g, group) = (cin / groups, o / (cout / groups));
+    (0..cin_g).map(move |k| (group * cin_g + k, k))
+}
+
+/// Direct convolution: `y[b, o, oy, ox] = bias[o] + sum_{c, ky, kx} w[o, c', ky, kx] x[b, c, iy, ix]`
+/// over the input channels `c` of `o`'s group (`c'` is `c`'s index in the group).
+fn direct_conv(g: &Geometry, cout: usize, groups: usize, w: &[f64], bias: Option<&[f64]>, x: &Tensor<f64>) -> Vec<f64> {
     let [oh, ow] = g.out_hw();
     let [kh, kw] = g.kernel;
     let [cin, h, wd] = g.in_shape();
+    let cin_g = cin / groups;
     let mut y = vec![0.0; x.batch * cout * oh * ow];
     for b in 0..x.batch {
         for o in 0..cout {
             for oy in 0..oh {
                 for ox in 0..ow {
                     let mut acc = bias.map_or(0.0, |bias| bias[o]);
-                    for c in 0..cin {
+                    for (c, k) in group_inputs(o, cin, cout, groups) {
                         for ky in 0..kh {
                             for kx in 0..kw {
                                 if let Some((iy, ix)) = g.source((oy, ox), (ky, kx)) {
-                                    acc += w[((o * cin + c) * kh + ky) * kw + kx] * x.row(b)[(c * h + iy) * wd + ix];
+                                    acc += w[((o * cin_g + k) * kh + ky) * kw + kx] * x.row(b)[(c * h + iy) * wd + ix];
                                 }
                             }
                         }
@@ -76,6 +85,7 @@ fn direct_conv(g: &Geometry, cout: usize, w: &[f64], bias: Option<&[f64]>, x: &T
 fn direct_conv_backward(
     g: &Geometry,
     cout: usize,
+    groups: usize,
     w: &[f64],
     x: &Tensor<f64>,
     gy: &[f64],
@@ -83,6 +93,7 @@ fn direct_conv_backward(
     let [oh, ow] = g.out_hw();
     let [kh, kw] = g.kernel;
     let [cin, h, wd] = g.in_shape();
+    let cin_g = cin / groups;
     let (mut dw, mut db, mut dx) = (vec![0.0; w.len()], vec![0.0; cout], vec![0.0; x.data.len()]);
     let in_width = cin * h * wd;
     for b in 0..x.batch {
@@ -91,11 +102,11 @@ fn direct_conv_backward(
                 for ox in 0..ow {
                     let gv = gy[((b * cout + o) * oh + oy) * ow + ox];
                     db[o] += gv;
-                    for c in 0..cin {
+                    for (c, k) in group_inputs(o, cin, cout, groups) {
                         for ky in 0..kh {
                             for kx in 0..kw {
                                 if let Some((iy, ix)) = g.source((oy, ox), (ky, kx)) {
-                                    let wi = ((o * cin + c) * kh + ky) * kw + kx;
+                                    let wi = ((o * cin_g + k) * kh + ky) * kw + kx;
                                     let xi = b * in_width + (c * h + iy) * wd + ix;
                                     dw[wi] += gv * x.data[xi];
                                     dx[xi] += gv * w[wi];
@@ -154,19 +165,23 @@ fn single_op_net(g: &Geometry, op: Op, seed: u64) -> Network<f64> {
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(32))]
 
+    /// Grouped and depthwise convolutions included (`groups` divides both channel counts).
     #[test]
     fn conv2d_forward_and_backward_equal_direct_loops(
-        g in geometry(false), cout in 1usize..=3, bias: bool, batch in 1usize..=3, seed: u64,
+        g in geometry(false), cout_per_group in 1usize..=3, groups in 1usize..=3, bias: bool, batch in 1usize..=3,
+        seed: u64,
     ) {
+        let g = Geometry { channels: g.channels * groups, ..g };
+        let cout = cout_per_group * groups;
         let op = Op::Conv2d {
             in_channels: g.channels, out_channels: cout, kernel: g.kernel, stride: g.stride,
-            padding: g.padding, bias,
+            padding: g.padding, bias, groups,
         };
         let net = single_op_net(&g, op, seed);
         let mut r = rng(seed ^ 1);
         let x = random_batch::<f64>(&mut r, batch, &g.in_shape());
         let params = net.trainable();
-        let expected = direct_conv(&g, cout, params[0], bias.then(|| params[1]), &x);
+        let expected = direct_conv(&g, cout, groups, params[0], bias.then(|| params[1]), &x);
         let tape = net.forward_tape(&x, Mode::Eval).unwrap();
         let y = tape.output();
         prop_assert_eq!(&y.shape, &vec![cout, g.out_hw()[0], g.out_hw()[1]]);
@@ -174,7 +189,7 @@ proptest! {
 
         let gy = random_batch::<f64>(&mut r, batch, &y.shape);
         let grads = net.backward(&tape, &gy, Wants::ALL);
-        let (dw, db, dx) = direct_conv_backward(&g, cout, params[0], &x, &gy.data);
+        let (dw, db, dx) = direct_conv_backward(&g, cout, groups, params[0], &x, &gy.data);
         prop_assert!(relative_max_diff(&grads.params[0], &dw) < TOL);
         if bias {
             prop_assert!(relative_max_diff(&grads.params[1], &db) < TOL);

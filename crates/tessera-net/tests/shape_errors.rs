@@ -27,8 +27,15 @@ fn dense_on_an_image_without_flatten_is_refused() {
 #[test]
 fn conv_kernel_larger_than_the_padded_input_is_refused() {
     let mut b = GraphBuilder::new(&[1, 3, 3]);
-    let op =
-        Op::Conv2d { in_channels: 1, out_channels: 2, kernel: [5, 5], stride: [1, 1], padding: [0, 0], bias: true };
+    let op = Op::Conv2d {
+        in_channels: 1,
+        out_channels: 2,
+        kernel: [5, 5],
+        stride: [1, 1],
+        padding: [0, 0],
+        bias: true,
+        groups: 1,
+    };
     b.push("conv", op, &[0]);
     let message = build_error(b).to_string();
     assert!(message.contains("does not fit") && message.contains("[5, 5]"), "{message}");
@@ -132,4 +139,21 @@ fn forward_of_a_tensor_whose_data_does_not_match_its_batch_is_refused() {
 #[test]
 fn a_tensor_of_data_that_is_not_a_whole_number_of_samples_is_refused() {
     assert!(matches!(Tensor::<f32>::from_vec(&[3], vec![0.0; 7]), Err(NetError::InputLength { len: 7, width: 3 })));
+}
+
+#[test]
+fn conv_groups_that_do_not_divide_the_channels_are_refused() {
+    let mut b = GraphBuilder::new(&[4, 5, 5]);
+    let op = Op::Conv2d {
+        in_channels: 4,
+        out_channels: 6,
+        kernel: [3, 3],
+        stride: [1, 1],
+        padding: [1, 1],
+        bias: true,
+        groups: 4,
+    };
+    b.push("conv", op, &[0]);
+    let message = build_error(b).to_string();
+    assert!(message.contains("groups 4 must divide both 4 input and 6 output channels"), "{message}");
 }

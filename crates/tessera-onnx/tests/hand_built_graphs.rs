@@ -123,3 +123,44 @@ fn max_pool_ceil_mode_is_accepted_only_when_it_adds_no_partial_window() {
     let message = import_model(&pool(5)).expect_err("5 leaves a partial window").to_string();
     assert!(message.contains("ceil_mode=1"), "{message}");
 }
+
+/// Clip with constant bounds, as inputs (opset 11 on) or attributes (before), is a clamp; a
+/// lower bound of 0 alone is a ReLU; a bound computed by the network, or an upper bound alone,
+/// is refused naming the node.
+#[test]
+fn clip_with_constant_bounds_is_a_clamp_and_other_bounds_are_refused() {
+    let x = [-7.0, -0.5, 0.0, 3.0, 6.0, 9.0];
+    let inputs = model_of(
+        &[6],
+        vec![onnx_node("Clip", &["x", "lo", "hi"], "y", vec![])],
+        vec![initializer("lo", &[], &[0.0]), initializer("hi", &[], &[6.0])],
+    );
+    let (net, _) = import_model(&inputs).expect("import");
+    assert_eq!(net.activation(1), Some(tessera_net::Activation::RELU6));
+    assert_eq!(forward(&net, &x), vec![0.0, 0.0, 0.0, 3.0, 6.0, 6.0]);
+    let attributes = vec![float_attribute("min", -1.0), float_attribute("max", 1.0)];
+    let (net, _) = import_model(&model_of(&[6], vec![onnx_node("Clip", &["x"], "y", attributes)], vec![])).unwrap();
+    assert_eq!(forward(&net, &x), vec![-1.0, -0.5, 0.0, 1.0, 1.0, 1.0]);
+    let lower_only =
+        model_of(&[6], vec![onnx_node("Clip", &["x", "lo"], "y", vec![])], vec![initializer("lo", &[], &[0.0])]);
+    let (net, _) = import_model(&lower_only).expect("import");
+    assert_eq!(net.activation(1), Some(tessera_net::Activation::Relu));
+    let upper_only =
+        model_of(&[6], vec![onnx_node("Clip", &["x", "", "hi"], "y", vec![])], vec![initializer("hi", &[], &[6.0])]);
+    let message = import_model(&upper_only).expect_err("min(x, 6) alone").to_string();
+    assert!(message.contains("'my_clip'") && message.contains("min -inf, max 6"), "{message}");
+    let computed = model_of(&[6], vec![onnx_node("Clip", &["x", "x"], "y", vec![])], vec![]);
+    let message = import_model(&computed).expect_err("a bound from the network").to_string();
+    assert!(message.contains("min bound") && message.contains("must be a constant"), "{message}");
+}
+
+/// ONNX `group`: the weight's second axis holds one group's input channels; a depthwise 1x1
+/// conv scales each channel by its own weight.
+#[test]
+fn depthwise_conv_group_scales_each_channel_by_its_own_weight() {
+    let nodes = vec![onnx_node("Conv", &["x", "w"], "y", vec![int_attribute("group", 2)])];
+    let initializers = vec![initializer("w", &[2, 1, 1, 1], &[2.0, -3.0])];
+    let (net, _) = import_model(&model_of(&[2, 1, 2], nodes, initializers)).expect("import");
+    assert!(matches!(net.node(1).op, Op::Conv2d { in_channels: 2, out_channels: 2, groups: 2, .. }));
+    assert_eq!(forward(&net, &[1.0, 2.0, 3.0, 4.0]), vec![2.0, 4.0, -9.0, -12.0]);
+}

@@ -177,6 +177,7 @@ fn native_residual(record: &Record) -> Network<f64> {
                 stride: [stride; 2],
                 padding: [0, 0],
                 bias: false,
+                groups: 1,
             };
             let id = b.push("shortcut", op, &[a1]);
             layers.push((id, format!("{block}.shortcut")));

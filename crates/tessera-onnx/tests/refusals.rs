@@ -30,7 +30,7 @@ fn gelu_fixture_is_refused_as_not_piecewise_affine_naming_the_node() {
 
 #[test]
 fn smooth_activations_edited_into_the_mlp_are_refused_naming_the_node() {
-    for op in ["Sigmoid", "Tanh", "Erf", "Softplus"] {
+    for op in ["Sigmoid", "Tanh", "Erf", "Softplus", "HardSwish"] {
         let mut model = fixture_model("mlp");
         let relu = node_mut(&mut model, "Relu");
         relu.op_type = Some(op.into());
@@ -65,15 +65,20 @@ fn trailing_softmax_is_dropped_with_a_note_leaving_the_logits() {
     }
 }
 
+/// The fixture's first conv reads 3 channels with a weight of 3 input channels: with group=2 the
+/// weight would need 6 input channels; with group=0 nothing fits.
 #[test]
-fn grouped_conv_is_refused_naming_the_node_and_the_attribute() {
+fn conv_groups_that_do_not_fit_the_weight_are_refused_naming_the_node_and_the_attribute() {
     let mut model = fixture_model("cnn");
     let conv = node_mut(&mut model, "Conv");
     set_attribute(conv, int_attribute("group", 2));
     let name = conv.name().to_string();
     let (error, message) = refusal(&model);
     assert!(matches!(error, OnnxError::Node { .. }), "{message}");
-    assert_mentions(&message, &[&format!("node '{name}' (Conv)"), "group=2", "groups = 1"]);
+    assert_mentions(&message, &[&format!("node '{name}' (Conv)"), "group=2", "input channels"]);
+    set_attribute(node_mut(&mut model, "Conv"), int_attribute("group", 0));
+    let (_, message) = refusal(&model);
+    assert_mentions(&message, &["group=0 must be positive"]);
 }
 
 #[test]
@@ -140,9 +145,9 @@ fn gemm_with_transposed_input_is_refused() {
 #[test]
 fn unknown_op_is_refused_listing_the_supported_ones() {
     let mut model = fixture_model("mlp");
-    node_mut(&mut model, "Abs").op_type = Some("Clip".into());
+    node_mut(&mut model, "Abs").op_type = Some("Round".into());
     let (_, message) = refusal(&model);
-    assert_mentions(&message, &["(Clip)", "'Clip' is not supported", "supported: Gemm"]);
+    assert_mentions(&message, &["(Round)", "'Round' is not supported", "supported: Gemm"]);
 }
 
 #[test]
@@ -195,4 +200,30 @@ fn product_of_two_network_tensors_is_refused_as_not_piecewise_affine() {
     let (error, message) = refusal(&model_of(&[2], nodes, vec![]));
     assert!(matches!(error, OnnxError::NotPiecewiseAffine { .. }), "{message}");
     assert_mentions(&message, &["node 'my_matmul' (MatMul)", "multiplies two network tensors"]);
+}
+
+/// A gate multiplies two network tensors: SiLU (`x * sigmoid(x)`, refused at the sigmoid) and,
+/// with a piecewise-affine gate, the product itself (quadratic on each piece).
+#[test]
+fn gates_multiplying_two_network_tensors_are_refused_naming_the_node() {
+    let silu = model_of(
+        &[3],
+        vec![onnx_node("Sigmoid", &["x"], "s", vec![]), onnx_node("Mul", &["x", "s"], "y", vec![])],
+        vec![],
+    );
+    let (error, message) = refusal(&silu);
+    assert!(matches!(error, OnnxError::NotPiecewiseAffine { .. }), "{message}");
+    assert_mentions(&message, &["node 'my_sigmoid' (Sigmoid)", "curved"]);
+    let relu_gate = model_of(
+        &[3],
+        vec![onnx_node("Relu", &["x"], "r", vec![]), onnx_node("Mul", &["x", "r"], "y", vec![])],
+        vec![],
+    );
+    let (error, message) = refusal(&relu_gate);
+    assert!(matches!(error, OnnxError::NotPiecewiseAffine { .. }), "{message}");
+    assert_mentions(&message, &["node 'my_mul' (Mul)", "multiplies two tensors computed by the network"]);
+    let scaled = model_of(&[3], vec![onnx_node("Mul", &["x", "c"], "y", vec![])], vec![initializer("c", &[], &[2.0])]);
+    let (error, message) = refusal(&scaled);
+    assert!(matches!(error, OnnxError::Node { .. }), "{message}");
+    assert_mentions(&message, &["'Mul' is not supported"]);
 }

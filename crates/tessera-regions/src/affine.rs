@@ -20,6 +20,8 @@ pub(crate) trait UnitAffine: Sized {
     fn read(rows: PieceRows<'_>, i: usize) -> Self;
     /// The zero function of `dim` coordinates.
     fn zero(dim: usize) -> Self;
+    /// `slope * self + offset`.
+    fn affine(self, slope: f64, offset: f64) -> Self;
 }
 
 impl<'a> PieceRows<'a> {
@@ -68,6 +70,10 @@ impl UnitAffine for [f64; 3] {
 
     fn zero(_dim: usize) -> Self {
         [0.0; 3]
+    }
+
+    fn affine(self, slope: f64, offset: f64) -> Self {
+        [slope * self[0] + offset, slope * self[1], slope * self[2]]
     }
 }
 

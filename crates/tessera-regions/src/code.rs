@@ -36,17 +36,17 @@ pub(crate) fn unit_key(seed: u64, unit: u32, state: u32) -> u64 {
 }
 
 /// The state of every unit of every kinked layer at each point of a batch: for an activation,
-/// 1 where the pre-activation is >= 0 (the side `Activation::slope_at` takes for 0), else 0;
-/// for max pooling, the in-sample index of the winning input.
+/// the piece its pre-activation lies on (`Activation::piece_at`: for the ReLU family 1 where
+/// it is >= 0, else 0); for max pooling, the in-sample index of the winning input.
 pub(crate) fn unit_states(net: &Network<f64>, layers: &[KinkLayer], batch: &Tensor<f64>) -> Result<Vec<Vec<Vec<u32>>>> {
     let tape = net.forward_tape(batch, Mode::Eval)?;
     let mut states = vec![Vec::with_capacity(layers.len()); batch.batch];
     for layer in layers {
         match layer.kink {
-            KinkUnits::Neurons(_) => {
+            KinkUnits::Neurons(act) => {
                 let pre = &tape.values[layer.input];
                 for (s, row) in states.iter_mut().zip(pre.data.chunks(pre.width())) {
-                    s.push(row.iter().map(|&v| if v < 0.0 { 0 } else { 1 }).collect());
+                    s.push(row.iter().map(|&v| act.piece_at(v) as u32).collect());
                 }
             }
             KinkUnits::Pools { ref windows } => {

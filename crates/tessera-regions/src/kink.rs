@@ -2,11 +2,12 @@
 //! that every engine uses, and how the 2-D/1-D engine cuts a cell by one.
 //!
 //! A kinked node is a layer of *units*; on a piece of input space each unit is in one *state*,
-//! the candidate affine function it passes on: a neuron its pre-activation `h` (state 1,
-//! active, where `h >= 0`) or the other side of its kink (state 0, `h < 0`), a max-pooling output
-//! one input of its window (state: that input's in-sample index). Ties go to the earlier
-//! candidate, as in the forward pass (`slope_at(0)` is the active slope; max pooling keeps the
-//! first maximum of its window, `Network::pool_windows`).
+//! the candidate affine function it passes on: a neuron the piece of its activation its
+//! pre-activation `h` lies on (`Activation::piece_at`: for the ReLU family state 1, active,
+//! where `h >= 0`, state 0 where `h < 0`; for a clamp state 0 below `lo`, 1 from `lo` to below
+//! `hi`, 2 from `hi` up), a max-pooling output one input of its window (state: that input's
+//! in-sample index). Ties go as in the forward pass (a pre-activation on a kink takes the piece
+//! above; max pooling keeps the first maximum of its window, `Network::pool_windows`).
 
 use crate::affine::{PieceRows, UnitAffine};
 use crate::cell::{max_magnitude, Affine, Cell, Point, Side, NO_LABEL, REL_TOL};
@@ -36,8 +37,8 @@ pub(crate) struct KinkLayer {
     pub units: usize,
     /// Seed of this layer's code keys.
     pub seed: u64,
-    /// The keys of each neuron's two states (activation layers; empty for max pooling).
-    keys: Vec<[u64; 2]>,
+    /// The keys of each neuron's states (activation layers; empty for max pooling).
+    keys: Vec<[u64; MAX_PIECES]>,
 }
 
 /// What the units of a kinked node choose between.
@@ -59,11 +60,19 @@ impl KinkUnits {
     }
 
     /// The candidate functions of unit `u` on a piece whose input map is `rows`, in
-    /// tie-breaking order: a neuron's are `h` and `0` (a neuron is active where `h >= 0`,
-    /// whatever its slopes), a pooling output's are its window's inputs.
+    /// tie-breaking order, whose argmax is the unit's state (`state`): a neuron's are `h - k`
+    /// and `0` for one kink `k` (a neuron is active where `h >= k`, whatever its slopes), and
+    /// `h - hi`, `0`, `lo - h` for a clamp; a pooling output's are its window's inputs.
     pub fn candidates<A: UnitAffine>(&self, u: usize, rows: PieceRows<'_>) -> Vec<A> {
         match self {
-            KinkUnits::Neurons(_) => vec![rows.unit(u), A::zero(rows.dim())],
+            KinkUnits::Neurons(act) => {
+                let zero = A::zero(rows.dim());
+                match *act.kinks().as_slice() {
+                    [k] => vec![rows.unit::<A>(u).affine(1.0, -k), zero],
+                    [lo, hi] => vec![rows.unit::<A>(u).affine(1.0, -hi), zero, rows.unit::<A>(u).affine(-1.0, lo)],
+                    _ => unreachable!("activations have one or two kinks"),
+                }
+            }
             KinkUnits::Pools { windows } => windows[u].iter().map(|&i| rows.unit(i as usize)).collect(),
         }
     }
@@ -72,50 +81,91 @@ impl KinkUnits {
     #[inline]
     pub fn state(&self, u: usize, choice: usize) -> u32 {
         match self {
-            KinkUnits::Neurons(_) => u32::from(choice == 0),
+            KinkUnits::Neurons(act) => (act.num_pieces() - 1 - choice) as u32,
             KinkUnits::Pools { windows } => windows[u][choice],
         }
     }
 
-    /// Write the node's output row `dst` from its input row `src`, unit `u` in `states[u]`.
+    /// Write the node's output row `dst` from its input row `src`, unit `u` in `states[u]`;
+    /// `offset_row`: `src` is a piece's value row (row 0), which receives the pieces' offsets.
     #[inline]
-    pub fn write_row(&self, dst: &mut [f64], src: &[f64], states: &[u32]) {
+    pub fn write_row(&self, dst: &mut [f64], src: &[f64], states: &[u32], offset_row: bool) {
         match self {
+            KinkUnits::Neurons(act) if offset_row && act.has_offsets() => {
+                let pieces = neuron_pieces(*act);
+                dst.iter_mut().zip(src).zip(states).for_each(|((d, &x), &st)| {
+                    let (slope, offset) = pieces[st as usize % MAX_PIECES];
+                    *d = x * slope + offset;
+                });
+            }
             KinkUnits::Neurons(act) => {
-                let slopes = neuron_slopes(*act);
-                dst.iter_mut().zip(src).zip(states).for_each(|((d, &x), &st)| *d = x * slopes[st as usize & 1]);
+                let slopes = neuron_pieces(*act).map(|(slope, _)| slope);
+                dst.iter_mut()
+                    .zip(src)
+                    .zip(states)
+                    .for_each(|((d, &x), &st)| *d = x * slopes[st as usize % MAX_PIECES]);
             }
             KinkUnits::Pools { .. } => dst.iter_mut().zip(states).for_each(|(d, &st)| *d = src[st as usize]),
         }
     }
 
-    /// Overwrite output unit `u` of row `dst` for `u` in `state`.
+    /// Overwrite output unit `u` of row `dst` for `u` in `state` (`offset_row` as `write_row`).
     #[inline]
-    pub fn write_unit(&self, dst: &mut [f64], src: &[f64], u: usize, state: u32) {
+    pub fn write_unit(&self, dst: &mut [f64], src: &[f64], u: usize, state: u32, offset_row: bool) {
         dst[u] = match self {
-            KinkUnits::Neurons(act) => src[u] * neuron_slopes(*act)[state as usize],
+            KinkUnits::Neurons(act) => {
+                let (slope, offset) = act.piece(state as usize);
+                src[u] * slope + if offset_row { offset } else { 0.0 }
+            }
             KinkUnits::Pools { .. } => src[state as usize],
         };
     }
 
     /// How much output `unit` changes, on the input row `src`, when its state goes from
-    /// `from` to `to` (what a piece adds to its parent's output in the parent's states).
+    /// `from` to `to` (what a piece adds to its parent's output in the parent's states);
+    /// `offset_row` as `write_row`.
     #[inline]
-    pub fn output_change(&self, src: &[f64], unit: usize, from: u32, to: u32) -> f64 {
+    pub fn output_change(&self, src: &[f64], unit: usize, from: u32, to: u32, offset_row: bool) -> f64 {
         match self {
             KinkUnits::Neurons(act) => {
-                let slopes = neuron_slopes(*act);
-                src[unit] * (slopes[to as usize] - slopes[from as usize])
+                let ((s_to, o_to), (s_from, o_from)) = (act.piece(to as usize), act.piece(from as usize));
+                src[unit] * (s_to - s_from) + if offset_row { o_to - o_from } else { 0.0 }
             }
             KinkUnits::Pools { .. } => src[to as usize] - src[from as usize],
         }
     }
 }
 
-/// A neuron's slope in state 0 (inactive) and 1 (active).
+/// The most pieces an activation has (a clamp's three).
+const MAX_PIECES: usize = 3;
+
+/// A neuron's `(slope, offset)` in each state (unused states repeat the last piece).
 #[inline]
-fn neuron_slopes(act: Activation) -> [f64; 2] {
-    [act.slope_at(-1.0), act.slope_at(1.0)]
+fn neuron_pieces(act: Activation) -> [(f64, f64); MAX_PIECES] {
+    let last = act.num_pieces() - 1;
+    [0, 1, 2].map(|k| act.piece(k.min(last)))
+}
+
+/// The state of a neuron whose pre-activation on `cell` is `f`, or `None` when one of the
+/// activation's `kinks` cuts the cell. The tolerance of each kink `k` covers the magnitude
+/// `|k|` (the pre-activation's own size where it meets the kink).
+fn neuron_state<C: Cell>(cell: &C, f: &Affine, kinks: &[f64]) -> Option<u32> {
+    let mut state = 0;
+    for &k in kinks {
+        match cell.side(&shifted(f, k), k.abs()) {
+            Side::Both => return None,
+            // Zero on the whole cell: the piece above, as the forward pass.
+            Side::Positive | Side::Zero => state += 1,
+            Side::Negative => {}
+        }
+    }
+    Some(state)
+}
+
+/// `f - k`.
+#[inline]
+fn shifted(f: &Affine, k: f64) -> Affine {
+    [f[0] - k, f[1], f[2]]
 }
 
 /// A part of a cell on which every unit of a layer has one state.
@@ -196,7 +246,7 @@ pub(crate) fn kink_layers(net: &Network<f64>) -> Vec<KinkLayer> {
         let units = net.shape(node).iter().product();
         let seed = layer_seed(layers.len());
         let keys = match kink {
-            KinkUnits::Neurons(_) => (0..units as u32).map(|u| [unit_key(seed, u, 0), unit_key(seed, u, 1)]).collect(),
+            KinkUnits::Neurons(_) => (0..units as u32).map(|u| [0, 1, 2].map(|s| unit_key(seed, u, s))).collect(),
             KinkUnits::Pools { .. } => Vec::new(),
         };
         layers.push(KinkLayer { node, input: n.inputs[0], name: n.name.clone(), kink, units, seed, keys });
@@ -215,6 +265,7 @@ impl KinkLayer {
             KinkUnits::Neurons(Activation::Relu) => "relu",
             KinkUnits::Neurons(Activation::LeakyRelu { .. }) => "leaky_relu",
             KinkUnits::Neurons(Activation::Abs) => "abs",
+            KinkUnits::Neurons(Activation::Clamp { .. }) => "clamp",
             KinkUnits::Pools { .. } => "max_pool",
         }
     }
@@ -270,6 +321,19 @@ impl KinkLayer {
     /// that cut it.
     fn classify<C: Cell>(&self, cell: &C, maps: &[f64], width: usize) -> (Vec<u32>, Vec<u32>) {
         match &self.kink {
+            KinkUnits::Neurons(act @ Activation::Clamp { .. }) => {
+                let rows = PieceRows::new(maps, width);
+                let mut cutting = Vec::new();
+                let base = (0..width)
+                    .map(|unit| {
+                        neuron_state(cell, &rows.unit(unit), act.kinks().as_slice()).unwrap_or_else(|| {
+                            cutting.push(unit as u32);
+                            0
+                        })
+                    })
+                    .collect();
+                (base, cutting)
+            }
             KinkUnits::Neurons(_) => classify_neurons(cell.vertices(), maps, width, C::DIM),
             KinkUnits::Pools { windows } => {
                 let rows = PieceRows::new(maps, width);
@@ -290,12 +354,7 @@ impl KinkLayer {
     fn state_on<C: Cell>(&self, cell: &C, maps: &[f64], width: usize, unit: usize) -> Option<u32> {
         let rows = PieceRows::new(maps, width);
         match &self.kink {
-            KinkUnits::Neurons(_) => match cell.side(&rows.unit(unit), 0.0) {
-                // A neuron that is zero on the whole cell takes the side the forward pass gives 0.
-                Side::Positive | Side::Zero => Some(1),
-                Side::Negative => Some(0),
-                Side::Both => None,
-            },
+            KinkUnits::Neurons(act) => neuron_state(cell, &rows.unit(unit), act.kinks().as_slice()),
             KinkUnits::Pools { windows } => {
                 let window = &windows[unit];
                 fixed_winner(cell, window.len(), |j| rows.unit(window[j] as usize)).map(|j| window[j])
@@ -314,13 +373,9 @@ impl KinkLayer {
     ) -> Vec<(C, u32)> {
         let rows = PieceRows::new(maps, width);
         match &self.kink {
-            KinkUnits::Neurons(_) => match cell.split(&rows.unit(unit), 0.0, NO_LABEL) {
-                Some((neg, pos, b)) => {
-                    bounds.push((b, unit as u32));
-                    vec![(neg, 0), (pos, 1)]
-                }
-                None => vec![(cell.clone(), 1)],
-            },
+            KinkUnits::Neurons(act) => {
+                cut_at_kinks(cell, &rows.unit(unit), act.kinks().as_slice(), unit as u32, bounds)
+            }
             KinkUnits::Pools { windows } => {
                 let window = &windows[unit];
                 let parts = argmax_cells(cell, &self.kink.candidates::<Affine>(unit, rows));
@@ -362,11 +417,41 @@ impl KinkLayer {
     ) {
         let in_w = pre.width();
         let src = &pre.data[parent * rows * in_w..(parent + 1) * rows * in_w];
-        for (d, s) in dst.chunks_mut(self.units).zip(src.chunks(in_w)) {
-            self.kink.write_row(d, s, &states.base);
-            states.chain(head).for_each(|(u, st)| self.kink.write_unit(d, s, u as usize, st));
+        for (r, (d, s)) in dst.chunks_mut(self.units).zip(src.chunks(in_w)).enumerate() {
+            self.kink.write_row(d, s, &states.base, r == 0);
+            states.chain(head).for_each(|(u, st)| self.kink.write_unit(d, s, u as usize, st, r == 0));
         }
     }
+}
+
+/// The parts of `cell` between the `kinks` of a neuron whose pre-activation is `f`, each with
+/// its state (the pieces below the first kink, .., above the last), and the boundaries.
+fn cut_at_kinks<C: Cell>(
+    cell: &C,
+    f: &Affine,
+    kinks: &[f64],
+    unit: u32,
+    bounds: &mut Vec<(C::Boundary, u32)>,
+) -> Vec<(C, u32)> {
+    let mut parts = Vec::new();
+    let mut above = cell.clone();
+    for (state, &k) in kinks.iter().enumerate() {
+        let g = shifted(f, k);
+        match above.split(&g, k.abs(), NO_LABEL) {
+            Some((below, rest, b)) => {
+                bounds.push((b, unit));
+                parts.push((below, state as u32));
+                above = rest;
+            }
+            None if above.side(&g, k.abs()) == Side::Negative => {
+                parts.push((above, state as u32));
+                return parts;
+            }
+            None => {}
+        }
+    }
+    parts.push((above, kinks.len() as u32));
+    parts
 }
 
 /// The sign state of every neuron on the convex hull of `vertices` (1 where it is

@@ -219,8 +219,8 @@ impl Engine<'_> {
                     let base = &states[piece.parent].base;
                     for (unit, state) in differing(piece) {
                         let (u, from) = (unit as usize, base[unit as usize]);
-                        for (d, s) in dst.chunks_mut(block / rows).zip(src.chunks(in_w)) {
-                            fused.add_column(d, u, layer.kink.output_change(s, u, from, state));
+                        for (r, (d, s)) in dst.chunks_mut(block / rows).zip(src.chunks(in_w)).enumerate() {
+                            fused.add_column(d, u, layer.kink.output_change(s, u, from, state, r == 0));
                         }
                     }
                 }

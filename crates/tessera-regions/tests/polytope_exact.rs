@@ -174,6 +174,21 @@ proptest! {
         prop_assert_eq!(part.count.layers.last().unwrap().regions, part.count.num_regions);
     }
 
+    /// Clamp neurons split regions at both kinks: every region's map and pieces are the forward
+    /// pass's at its centre, and every piece pattern met by dense sampling is a region.
+    #[test]
+    fn clamp_mlp_regions_match_forward_and_contain_every_sampled_pattern(seed in 0u64..10_000, dim in 2usize..4) {
+        let net = random_mlp_of(&[6, 8, 8, 2], Activation::Clamp { lo: -0.2, hi: 0.3 }, seed);
+        let nbhd = neighborhood(6, dim, 1.0, seed);
+        let part = partition(&net, &nbhd);
+        prop_assert!(check_regions_against_forward(&net, &nbhd, &part) < 1e-9);
+        let codes: std::collections::HashSet<_> = part.regions.iter().map(|r| r.codes.clone()).collect();
+        prop_assert_eq!(codes.len(), part.regions.len(), "two regions share a pattern");
+        for pattern in sampled_patterns(&net, &nbhd, 3000, seed) {
+            prop_assert!(codes.contains(&pattern), "sampled pattern missing from the enumeration");
+        }
+    }
+
     /// The depth-first count, in chunks of the minimum size or of the default size, keeps no
     /// region and gives the partition's region count, layer by layer.
     #[test]

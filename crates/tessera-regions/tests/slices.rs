@@ -7,11 +7,13 @@ use proptest::prelude::*;
 use tessera_net::{mlp, Activation, GraphBuilder, Network, Op};
 use tessera_regions::{partition_slice, path_transitions, PartitionOptions, Point, Slice};
 
+/// The activations, by kind: the ReLU family (one kink) and a clamp (two kinks, three pieces).
 fn activation(kind: u8) -> Activation {
-    match kind % 3 {
+    match kind % 4 {
         0 => Activation::Relu,
         1 => Activation::LeakyRelu { slope: 0.1 },
-        _ => Activation::Abs,
+        2 => Activation::Abs,
+        _ => Activation::Clamp { lo: -0.2, hi: 0.3 },
     }
 }
 
@@ -133,7 +135,7 @@ proptest! {
 
     #[test]
     fn deep_dense_partition_tiles_the_domain_and_matches_forward(
-        act in 0u8..3, seed in 0u64..1000, h in 0.2f64..2.0,
+        act in 0u8..4, seed in 0u64..1000, h in 0.2f64..2.0,
     ) {
         let net = initialised(mlp(&[3, 7, 6, 5, 3], activation(act)).unwrap(), seed);
         let slice = slice_around(&[0.3, -0.1, 0.5], h, seed);
@@ -143,7 +145,7 @@ proptest! {
 
     #[test]
     fn conv_maxpool_partition_tiles_the_domain_and_matches_forward(
-        act in 0u8..3, seed in 0u64..1000, h in 0.2f64..2.0, conv_after_pool: bool,
+        act in 0u8..4, seed in 0u64..1000, h in 0.2f64..2.0, conv_after_pool: bool,
     ) {
         let net = conv_maxpool_net(activation(act), seed, conv_after_pool);
         let slice = slice_around(&[0.5; 16], h, seed);
@@ -153,7 +155,7 @@ proptest! {
 
     #[test]
     fn residual_batchnorm_partition_tiles_the_domain_and_matches_forward(
-        act in 0u8..3, seed in 0u64..1000, h in 0.2f64..2.0,
+        act in 0u8..4, seed in 0u64..1000, h in 0.2f64..2.0,
     ) {
         let net = residual_net(activation(act), seed);
         let slice = slice_around(&[0.1, 0.2, -0.3, 0.4], h, seed);

@@ -1,6 +1,6 @@
 //! Vertices that have just crossed a kink. Right after the activation their value differs
-//! from the clean value `slope(c) (c ± r d)` only at the few units that crossed, by
-//! `delta_i = (slope(v_i) - slope(c_i)) v_i`; the next dense layer then gives
+//! from the clean value `slope(c) (c ± r d) + offset(c)` only at the few units that crossed, by
+//! `delta_i = (slope(v_i) - slope(c_i)) v_i + offset(v_i) - offset(c_i)`; the next dense layer then gives
 //! `centre ± r direction + W delta`, a few columns of `W`, instead of multiplying the whole row.
 
 use super::{NodeValues, Run};
@@ -33,14 +33,19 @@ impl<T: Scalar> Run<'_, '_, T> {
         let rows: Vec<usize> = (first_row..self.book.owners.len())
             .filter(|&r| self.book.slot[self.book.owners[r].point].is_some())
             .collect();
-        let slope = |x: T| T::from_f64(activation.slope_at(x.to_f64()));
+        let piece = |x: T| activation.piece_at(x.to_f64());
+        // A vertex on another piece than its centre: `(s_x - s_c) x + (o_x - o_c)`.
+        let delta = |c: T, x: T| {
+            let ((sx, ox), (sc, oc)) = (activation.piece(piece(x)), activation.piece(piece(c)));
+            T::from_f64(sx - sc) * x + T::from_f64(ox - oc)
+        };
         let deltas = rows
             .par_iter()
             .map(|&r| {
                 let center = v.center.row(self.book.owners[r].point);
                 let units = center.iter().zip(v.exact.row(r)).enumerate();
-                let crossed = units.filter(|(_, (&c, &x))| slope(x) != slope(c));
-                crossed.map(|(i, (&c, &x))| (i, (slope(x) - slope(c)) * x)).collect()
+                let crossed = units.filter(|(_, (&c, &x))| piece(x) != piece(c));
+                crossed.map(|(i, (&c, &x))| (i, delta(c, x))).collect()
             })
             .collect();
         FreshRows { activation: id, rows, deltas }

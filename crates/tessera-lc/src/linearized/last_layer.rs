@@ -5,9 +5,9 @@
 //! product. Clean vertices use `u = ± r e_p` (bounded over p at once), exact ones their own
 //! difference.
 
-use super::{DirectionValues, Run};
+use super::{DirectionValues, Run, Scan};
 use crate::measure::CountError;
-use crate::sign::SignSets;
+use crate::sign::{LayerKinks, SignSets};
 use rayon::prelude::*;
 use tessera_net::{Network, NodeId, OffsetRows, Op, Scalar, Tensor};
 
@@ -29,7 +29,8 @@ impl<T: Scalar> Run<'_, '_, T> {
         let net = self.lc.net;
         let input = self.value(net.node(id).inputs[0]);
         let centers = net.apply_affine(id, &[&input.center], OffsetRows::All);
-        let dense = DenseLayer::new(net, id);
+        let kinks = self.lc.layer_kinks(layer);
+        let dense = DenseLayer::new(net, id, kinks);
         let num_dirs = self.lc.p();
         let directions = |b: usize| {
             self.book.slot[b].map(|slot| {
@@ -38,11 +39,12 @@ impl<T: Scalar> Run<'_, '_, T> {
                 BoundedDense { layer: &dense, inputs, largest, column: Vec::new() }
             })
         };
+        let scan = Scan { kinks, count: true, detect_flips: false };
         let scanned = if self.bounds_pay_off(&dense, &centers, &input.center, &input.exact) {
-            self.scan_points(&centers, &input.exact, Some((&dense, &input.center)), directions, true, false)
+            self.scan_points(&centers, &input.exact, Some((&dense, &input.center)), directions, scan)
         } else {
             let exact = self.lc.apply_affine_rows(id, &[&input.exact], OffsetRows::All);
-            self.scan_points(&centers, &exact, None, directions, true, false)
+            self.scan_points(&centers, &exact, None, directions, scan)
         };
         self.record(scanned, Some(layer)).map(drop)
     }
@@ -80,15 +82,17 @@ pub(super) struct DenseLayer<'a, T> {
     in_width: usize,
     row_norms: Vec<T>,
     safety: T,
+    /// The kinks of the counted layer.
+    kinks: LayerKinks,
 }
 
 impl<'a, T: Scalar> DenseLayer<'a, T> {
-    fn new(net: &'a Network<T>, id: NodeId) -> Self {
+    fn new(net: &'a Network<T>, id: NodeId, kinks: LayerKinks) -> Self {
         let weights = &net.params(id).tensors[0];
         let in_width: usize = net.shape(net.node(id).inputs[0]).iter().product();
         let row_norms = weights.par_chunks(in_width).map(norm).collect();
         let safety = T::from_f64(1.0 + 8.0 * (in_width + 2) as f64 * unit_roundoff::<T>());
-        Self { weights, in_width, row_norms, safety }
+        Self { weights, in_width, row_norms, safety, kinks }
     }
 
     fn row(&self, unit: usize) -> &[T] {
@@ -111,7 +115,7 @@ impl<'a, T: Scalar> DenseLayer<'a, T> {
     /// Number of units whose sign at the vertex with input `input` the bound does not settle.
     fn unsettled_units(&self, center: &[T], center_input: &[T], input: &[T]) -> usize {
         let (_, size) = self.difference(center_input, input);
-        let sets = SignSets::new(0, crate::ZeroSign::OwnSign);
+        let sets = SignSets::new(0, crate::ZeroSign::OwnSign, self.kinks);
         center.iter().enumerate().filter(|&(unit, &c)| self.settled_code(&sets, c, unit, size).is_none()).count()
     }
 

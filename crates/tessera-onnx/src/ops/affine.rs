@@ -89,16 +89,18 @@ impl Lowering {
             return Err(format!("only 2-D convolutions are supported (weight dims {:?})", weight.dims).into());
         };
         let group = attrs.int("group", 1)?;
-        if group != 1 {
-            return Err(
-                format!("group={group} is not supported: the IR has only ungrouped convolutions (groups = 1)").into()
-            );
-        }
+        let groups = usize::try_from(group).ok().filter(|&g| g > 0 && out_channels % g == 0).ok_or_else(|| {
+            format!("group={group} must be positive and divide the {out_channels} output channels of the weight")
+        })?;
+        // The weight's second axis holds the input channels of one group.
         let [channels, h, w] = self.image(x)?;
+        let in_channels = in_channels * groups;
         if in_channels != channels {
-            return Err(
-                format!("weight dims {:?} expect {in_channels} input channels, got {channels}", weight.dims).into()
-            );
+            return Err(format!(
+                "weight dims {:?} with group={group} expect {in_channels} input channels, got {channels}",
+                weight.dims
+            )
+            .into());
         }
         let window = super::window::attributes(&attrs, Some([kh, kw]), [h, w], false)?;
         let bias = match self.optional_constant(node, 2, "bias")? {
@@ -112,6 +114,7 @@ impl Lowering {
             stride: window.stride,
             padding: window.padding,
             bias: bias.is_some(),
+            groups,
         };
         let tensors = [Some(weight.values.clone()), bias].into_iter().flatten().collect();
         Ok(Lowered::New(self.push(op, &[x], tensors, None)?))
@@ -190,8 +193,8 @@ impl Lowering {
         } else {
             let with_bias = match op {
                 Op::Dense { in_features, out_features, .. } => Op::Dense { in_features, out_features, bias: true },
-                Op::Conv2d { in_channels, out_channels, kernel, stride, padding, .. } => {
-                    Op::Conv2d { in_channels, out_channels, kernel, stride, padding, bias: true }
+                Op::Conv2d { in_channels, out_channels, kernel, stride, padding, groups, .. } => {
+                    Op::Conv2d { in_channels, out_channels, kernel, stride, padding, bias: true, groups }
                 }
                 _ => unreachable!("checked above"),
             };

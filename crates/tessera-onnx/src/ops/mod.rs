@@ -12,7 +12,8 @@ use crate::proto::NodeProto;
 use tessera_net::{Activation, Op};
 
 /// The op types the importer understands, for messages.
-const SUPPORTED: &str = "Gemm, MatMul, Conv, Add, Relu, LeakyRelu, Abs, PRelu, BatchNormalization, MaxPool, \
+const SUPPORTED: &str = "Gemm, MatMul, Conv, Add, Relu, LeakyRelu, Abs, PRelu, Clip (constant bounds), \
+     BatchNormalization, MaxPool, \
      AveragePool, GlobalAveragePool, GlobalMaxPool, ReduceMean (spatial), Flatten, Reshape (to [batch, features]), Identity, Dropout, \
      Constant, a trailing Softmax/LogSoftmax, and Shape/Gather/Unsqueeze/Concat/Cast on constants";
 
@@ -34,6 +35,7 @@ impl Lowering {
                 self.activation(node, Activation::LeakyRelu { slope })
             }
             "PRelu" => self.prelu(node),
+            "Clip" => self.clip(node),
             "MaxPool" | "AveragePool" => self.pool(node),
             "GlobalAveragePool" | "GlobalMaxPool" => self.global_pool(node),
             "ReduceMean" => self.reduce_mean(node),
@@ -44,6 +46,7 @@ impl Lowering {
             "Unsqueeze" => self.unsqueeze(node),
             "Concat" => self.concat(node),
             "Cast" => self.cast(node),
+            "Mul" | "Div" => self.product(node),
             "Softmax" | "LogSoftmax" if self.is_graph_output(node) => self.drop_trailing_softmax(node),
             other => Err(refusal(other)),
         }
@@ -68,6 +71,46 @@ impl Lowering {
             .into());
         }
         self.activation(node, Activation::LeakyRelu { slope })
+    }
+
+    /// Clip with constant bounds: a clamp (ReLU6, Hardtanh), or a ReLU when the only bound is a
+    /// lower bound of 0. Bounds are inputs 1 and 2 (opset 11 on) or attributes (before).
+    fn clip(&mut self, node: &NodeProto) -> NodeResult<Lowered> {
+        let attributes = Attributes::of(node);
+        let bound = |k: usize, name: &str, unbounded: f64| -> NodeResult<f64> {
+            match self.optional_constant(node, k, &format!("{name} bound"))? {
+                Some(c) => Ok(c.vector_of_len(1).map_err(|e| format!("the {name} bound must be one number: {e}"))?[0]),
+                None => attributes.float(name, unbounded),
+            }
+        };
+        let (lo, hi) = (bound(1, "min", f64::NEG_INFINITY)?, bound(2, "max", f64::INFINITY)?);
+        let activation = match (lo.is_finite(), hi.is_finite()) {
+            (true, true) if lo < hi => Activation::Clamp { lo, hi },
+            (true, false) if lo == 0.0 => Activation::Relu,
+            _ => {
+                return Err(format!(
+                    "Clip bounds min {lo}, max {hi}: supported are finite bounds with min < max (a clamp such as \
+                     ReLU6 or Hardtanh) or min 0 alone (a ReLU)"
+                )
+                .into())
+            }
+        };
+        self.activation(node, activation)
+    }
+
+    /// A product (or quotient) of two network tensors is a gate (SiLU's `x * sigmoid(x)`,
+    /// Hardswish's `x * hardsigmoid(x)`, squeeze-and-excitation): not piecewise affine. By a
+    /// constant it would be affine, but the IR has no elementwise scaling: refused as unsupported.
+    fn product(&mut self, node: &NodeProto) -> NodeResult<Lowered> {
+        let (a, b) = (self.input(node, 0)?, self.input(node, 1)?);
+        if let (Value::Tensor(_), Value::Tensor(_)) = (a, b) {
+            return Err(NodeProblem::NotPiecewiseAffine(format!(
+                "it {} two tensors computed by the network (a gate such as SiLU's x * sigmoid(x), Hardswish or a \
+                 squeeze-and-excitation block), which is not piecewise affine",
+                if node.op_type() == "Mul" { "multiplies" } else { "divides" }
+            )));
+        }
+        Err(refusal(node.op_type()))
     }
 
     fn dropout(&mut self, node: &NodeProto) -> NodeResult<Lowered> {

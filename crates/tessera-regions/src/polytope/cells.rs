@@ -47,6 +47,12 @@ impl UnitAffine for Affine {
     fn zero(dim: usize) -> Self {
         Self { c: 0.0, g: vec![0.0; dim] }
     }
+
+    fn affine(mut self, slope: f64, offset: f64) -> Self {
+        self.c = slope * self.c + offset;
+        self.g.iter_mut().for_each(|g| *g *= slope);
+        self
+    }
 }
 
 impl Affine {

@@ -182,8 +182,8 @@ impl<'a> Refinement<'a> {
         let mut output = Tensor::zeros(rows * group.len(), self.net.shape(layer.node));
         output.data.par_chunks_mut(rows * layer.units).zip(group.par_iter()).for_each(|(dst, (parent, states, _))| {
             let src = &input.data[parent * block..(parent + 1) * block];
-            for (d, s) in dst.chunks_mut(layer.units).zip(src.chunks(in_w)) {
-                layer.kink.write_row(d, s, states);
+            for (r, (d, s)) in dst.chunks_mut(layer.units).zip(src.chunks(in_w)).enumerate() {
+                layer.kink.write_row(d, s, states, r == 0);
             }
         });
         values[layer.node] = Some(output);

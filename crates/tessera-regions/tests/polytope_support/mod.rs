@@ -39,7 +39,12 @@ pub fn neighborhood(width: usize, dim: usize, radius: f64, seed: u64) -> Neighbo
 
 /// A PyTorch-initialised ReLU MLP.
 pub fn random_mlp(widths: &[usize], seed: u64) -> Network<f64> {
-    let mut net = mlp::<f64>(widths, Activation::Relu).unwrap();
+    random_mlp_of(widths, Activation::Relu, seed)
+}
+
+/// A PyTorch-initialised MLP of `activation`.
+pub fn random_mlp_of(widths: &[usize], activation: Activation, seed: u64) -> Network<f64> {
+    let mut net = mlp::<f64>(widths, activation).unwrap();
     net.init_pytorch_default(seed, 1.0);
     net
 }
@@ -80,9 +85,11 @@ pub fn forward_codes(net: &Network<f64>, points: &[Vec<f64>]) -> Vec<Vec<Vec<u32
             kinked
                 .iter()
                 .map(|&id| match net.node(id).op {
-                    Op::Activation { .. } => {
-                        tape.values[net.node(id).inputs[0]].row(i).iter().map(|&v| u32::from(v >= 0.0)).collect()
-                    }
+                    Op::Activation { activation } => tape.values[net.node(id).inputs[0]]
+                        .row(i)
+                        .iter()
+                        .map(|&v| activation.piece_at(v) as u32)
+                        .collect(),
                     _ => {
                         let w = tape.values[id].width();
                         tape.argmax[id].as_ref().unwrap()[i * w..(i + 1) * w].to_vec()
