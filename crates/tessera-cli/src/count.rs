@@ -1,22 +1,16 @@
 //! `tessera count`: the exact number of linear regions of a model inside the LC neighbourhood
 //! of one point (the cross-polytope `conv{x ± r v_p}` spanned by the same P-direction frame as
 //! `tessera lc`), printed as JSON with `num_regions` and per-layer figures. Progress goes to
-//! stderr (a bar on a terminal, a line every few seconds otherwise); Ctrl-C stops the count.
+//! stderr (a spinner on a terminal, a line every ten seconds otherwise); Ctrl-C stops the count.
 
+use crate::region_work::RegionWork;
 use anyhow::{bail, Context};
-use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::json;
-use std::io::IsTerminal;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Once;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 use tessera_data::{DataDir, DatasetSpec};
 use tessera_lc::Frame;
-use tessera_regions::polytope::{
-    count_regions_with_progress, CountProgress, Neighborhood, PolytopeCount, PolytopeOptions,
-};
-use tessera_regions::RegionError;
+use tessera_regions::polytope::{count_regions_with_progress, Neighborhood, PolytopeOptions};
 
 /// Arguments of `tessera count`.
 #[derive(clap::Args)]
@@ -88,85 +82,14 @@ fn count(args: &Args) -> anyhow::Result<serde_json::Value> {
         ..PolytopeOptions::default()
     };
     let start = Instant::now();
-    let count = count_showing_progress(&net, &neighborhood, &options)?;
+    let work = RegionWork { label: "count", doing: "counting regions", smaller: "shrink --radius" };
+    let count = work.run(|progress| count_regions_with_progress(&net, &neighborhood, &options, progress))?;
     let mut summary = serde_json::to_value(count)?;
     summary["model"] = json!(args.model);
     summary["point"] = origin;
     summary["frame"] = frame_origin;
     summary["seconds"] = json!(start.elapsed().as_secs_f64());
     Ok(summary)
-}
-
-/// Set by Ctrl-C (one handler per process; each count reads and clears it).
-static INTERRUPTED: AtomicBool = AtomicBool::new(false);
-
-/// How often the progress is refreshed, and how often a plain line is written when stderr is
-/// not a terminal.
-const REFRESH: Duration = Duration::from_millis(200);
-const LOG_EVERY: Duration = Duration::from_secs(10);
-
-/// The count, with its progress on stderr; Ctrl-C stops it with an error saying how far it got.
-fn count_showing_progress(
-    net: &tessera_net::Network<f64>,
-    neighborhood: &Neighborhood,
-    options: &PolytopeOptions,
-) -> anyhow::Result<PolytopeCount> {
-    static HANDLER: Once = Once::new();
-    // Without a handler (another one installed already) Ctrl-C simply ends the process.
-    HANDLER.call_once(|| drop(ctrlc::set_handler(|| INTERRUPTED.store(true, Ordering::SeqCst))));
-    INTERRUPTED.store(false, Ordering::SeqCst);
-    let progress = CountProgress::new();
-    let finished = AtomicBool::new(false);
-    let result = std::thread::scope(|scope| {
-        scope.spawn(|| show_progress(&progress, &finished));
-        let result = count_regions_with_progress(net, neighborhood, options, &progress);
-        finished.store(true, Ordering::SeqCst);
-        result
-    });
-    result.map_err(|e| match e {
-        RegionError::TooManyRegions { .. } => anyhow::anyhow!("{e}: raise --max-regions or shrink --radius"),
-        RegionError::Interrupted { regions } => {
-            anyhow::anyhow!("interrupted (Ctrl-C) after {regions} complete regions; no count written")
-        }
-        other => anyhow::Error::new(other).context("counting regions"),
-    })
-}
-
-/// Refresh the progress until `finished`, passing Ctrl-C on to the count.
-fn show_progress(progress: &CountProgress, finished: &AtomicBool) {
-    let describe = || {
-        let (layer, layers) = progress.layer();
-        format!("layer {layer}/{layers}: {} regions ({:.0} regions/s)", progress.regions(), progress.rate())
-    };
-    let bar = std::io::stderr().is_terminal().then(|| {
-        let bar = ProgressBar::new_spinner();
-        bar.set_style(
-            ProgressStyle::with_template("{spinner} {msg} [{elapsed}]")
-                .unwrap_or_else(|_| ProgressStyle::default_spinner()),
-        );
-        bar
-    });
-    let mut last_line = Instant::now();
-    while !finished.load(Ordering::SeqCst) {
-        if INTERRUPTED.load(Ordering::SeqCst) {
-            progress.cancel();
-        }
-        match &bar {
-            Some(bar) => {
-                bar.set_message(describe());
-                bar.tick();
-            }
-            None if last_line.elapsed() >= LOG_EVERY => {
-                eprintln!("count: {}", describe());
-                last_line = Instant::now();
-            }
-            None => {}
-        }
-        std::thread::sleep(REFRESH);
-    }
-    if let Some(bar) = bar {
-        bar.finish_and_clear();
-    }
 }
 
 /// The point the arguments name, as f64, and a JSON description of where it came from.

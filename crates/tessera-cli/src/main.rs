@@ -6,11 +6,13 @@ use clap::{Parser, Subcommand};
 mod count;
 mod data;
 mod import;
+mod interrupt;
 mod lc;
 mod memory_limit;
 mod model;
 mod output_paths;
 mod point_files;
+mod region_work;
 mod slice;
 mod train;
 
