@@ -88,9 +88,10 @@ impl<T: Scalar> Trainer<T> {
                 message: "already holds a run (config.toml exists); resume it or choose another output folder".into(),
             });
         }
-        std::fs::create_dir_all(dir).map_err(|e| TrainError::file(dir, e))?;
+        // Data and model first: a config that cannot run leaves no empty run folder behind.
         let data = load_run_data(&config)?;
         let net = build_network(&config.model, data.train.sample_shape(), data.train.num_classes())?;
+        std::fs::create_dir_all(dir).map_err(|e| TrainError::file(dir, e))?;
         let path = dir.join(CONFIG_FILE);
         std::fs::write(&path, config.to_toml()?).map_err(|e| TrainError::file(&path, e))?;
         Self::assemble(config, dir, data, net, None)
