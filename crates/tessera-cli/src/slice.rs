@@ -64,7 +64,7 @@ pub struct Args {
     #[arg(long, default_value_t = 800)]
     width: u32,
     /// Stop with an error past this many regions in a layer (default: what half the available
-    /// memory holds, about 1.5 kB per region for 10 outputs).
+    /// memory, at most 2 GiB, holds at about 4 kB per region for 10 outputs: 524,288 regions).
     #[arg(long)]
     max_regions: Option<usize>,
 }
