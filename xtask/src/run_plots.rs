@@ -39,9 +39,18 @@ pub fn step_chart(title: String, y_label: &str, markers: &[f64]) -> Chart {
     }
 }
 
+/// "TITLE: PANEL", or just "PANEL" without a title.
+fn panel_title(title: &str, panel: &str) -> String {
+    if title.is_empty() {
+        panel.to_string()
+    } else {
+        format!("{title}: {panel}")
+    }
+}
+
 /// The LC chart of train, test and random points at radius `r`, with 99 % CI bands.
 pub fn lc_chart(metrics: &MetricsTable, title: &str, r: &str, markers: &[f64]) -> Chart {
-    let mut chart = step_chart(format!("{title}: LC, r = {r}"), "local complexity", markers);
+    let mut chart = step_chart(panel_title(title, &format!("LC, r = {r}")), "local complexity", markers);
     for (set, color) in [("train", TRAIN), ("test", TEST), ("random", RANDOM)] {
         let mean = curve(metrics, &format!("lc_{set}_r{r}_mean"));
         let ci = curve(metrics, &format!("lc_{set}_r{r}_ci99"));
@@ -56,7 +65,7 @@ pub fn lc_chart(metrics: &MetricsTable, title: &str, r: &str, markers: &[f64]) -
 
 /// Draw accuracy (and PGD accuracy) and LC curves of a run into `out` (`.png` or `.svg`).
 pub fn plot_run(metrics: &MetricsTable, title: &str, markers: &[f64], out: &Path) -> anyhow::Result<()> {
-    let mut acc = step_chart(format!("{title}: accuracy"), "accuracy", markers);
+    let mut acc = step_chart(panel_title(title, "accuracy"), "accuracy", markers);
     for (name, label, color) in [("train_acc", "train", TRAIN), ("test_acc", "test", TEST)] {
         let c = curve(metrics, name);
         if !c.points.is_empty() {
@@ -86,4 +95,15 @@ pub fn metrics_csv(metrics: &MetricsTable) -> String {
         text.push_str(&format!("{step},{}\n", row.join(",")));
     }
     text
+}
+
+#[cfg(test)]
+mod panel_title_tests {
+    use super::panel_title;
+
+    #[test]
+    fn without_a_title_a_panel_is_named_alone() {
+        assert_eq!(panel_title("", "accuracy"), "accuracy");
+        assert_eq!(panel_title("init 8", "LC, r = 0.05"), "init 8: LC, r = 0.05");
+    }
 }

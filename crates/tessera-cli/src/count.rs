@@ -1,22 +1,16 @@
 //! `tessera count`: the exact number of linear regions of a model inside the LC neighbourhood
 //! of one point (the cross-polytope `conv{x ± r v_p}` spanned by the same P-direction frame as
 //! `tessera lc`), printed as JSON with `num_regions` and per-layer figures. Progress goes to
-//! stderr (a bar on a terminal, a line every few seconds otherwise); Ctrl-C stops the count.
+//! stderr (a spinner on a terminal, a line every ten seconds otherwise); Ctrl-C stops the count.
 
+use crate::region_work::RegionWork;
 use anyhow::{bail, Context};
-use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::json;
-use std::io::IsTerminal;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Once;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 use tessera_data::{DataDir, DatasetSpec};
 use tessera_lc::Frame;
-use tessera_regions::polytope::{
-    count_regions_with_progress, CountProgress, Neighborhood, PolytopeCount, PolytopeOptions,
-};
-use tessera_regions::RegionError;
+use tessera_regions::polytope::{count_regions_with_progress, KinkKind, Neighborhood, PolytopeCount, PolytopeOptions};
 
 /// Arguments of `tessera count`.
 #[derive(clap::Args)]
@@ -63,11 +57,13 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     if let Some(json) = &args.json {
         crate::output_paths::check_output_file(json)?;
     }
-    let text = serde_json::to_string_pretty(&count(&args)?)?;
+    let summary = count(&args)?;
+    let text = serde_json::to_string_pretty(&summary)?;
     if let Some(path) = &args.json {
         std::fs::write(path, format!("{text}\n")).with_context(|| format!("writing {}", path.display()))?;
     }
     println!("{text}");
+    eprintln!("{}", describe_lc_terms(&summary));
     Ok(())
 }
 
@@ -88,8 +84,10 @@ fn count(args: &Args) -> anyhow::Result<serde_json::Value> {
         ..PolytopeOptions::default()
     };
     let start = Instant::now();
-    let count = count_showing_progress(&net, &neighborhood, &options)?;
-    let mut summary = serde_json::to_value(count)?;
+    let work = RegionWork { label: "count", doing: "counting regions", smaller: "shrink --radius" };
+    let count = work.run(|progress| count_regions_with_progress(&net, &neighborhood, &options, progress))?;
+    let mut summary = serde_json::to_value(&count)?;
+    summary["as_lc"] = lc_terms(&count);
     summary["model"] = json!(args.model);
     summary["point"] = origin;
     summary["frame"] = frame_origin;
@@ -97,76 +95,39 @@ fn count(args: &Args) -> anyhow::Result<serde_json::Value> {
     Ok(summary)
 }
 
-/// Set by Ctrl-C (one handler per process; each count reads and clears it).
-static INTERRUPTED: AtomicBool = AtomicBool::new(false);
-
-/// How often the progress is refreshed, and how often a plain line is written when stderr is
-/// not a terminal.
-const REFRESH: Duration = Duration::from_millis(200);
-const LOG_EVERY: Duration = Duration::from_secs(10);
-
-/// The count, with its progress on stderr; Ctrl-C stops it with an error saying how far it got.
-fn count_showing_progress(
-    net: &tessera_net::Network<f64>,
-    neighborhood: &Neighborhood,
-    options: &PolytopeOptions,
-) -> anyhow::Result<PolytopeCount> {
-    static HANDLER: Once = Once::new();
-    // Without a handler (another one installed already) Ctrl-C simply ends the process.
-    HANDLER.call_once(|| drop(ctrlc::set_handler(|| INTERRUPTED.store(true, Ordering::SeqCst))));
-    INTERRUPTED.store(false, Ordering::SeqCst);
-    let progress = CountProgress::new();
-    let finished = AtomicBool::new(false);
-    let result = std::thread::scope(|scope| {
-        scope.spawn(|| show_progress(&progress, &finished));
-        let result = count_regions_with_progress(net, neighborhood, options, &progress);
-        finished.store(true, Ordering::SeqCst);
-        result
-    });
-    result.map_err(|e| match e {
-        RegionError::TooManyRegions { .. } => anyhow::anyhow!("{e}: raise --max-regions or shrink --radius"),
-        RegionError::Interrupted { regions } => {
-            anyhow::anyhow!("interrupted (Ctrl-C) after {regions} complete regions; no count written")
-        }
-        other => anyhow::Error::new(other).context("counting regions"),
-    })
+/// The figures of the count that `tessera lc` reports too, in its terms: per activation layer
+/// (its CSV column `layer_k`, k counting activation layers only) the neurons whose
+/// pre-activation changes sign in the neighbourhood, and their total. LC counts these from the
+/// signs at the cross-polytope's vertices, so it can miss a neuron that changes sign only
+/// between them; max-pool kinks split regions here but are not part of LC.
+fn lc_terms(count: &PolytopeCount) -> serde_json::Value {
+    let activations = count.layers.iter().filter(|l| l.kind == KinkKind::Activation);
+    let layers: Vec<_> = activations
+        .enumerate()
+        .map(|(k, l)| json!({ "column": format!("layer_{}", k + 1), "node": l.name, "units": l.units, "cutting_units": l.cutting_units }))
+        .collect();
+    let total: usize = layers.iter().map(|l| l["cutting_units"].as_u64().unwrap_or(0) as usize).sum();
+    let max_pool_regions_ignored = count.layers.iter().any(|l| l.kind == KinkKind::MaxPool);
+    json!({ "layers": layers, "total": total, "max_pool_layers_not_in_lc": max_pool_regions_ignored })
 }
 
-/// Refresh the progress until `finished`, passing Ctrl-C on to the count.
-fn show_progress(progress: &CountProgress, finished: &AtomicBool) {
-    let describe = || {
-        let (layer, layers) = progress.layer();
-        format!("layer {layer}/{layers}: {} regions ({:.0} regions/s)", progress.regions(), progress.rate())
-    };
-    let bar = std::io::stderr().is_terminal().then(|| {
-        let bar = ProgressBar::new_spinner();
-        bar.set_style(
-            ProgressStyle::with_template("{spinner} {msg} [{elapsed}]")
-                .unwrap_or_else(|_| ProgressStyle::default_spinner()),
-        );
-        bar
-    });
-    let mut last_line = Instant::now();
-    while !finished.load(Ordering::SeqCst) {
-        if INTERRUPTED.load(Ordering::SeqCst) {
-            progress.cancel();
-        }
-        match &bar {
-            Some(bar) => {
-                bar.set_message(describe());
-                bar.tick();
-            }
-            None if last_line.elapsed() >= LOG_EVERY => {
-                eprintln!("count: {}", describe());
-                last_line = Instant::now();
-            }
-            None => {}
-        }
-        std::thread::sleep(REFRESH);
-    }
-    if let Some(bar) = bar {
-        bar.finish_and_clear();
-    }
+/// The per-layer figures side by side in LC's terms, for a person reading stderr.
+fn describe_lc_terms(summary: &serde_json::Value) -> String {
+    let terms = &summary["as_lc"];
+    let layers: Vec<String> = terms["layers"]
+        .as_array()
+        .map(|ls| {
+            ls.iter().map(|l| format!("{} {}", l["column"].as_str().unwrap_or("?"), l["cutting_units"])).collect()
+        })
+        .unwrap_or_default();
+    let pools = if terms["max_pool_layers_not_in_lc"] == json!(true) { ", max-pool included" } else { "" };
+    format!(
+        "exact: {} regions (every kink{pools}); in the terms of tessera lc (activation layers only): {} = {} \
+         neurons cut",
+        summary["num_regions"],
+        layers.join(" + "),
+        terms["total"]
+    )
 }
 
 /// The point the arguments name, as f64, and a JSON description of where it came from.
@@ -235,6 +196,25 @@ mod tests {
         assert_eq!(summary["layers"].as_array().unwrap().len(), 2);
         assert_eq!(summary["layers"][1]["regions"], json!(expected.num_regions));
         assert_eq!(summary["point"]["row"], json!(1));
+    }
+
+    #[test]
+    fn as_lc_lists_activation_layers_under_lcs_column_names_with_their_cutting_units() {
+        let (_dir, model, points) = fixture();
+        let line = ["--model", &model, "--point-npy", &points, "--point", "1", "--radius", "1.5", "--p", "3"];
+        let summary = count(&parse(&line)).unwrap();
+        let terms = &summary["as_lc"];
+        let cutting: Vec<u64> = (0..2).map(|k| summary["layers"][k]["cutting_units"].as_u64().unwrap()).collect();
+        assert_eq!(terms["layers"][0]["column"], json!("layer_1"));
+        assert_eq!(terms["layers"][1]["column"], json!("layer_2"));
+        assert_eq!(terms["layers"][1]["cutting_units"], json!(cutting[1]));
+        assert_eq!(terms["total"], json!(cutting[0] + cutting[1]));
+        assert_eq!(terms["max_pool_layers_not_in_lc"], json!(false));
+        let text = describe_lc_terms(&summary);
+        assert!(
+            text.contains("activation layers only") && text.contains(&format!("= {} neurons", cutting[0] + cutting[1])),
+            "{text}"
+        );
     }
 
     #[test]

@@ -1,9 +1,9 @@
 //! `tessera lc`: local complexity of a model around dataset, random or `.npy` points; one CSV
 //! row per (point, radius) with per-layer counts, and a JSON summary (mean, std, 99% CI) next to
-//! it.
+//! it. Progress (points done, rate, time left) goes to stderr; Ctrl-C stops after the current
+//! batch, keeping the rows written so far.
 
 use anyhow::{bail, Context};
-use indicatif::{ProgressBar, ProgressStyle};
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
@@ -13,6 +13,7 @@ use tessera_lc::{
     SetSummary, UniformBox, ZeroSign,
 };
 use tessera_net::{Network, Scalar};
+use tessera_progress::{Reporter, Status};
 
 /// Arguments of `tessera lc`.
 #[derive(clap::Args)]
@@ -128,21 +129,32 @@ fn measure<T: Scalar>(
     let mut csv = BufWriter::new(file);
     let columns: Vec<&str> = lc.layers().iter().map(|l| l.column.as_str()).collect();
     writeln!(csv, "index,set,radius,{},total", columns.join(","))?;
-    let progress = progress_bar(sets.iter().map(|s| s.len() as u64).sum());
+    crate::interrupt::listen();
+    let mut progress = Reporter::new("lc", Some(sets.iter().map(|s| s.len() as u64).sum()));
+    let started = std::time::Instant::now();
     let radii = args.radius.len().max(1);
+    let mut done = 0;
     let mut summaries = Vec::new();
     for source in sets.iter_mut() {
         let name = source.name().to_string();
-        progress.set_message(name.clone());
+        // On an error the CSV is flushed when it is dropped, keeping the rows written so far.
         let summary = lc.run(source.as_mut(), |batch: &[PointCounts]| -> anyhow::Result<()> {
             write_rows(&mut csv, &name, batch)?;
-            progress.inc((batch.len() / radii) as u64);
+            done += (batch.len() / radii) as u64;
+            if crate::interrupt::requested() {
+                bail!("interrupted (Ctrl-C) after {done} points; their rows are in {}", args.out.display());
+            }
+            if progress.due() {
+                let rate = done as f64 / started.elapsed().as_secs_f64().max(1e-9);
+                let message = format!("points ({name}, {rate:.1} points/s)");
+                progress.show(&Status { position: done, message, eta: None });
+            }
             Ok(())
         })?;
         summaries.push(summary);
     }
     csv.flush().with_context(|| format!("writing {}", args.out.display()))?;
-    progress.finish_and_clear();
+    progress.finish();
     let summary_path = summary_path(&args.out);
     write_summary(&summary_path, &lc, &summaries, args)?;
     print_summary(&summaries);
@@ -156,15 +168,6 @@ fn write_rows(csv: &mut impl Write, set: &str, batch: &[PointCounts]) -> std::io
         writeln!(csv, "{},{},{},{},{}", c.index, set, c.radius, layers.join(","), c.total())?;
     }
     Ok(())
-}
-
-fn progress_bar(points: u64) -> ProgressBar {
-    let bar = ProgressBar::new(points);
-    let style = ProgressStyle::with_template("{msg:>12} [{bar:40}] {pos}/{len} points ({per_sec}, eta {eta})")
-        .map(|s| s.progress_chars("=> "))
-        .unwrap_or_else(|_| ProgressStyle::default_bar());
-    bar.set_style(style);
-    bar
 }
 
 /// `FILE.csv` -> `FILE.summary.json`.

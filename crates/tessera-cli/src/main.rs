@@ -6,11 +6,13 @@ use clap::{Parser, Subcommand};
 mod count;
 mod data;
 mod import;
+mod interrupt;
 mod lc;
 mod memory_limit;
 mod model;
 mod output_paths;
 mod point_files;
+mod region_work;
 mod slice;
 mod train;
 
@@ -25,10 +27,27 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Local complexity around points (CSV per point and radius, JSON summary).
+    ///
+    /// What LC counts (as the paper does): per activation layer (ReLU, leaky ReLU, abs; CSV
+    /// columns layer_1, layer_2, ... numbering activation layers only), the neurons whose
+    /// pre-activation changes sign between the 2P vertices of the cross-polytope
+    /// conv{x ± r v_p} around the point. Max-pool kinks are not counted, nor are regions: LC is
+    /// a number of cutting neurons, not of linear regions. `tessera count` with the same --p,
+    /// --seed and radius counts the exact regions of the same neighbourhood (every kink,
+    /// max-pool included) and reports its per-layer figures in these terms too.
     Lc(lc::Args),
     /// Exact partition of a 2-D slice of input space (PNG/SVG picture, JSON summary).
     Slice(slice::Args),
     /// Exact number of linear regions inside an LC cross-polytope.
+    ///
+    /// What it counts: every kink splits regions, the neurons of every activation layer and
+    /// every max-pool output whose winning input changes; `num_regions` is the number of
+    /// linear regions of the network in the neighbourhood, and `layers` gives, per kinked node,
+    /// the regions after it and its cutting units. `as_lc` lists the same neighbourhood in the
+    /// terms of `tessera lc`: activation layers only (columns layer_k), the neurons whose
+    /// pre-activation changes sign anywhere in it, and their total, which is what LC measures
+    /// at the vertices (LC can only be lower). A max-pool network can have thousands of
+    /// regions where LC is 4: LC leaves out max pooling and counts neurons, not regions.
     Count(count::Args),
     /// Train a network from a TOML config, recording LC and accuracies.
     Train(train::Args),

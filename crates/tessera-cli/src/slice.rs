@@ -1,13 +1,15 @@
 //! `tessera slice`: the exact partition of a 2-D slice of input space into the model's linear
 //! regions, drawn as PNG (and SVG), with a JSON summary (`num_regions`, per-layer counts).
+//! Progress (regions so far, layer, rate) goes to stderr; Ctrl-C stops it, writing nothing.
 
+use crate::region_work::RegionWork;
 use anyhow::{bail, Context};
 use serde_json::json;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 use tessera_data::{DataDir, DatasetSpec};
 use tessera_plot::{draw_partition, BoundaryColours, Fill, PartitionStyle};
-use tessera_regions::{partition_slice, Partition, PartitionOptions, Slice};
+use tessera_regions::{partition_slice_with_progress, Partition, PartitionOptions, Slice};
 
 /// Arguments of `tessera slice`.
 #[derive(clap::Args)]
@@ -62,7 +64,7 @@ pub struct Args {
     #[arg(long, default_value_t = 800)]
     width: u32,
     /// Stop with an error past this many regions in a layer (default: what half the available
-    /// memory holds, about 1.5 kB per region for 10 outputs).
+    /// memory, at most 2 GiB, holds at about 4 kB per region for 10 outputs: 524,288 regions).
     #[arg(long)]
     max_regions: Option<usize>,
 }
@@ -78,12 +80,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         args.max_regions.unwrap_or_else(|| crate::memory_limit::default_slice_max_regions(net.output_width()));
     let options = PartitionOptions { max_regions, ..PartitionOptions::default() };
     let start = Instant::now();
-    let partition = partition_slice(&net, &slice, &options).map_err(|e| match e {
-        tessera_regions::RegionError::TooManyRegions { .. } => {
-            anyhow::anyhow!("{e}: raise --max-regions or shrink --padding")
-        }
-        other => anyhow::Error::new(other).context("partitioning the slice"),
-    })?;
+    let smaller = if args.through.is_some() { "shrink --padding" } else { "shrink --half-width" };
+    let work = RegionWork { label: "slice", doing: "partitioning the slice", smaller };
+    let partition = work.run(|progress| partition_slice_with_progress(&net, &slice, &options, progress))?;
     let seconds = start.elapsed().as_secs_f64();
     draw(&partition, &args)?;
     if let Some(path) = &args.json {

@@ -74,3 +74,20 @@ fn install_interrupt_handler(control: Arc<RunControl>) -> anyhow::Result<()> {
     })
     .context("installing the Ctrl-C handler")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_config_with_an_unknown_dataset_fails_without_leaving_a_run_folder() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("bad.toml");
+        std::fs::write(&config, "[data]\ndataset = \"imagenet\"\n").unwrap();
+        let out = dir.path().join("runs/bad");
+        let args = Args { config, set: Vec::new(), out: Some(out.clone()), resume: false, quiet: true };
+        let message = format!("{:#}", run(args).expect_err("an unknown dataset is an error"));
+        assert!(message.contains("imagenet"), "{message}");
+        assert!(!out.exists() && !dir.path().join("runs").exists(), "an empty run folder was left behind");
+    }
+}

@@ -84,7 +84,10 @@ pub enum LcError {
         message: String,
     },
     /// A layer index past the last activation layer.
-    #[error("layer {index} does not exist: the network has {available} activation layers, numbered from 1")]
+    #[error(
+        "layer {index} does not exist: the network has {available} activation {}, numbered from 1",
+        if *.available == 1 { "layer" } else { "layers" }
+    )]
     LayerOutOfRange {
         /// The requested layer (1-based).
         index: usize,

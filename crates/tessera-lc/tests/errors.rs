@@ -77,6 +77,7 @@ fn layer_selection_must_name_existing_layers() {
     o.layers = LayerSelection::Only(vec![2]);
     let err = LocalComplexity::new(&net(), o.clone()).err().unwrap();
     assert!(matches!(err, LcError::LayerOutOfRange { index: 2, available: 1 }), "{err}");
+    assert!(err.to_string().contains("has 1 activation layer,"), "singular for one layer: {err}");
     o.layers = LayerSelection::Only(vec![]);
     assert!(matches!(LocalComplexity::new(&net(), o), Err(LcError::NoLayers)));
 }

@@ -201,11 +201,44 @@ where
             .background_style(WHITE.mix(0.8))
             .border_style(BLACK.mix(0.3))
             .label_font((FAMILY, 12))
-            .position(SeriesLabelPosition::UpperRight)
+            .position(legend_corner(chart, y0, y1))
             .draw()
             .map_err(e)?;
     }
     Ok(())
+}
+
+/// The corner of the plot where the legend hides the fewest curve points: each corner box
+/// (40 % of the width, 35 % of the height) is scored by the points inside it, in axis
+/// fractions (log x when the axis is); ties go to the upper right.
+fn legend_corner(chart: &Chart, y0: f64, y1: f64) -> SeriesLabelPosition {
+    let x = |v: f64| if chart.log_x { v.log10() } else { v };
+    let points: Vec<(f64, f64)> = chart
+        .series
+        .iter()
+        .flat_map(|s| s.points.iter().copied())
+        .filter(|p| p.1.is_finite() && (!chart.log_x || p.0 > 0.0))
+        .map(|(px, py)| (x(px), py))
+        .collect();
+    let (lo, hi) = points.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), p| (lo.min(p.0), hi.max(p.0)));
+    let fraction = |v: f64, a: f64, b: f64| if b > a { (v - a) / (b - a) } else { 0.5 };
+    let corners = [
+        (SeriesLabelPosition::UpperRight, true, true),
+        (SeriesLabelPosition::UpperLeft, false, true),
+        (SeriesLabelPosition::LowerRight, true, false),
+        (SeriesLabelPosition::LowerLeft, false, false),
+    ];
+    let hidden = |right: bool, upper: bool| {
+        let inside = |&&(px, py): &&(f64, f64)| {
+            let (fx, fy) = (fraction(px, lo, hi), fraction(py, y0, y1));
+            (if right { fx >= 0.6 } else { fx <= 0.4 }) && (if upper { fy >= 0.65 } else { fy <= 0.35 })
+        };
+        points.iter().filter(inside).count()
+    };
+    corners
+        .into_iter()
+        .min_by_key(|&(_, right, upper)| hidden(right, upper))
+        .map_or(SeriesLabelPosition::UpperRight, |c| c.0)
 }
 
 /// `1e-3`, `0.5`, `1`, `10`, `1e3`, `2e4` style labels for log axes.
@@ -264,5 +297,26 @@ mod tests {
         let chart = Chart { series: vec![Series::new("flat", vec![(1.0, 192.0), (10.0, 192.0)])], ..Chart::default() };
         let (_, (y0, y1)) = ranges(&chart);
         assert!(y0 < 192.0 && 192.0 < y1 && y1 - y0 >= 1.0, "range {y0}..{y1}");
+    }
+
+    fn chart(points: Vec<(f64, f64)>) -> Chart {
+        Chart {
+            title: String::new(),
+            x_label: "step".into(),
+            y_label: "accuracy".into(),
+            log_x: true,
+            series: vec![Series::new("train", points)],
+            markers: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn the_legend_leaves_the_upper_right_to_a_rising_curve() {
+        let rising: Vec<(f64, f64)> =
+            (0..50).map(|k| (10f64.powf(k as f64 / 10.0), (k as f64 / 30.0).min(1.0))).collect();
+        let corner = legend_corner(&chart(rising), 0.0, 1.0);
+        assert!(!matches!(corner, SeriesLabelPosition::UpperRight), "the legend covers the curve's plateau");
+        let falling: Vec<(f64, f64)> = (0..50).map(|k| (10f64.powf(k as f64 / 10.0), 1.0 - k as f64 / 50.0)).collect();
+        assert!(matches!(legend_corner(&chart(falling), 0.0, 1.0), SeriesLabelPosition::UpperRight));
     }
 }

@@ -5,7 +5,8 @@
 //! network's own forward pass:
 //! - 2-D slices ([`partition_slice`]): a plane `x0 + u1 e1 + u2 e2` and a convex domain
 //!   polygon, partitioned into convex regions with their activation codes, areas and output
-//!   maps, every layer's boundary and the decision boundary;
+//!   maps, every layer's boundary and the decision boundary, with progress and cancellation
+//!   ([`partition_slice_with_progress`]);
 //! - 1-D paths ([`path_transitions`]): the regions met along a polyline and which units switch
 //!   at each transition;
 //! - P-dimensional neighbourhoods ([`polytope`]): exact region counts by LP feasibility, with
@@ -33,6 +34,7 @@ mod partition;
 mod path;
 pub mod polygon;
 pub mod polytope;
+mod progress;
 mod refinement;
 mod slice;
 mod walk;
@@ -43,10 +45,11 @@ pub use error::{RegionError, Result};
 pub use grid::{grid_points, grid_region_count, GridCount};
 pub use kink::KinkKind;
 pub use partition::{
-    partition_slice, DecisionSegment, LayerPartition, LayerSummary, Partition, PartitionOptions, PartitionSummary,
-    Region, UnitSegment,
+    partition_slice, partition_slice_with_progress, DecisionSegment, LayerPartition, LayerSummary, Partition,
+    PartitionOptions, PartitionSummary, Region, UnitSegment,
 };
 pub use path::{path_transitions, PathLayer, PathPartition, PathPiece, Transition, UnitRef};
 pub use polygon::{Polygon, Segment};
 pub use polytope::lp;
+pub use progress::CountProgress;
 pub use slice::Slice;

@@ -7,6 +7,7 @@ use crate::code::Code;
 use crate::error::Result;
 use crate::kink::{argmax_cells, fixed_winner, KinkLayer};
 use crate::polygon::{Polygon, Segment};
+use crate::progress::CountProgress;
 use crate::refinement::{refine, FinalRegion, Limits};
 use crate::slice::Slice;
 use rayon::prelude::*;
@@ -203,13 +204,24 @@ impl Partition {
 
 /// The exact partition of `slice` into the linear regions of `net` (batch norm at evaluation).
 pub fn partition_slice(net: &Network<f64>, slice: &Slice, options: &PartitionOptions) -> Result<Partition> {
+    partition_slice_with_progress(net, slice, options, &CountProgress::new())
+}
+
+/// [`partition_slice`], reporting regions so far and the layer being split to `progress`, and
+/// stopping with `RegionError::Interrupted` when it is cancelled.
+pub fn partition_slice_with_progress(
+    net: &Network<f64>,
+    slice: &Slice,
+    options: &PartitionOptions,
+    progress: &CountProgress,
+) -> Result<Partition> {
     let domain = slice.check(net.input_width())?;
     let domain_area = domain.area();
     let mut rows = slice.origin.clone();
     rows.extend_from_slice(&slice.directions[0]);
     rows.extend_from_slice(&slice.directions[1]);
     let rows = Tensor::from_vec(&[net.input_width()], rows)?;
-    let outcome = refine(net, rows, domain, options.limits())?;
+    let outcome = refine(net, rows, domain, options.limits(), progress)?;
     let decision_boundary = if options.decision_boundary { decision_boundary(&outcome.regions) } else { Vec::new() };
     let layers = outcome
         .layers
@@ -286,5 +298,30 @@ mod tests {
         assert_eq!(p.num_regions(), 1);
         assert!((p.regions[0].area - 4.0).abs() < 1e-12);
         assert!(p.layers.is_empty());
+    }
+
+    fn small_mlp_slice() -> (Network<f64>, Slice) {
+        let mut net = mlp::<f64>(&[4, 12, 12, 3], Activation::Relu).unwrap();
+        net.init_pytorch_default(1, 1.0);
+        (net, Slice::around_point(&[0.1, 0.2, 0.3, 0.4], 2.0, 0).unwrap())
+    }
+
+    #[test]
+    fn progress_ends_at_the_number_of_regions_and_the_last_layer() {
+        let (net, slice) = small_mlp_slice();
+        let progress = CountProgress::new();
+        let p = partition_slice_with_progress(&net, &slice, &PartitionOptions::default(), &progress).unwrap();
+        assert!(p.num_regions() > 1);
+        assert_eq!(progress.regions(), p.num_regions());
+        assert_eq!(progress.layer(), (2, 2));
+    }
+
+    #[test]
+    fn a_cancelled_partition_stops_with_interrupted() {
+        let (net, slice) = small_mlp_slice();
+        let progress = CountProgress::new();
+        progress.cancel();
+        let error = partition_slice_with_progress(&net, &slice, &PartitionOptions::default(), &progress).unwrap_err();
+        assert!(matches!(error, crate::RegionError::Interrupted { regions: 0 }), "{error}");
     }
 }

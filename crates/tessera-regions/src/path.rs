@@ -5,6 +5,7 @@ use crate::error::{check_width, RegionError, Result};
 use crate::interval::Interval;
 use crate::kink::KinkLayer;
 use crate::partition::PartitionOptions;
+use crate::progress::CountProgress;
 use crate::refinement::{refine, Outcome};
 use crate::slice::norm;
 use serde::{Deserialize, Serialize};
@@ -107,7 +108,7 @@ pub fn path_transitions(net: &Network<f64>, points: &[Vec<f64>], options: &Parti
             continue;
         }
         let rows = Tensor::from_vec(&[net.input_width()], [pair[0].as_slice(), &direction].concat())?;
-        let outcome = refine(net, rows, Interval::new(0.0, 1.0), options.limits())?;
+        let outcome = refine(net, rows, Interval::new(0.0, 1.0), options.limits(), &CountProgress::new())?;
         accumulate_layers(&mut layers, &outcome);
         let mut seg_pieces: Vec<PathPiece> =
             outcome.regions.into_iter().map(|r| PathPiece { segment: s, t: r.cell.bounds(), code: r.code }).collect();

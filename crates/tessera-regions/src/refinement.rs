@@ -15,8 +15,10 @@ use crate::code::Code;
 use crate::error::{RegionError, Result};
 use crate::fused::FusedLinear;
 use crate::kink::{kink_layers, CellRefinement, KinkLayer, Piece, PieceStates};
+use crate::progress::CountProgress;
 use crate::walk::{NodeWalk, Values};
 use rayon::prelude::*;
+use std::sync::atomic::Ordering;
 use tessera_net::{Network, NodeId, OffsetRows, Tensor};
 
 /// Regions per chunk however wide the maps: enough to keep both cores busy splitting.
@@ -73,15 +75,24 @@ struct Engine<'a> {
     /// Per kinked layer, the dense or conv node its output feeds, if it feeds nothing else.
     fused: Vec<Option<FusedLinear>>,
     limits: Limits,
+    progress: &'a CountProgress,
 }
 
 /// Partition `cell` by the network restricted to the affine family of inputs whose `DIM + 1`
-/// rows (`origin`, then one direction per coordinate) are `rows`.
-pub(crate) fn refine<C: Cell>(net: &Network<f64>, rows: Tensor<f64>, cell: C, limits: Limits) -> Result<Outcome<C>> {
+/// rows (`origin`, then one direction per coordinate) are `rows`, reporting to `progress` and
+/// stopping with `RegionError::Interrupted` when it is cancelled.
+pub(crate) fn refine<C: Cell>(
+    net: &Network<f64>,
+    rows: Tensor<f64>,
+    cell: C,
+    limits: Limits,
+    progress: &CountProgress,
+) -> Result<Outcome<C>> {
     let layers = kink_layers(net);
+    progress.layers.store(layers.len(), Ordering::Relaxed);
     let walk = NodeWalk::new(net, &layers, C::DIM + 1);
     let fused = layers.iter().map(|layer| FusedLinear::after(net, &walk.last_use, layer)).collect();
-    let engine = Engine { net, walk, fused, limits, layers: layers.clone() };
+    let engine = Engine { net, walk, fused, limits, progress, layers: layers.clone() };
     let mut out = Outcome {
         regions_after: vec![0; layers.len()],
         boundaries: vec![Vec::new(); layers.len()],
@@ -109,6 +120,8 @@ impl Engine<'_> {
     /// Split every region of `chunk` by kinked layer `l`, then continue with the pieces in
     /// chunks that fit the memory limit.
     fn split_layer<C: Cell>(&self, chunk: Chunk<C>, l: usize, out: &mut Outcome<C>) -> Result<()> {
+        self.progress.check_cancelled()?;
+        self.progress.layer.store(l + 1, Ordering::Relaxed);
         let layer = &self.layers[l];
         let pre = chunk.values[layer.input].as_ref().expect("live pre-activation");
         let stride = (C::DIM + 1) * pre.width();
@@ -233,6 +246,7 @@ impl Engine<'_> {
     fn emit<C: Cell>(&self, chunk: Chunk<C>, out: &mut Outcome<C>) {
         let output = chunk.values[self.net.output_id()].as_ref().expect("output value");
         let stride = (C::DIM + 1) * output.width();
+        self.progress.regions.fetch_add(chunk.cells.len(), Ordering::Relaxed);
         for (r, (cell, code)) in chunk.cells.into_iter().zip(chunk.codes).enumerate() {
             out.regions.push(FinalRegion { cell, code, output: output.data[r * stride..(r + 1) * stride].to_vec() });
         }

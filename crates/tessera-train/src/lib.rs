@@ -10,13 +10,15 @@
 //! What it must not do: define network ops or gradients (`tessera-net`), compute local
 //! complexity itself (`tessera-lc`), read dataset files (`tessera-data`), draw figures
 //! (`tessera-plot`), or install signal handlers and print to stdout (the binary decides; runs
-//! are stopped through `RunControl::stop`, and the progress bar goes to stderr when asked).
+//! are stopped through `RunControl::stop`; progress goes to stderr through `tessera-progress`
+//! when asked: a bar on a terminal, plain lines in a batch job).
 
 pub mod batches;
 pub mod checkpoint;
 pub mod config;
 pub mod data;
 mod error;
+mod eta;
 pub mod evaluate;
 pub mod lc_eval;
 pub mod loss;

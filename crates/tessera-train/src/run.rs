@@ -9,14 +9,15 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use tessera_net::{Network, Scalar};
+use tessera_progress::{Reporter, Status};
 
 use crate::batches::BatchSampler;
 use crate::checkpoint::{drop_optimizer_state, latest_resumable, load_checkpoint, save_checkpoint};
 use crate::config::{Dtype, RunConfig};
 use crate::data::{load_run_data, Points, RunData};
 use crate::error::{Result, TrainError};
+use crate::eta::Eta;
 use crate::evaluate::{Evaluator, LossAccuracy, Metrics};
 use crate::lc_eval::LcEvaluator;
 use crate::metrics::MetricsLog;
@@ -38,7 +39,7 @@ pub struct RunControl {
     pub stop: AtomicBool,
     /// Stop as if interrupted once this many steps are done (tests, time-boxed sessions).
     pub pause_at: Option<u64>,
-    /// Show a progress bar on the terminal.
+    /// Show progress on stderr: a bar on a terminal, a plain line every ten seconds otherwise.
     pub progress: bool,
 }
 
@@ -87,9 +88,10 @@ impl<T: Scalar> Trainer<T> {
                 message: "already holds a run (config.toml exists); resume it or choose another output folder".into(),
             });
         }
-        std::fs::create_dir_all(dir).map_err(|e| TrainError::file(dir, e))?;
+        // Data and model first: a config that cannot run leaves no empty run folder behind.
         let data = load_run_data(&config)?;
         let net = build_network(&config.model, data.train.sample_shape(), data.train.num_classes())?;
+        std::fs::create_dir_all(dir).map_err(|e| TrainError::file(dir, e))?;
         let path = dir.join(CONFIG_FILE);
         std::fs::write(&path, config.to_toml()?).map_err(|e| TrainError::file(&path, e))?;
         Self::assemble(config, dir, data, net, None)
@@ -189,31 +191,37 @@ impl<T: Scalar> Trainer<T> {
     /// checkpointing on the way.
     pub fn run(&mut self, control: &RunControl) -> Result<RunOutcome> {
         let total = self.config.train.steps;
-        let bar = progress_bar(total, self.step, control.progress);
+        let mut progress = if control.progress { Reporter::new("train", Some(total)) } else { Reporter::hidden() };
+        let mut eta = Eta::default();
         loop {
             let s = self.step;
+            let started = Instant::now();
             if self.eval_steps.contains(&s) {
                 self.evaluate_and_record(s)?;
             }
             if self.wants_checkpoint(s) {
                 self.checkpoint(s)?;
             }
+            if self.eval_steps.contains(&s) {
+                eta.record_evaluation(started.elapsed());
+            }
             if s >= total {
-                bar.finish_with_message(self.progress_message());
+                progress.conclude(&self.status(None));
                 return Ok(RunOutcome::Finished { step: s });
             }
             if control.stop.load(Ordering::SeqCst) || control.pause_at == Some(s) {
                 let checkpoint = self.checkpoint(s)?;
-                bar.abandon_with_message(format!("stopped at step {s}; resume with --resume"));
+                progress.conclude(&Status { message: format!("stopped at step {s}"), ..self.status(None) });
                 return Ok(RunOutcome::Interrupted { step: s, checkpoint });
             }
             let started = Instant::now();
             self.last_batch_loss = self.train_step(s)?;
             self.train_time += started.elapsed();
+            eta.record_step(started.elapsed());
             self.step += 1;
-            bar.set_position(self.step);
-            if self.step.is_multiple_of(50) || self.step == total {
-                bar.set_message(self.progress_message());
+            if progress.due() {
+                let evaluations_left = self.eval_steps.range(self.step..=total).count();
+                progress.show(&self.status(eta.left(total - self.step, evaluations_left)));
             }
         }
     }
@@ -271,6 +279,11 @@ impl<T: Scalar> Trainer<T> {
         append_timings(&self.dir, s, &timings)?;
         self.last_eval = row;
         Ok(())
+    }
+
+    /// Steps done, the last batch loss and evaluation, and `eta`.
+    fn status(&self, eta: Option<Duration>) -> Status {
+        Status { position: self.step, message: self.progress_message(), eta }
     }
 
     fn progress_message(&self) -> String {
@@ -370,18 +383,6 @@ fn append_timings(dir: &Path, step: u64, timings: &[(String, f64)]) -> Result<()
         text.push_str(&format!("{step},{name},{secs:.6}\n"));
     }
     f.write_all(text.as_bytes()).map_err(|e| TrainError::file(&path, e))
-}
-
-fn progress_bar(total: u64, start: u64, visible: bool) -> ProgressBar {
-    let target = if visible { ProgressDrawTarget::stderr() } else { ProgressDrawTarget::hidden() };
-    let bar = ProgressBar::with_draw_target(Some(total), target);
-    let style =
-        ProgressStyle::with_template("{elapsed_precise} {bar:30} {pos}/{len} steps ({per_sec}, ETA {eta}) {msg}")
-            .expect("valid template");
-    bar.set_style(style);
-    bar.set_position(start);
-    bar.reset_eta();
-    bar
 }
 
 /// A run of either element type, chosen by `model.dtype`.

@@ -26,13 +26,12 @@ mod neighborhood;
 mod refine;
 
 pub use crate::kink::KinkKind;
+pub use crate::progress::CountProgress;
 pub use neighborhood::Neighborhood;
 
 use crate::error::{check_positive, RegionError, Result};
 use lp::{Ball, HalfSpace};
 use serde::{Deserialize, Serialize};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::time::Instant;
 use tessera_net::{AffineMap, Network, NodeId};
 
 /// Resolution and safety limits of the refinement.
@@ -109,63 +108,6 @@ pub struct PolytopePartition {
     pub count: PolytopeCount,
     /// Every region, with its geometry.
     pub regions: Vec<PolytopeRegion>,
-}
-
-/// How far a running count has got, readable from any thread, and its cancellation: set
-/// [`cancel`](Self::cancel) and the count stops within one region with
-/// `RegionError::Interrupted`.
-#[derive(Debug)]
-pub struct CountProgress {
-    regions: AtomicUsize,
-    layer: AtomicUsize,
-    layers: AtomicUsize,
-    cancelled: AtomicBool,
-    started: Instant,
-}
-
-impl Default for CountProgress {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl CountProgress {
-    /// A fresh progress; its clock (for [`rate`](Self::rate)) starts now.
-    pub fn new() -> Self {
-        Self {
-            regions: AtomicUsize::new(0),
-            layer: AtomicUsize::new(0),
-            layers: AtomicUsize::new(0),
-            cancelled: AtomicBool::new(false),
-            started: Instant::now(),
-        }
-    }
-
-    /// Final regions counted so far.
-    pub fn regions(&self) -> usize {
-        self.regions.load(Ordering::Relaxed)
-    }
-
-    /// The kinked layer being split now (from 1; 0 before the first) and the number of
-    /// kinked layers.
-    pub fn layer(&self) -> (usize, usize) {
-        (self.layer.load(Ordering::Relaxed), self.layers.load(Ordering::Relaxed))
-    }
-
-    /// Final regions per second since this progress was created.
-    pub fn rate(&self) -> f64 {
-        self.regions() as f64 / self.started.elapsed().as_secs_f64().max(1e-9)
-    }
-
-    /// Ask the count to stop (from any thread, e.g. a Ctrl-C handler).
-    pub fn cancel(&self) {
-        self.cancelled.store(true, Ordering::Relaxed);
-    }
-
-    /// Whether [`cancel`](Self::cancel) was called.
-    pub fn is_cancelled(&self) -> bool {
-        self.cancelled.load(Ordering::Relaxed)
-    }
 }
 
 /// Count the linear regions of `net` inside `neighborhood`.

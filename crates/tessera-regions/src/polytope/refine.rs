@@ -233,10 +233,7 @@ impl<'a> Refinement<'a> {
     }
 
     fn check_cancelled(&self) -> Result<()> {
-        if self.progress.is_cancelled() {
-            return Err(RegionError::Interrupted { regions: self.progress.regions() });
-        }
-        Ok(())
+        self.progress.check_cancelled()
     }
 }
 
