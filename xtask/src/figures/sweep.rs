@@ -153,10 +153,9 @@ impl Figure for Sweep {
             images: images.into_iter().take(1).collect(),
             checks: (self.checks)(&curves, ctx.scale),
             notes: vec![format!(
-                "Data: the plotted curves in {}.csv, every recorded metric per run in {}. Runs: {}.",
-                self.id,
-                data.display(),
-                hashes.join("; ")
+                "Data: the plotted curves in {id}.csv, every recorded metric per run in {id}-runs.csv. Runs: {}.",
+                hashes.join("; "),
+                id = self.id,
             )],
         })
     }
