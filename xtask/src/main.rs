@@ -195,10 +195,29 @@ mod tests {
                 "weight-decay",
                 "batch-norm-mlp",
                 "deformation",
-                "lc-vs-exact",
             ];
             assert_eq!(hashes.contains(&shared), expected.contains(&fig.id()), "{}", fig.id());
         }
+    }
+
+    #[test]
+    fn reports_show_run_folders_relative_to_the_output_folder() {
+        let ctx = figures::Context::new(Scale::Smoke, "/tmp/out".into(), None, 1);
+        assert_eq!(ctx.shown(std::path::Path::new("/tmp/out/runs/abc")), "runs/abc");
+        assert_eq!(ctx.shown(std::path::Path::new("/elsewhere/runs/abc")), "/elsewhere/runs/abc");
+    }
+
+    #[test]
+    fn lc_vs_exact_reads_the_depth_sweeps_depth_3_run() {
+        let out = tempfile::tempdir().unwrap();
+        let ctx = figures::Context::new(Scale::Cpu, out.path().to_path_buf(), None, 1);
+        let hashes_of = |id: &str| -> Vec<String> {
+            let fig = figures::select(&[id.to_string()]).unwrap().remove(0);
+            fig.runs(&ctx).unwrap().iter().map(|r| r.config.content_hash().unwrap()).collect()
+        };
+        let (exact, sweep) = (hashes_of("lc-vs-exact"), hashes_of("depth-sweep"));
+        assert_eq!(exact.len(), 1);
+        assert_eq!(sweep.iter().position(|h| *h == exact[0]), Some(1), "depth 3 is the sweep's second setting");
     }
 
     /// The smoke scale end to end, as CI runs it: every figure is drawn without error, and a

@@ -1,7 +1,7 @@
 //! The shared MNIST run (depth 4, width 200, init ×1): LC double descent, delayed robustness
 //! and region migration in exact slices (P1 Fig. 1, P2 Fig. 2), and its layerwise LC (P1 Fig. 13).
 
-use super::scales::{full_steps, mnist_overrides, reductions, snapshots, MNIST_CONFIG, RADIUS};
+use super::scales::{full_steps, hidden, mnist_overrides, reductions, snapshots, MNIST_CONFIG, RADIUS};
 use super::{chart_files, Context, Figure, Outcome};
 use crate::checks::{self, Check, Curve};
 use crate::run_plots::{curve, lc_chart, metrics_csv, plot_run, step_chart};
@@ -18,12 +18,16 @@ use tessera_train::{load_run_data, MetricsTable};
 
 /// The run every MNIST figure shares: configs/mnist_mlp_init1.toml at the scale's full length.
 pub fn shared_run(ctx: &Context) -> anyhow::Result<RunRequest> {
+    mnist_run(ctx, 4, "MNIST MLP depth 4 width 200 (shared)")
+}
+
+/// The full-length, seed-0 MNIST MLP run of `depth` linear layers and width 200 at `ctx`'s
+/// scale: the same run (same hash) as the depth sweep's setting of that depth.
+pub fn mnist_run(ctx: &Context, depth: usize, label: &str) -> anyhow::Result<RunRequest> {
     let mut overrides = mnist_overrides(ctx.scale, full_steps(ctx.scale));
+    overrides.push(hidden(depth, 200));
     overrides.push("seed=0".into());
-    Ok(RunRequest {
-        label: "MNIST MLP depth 4 width 200 (shared)".into(),
-        config: ctx.config(MNIST_CONFIG, &overrides)?,
-    })
+    Ok(RunRequest { label: label.into(), config: ctx.config(MNIST_CONFIG, &overrides)? })
 }
 
 /// P1 Fig. 1 / P2 Fig. 2.
@@ -153,7 +157,10 @@ impl Figure for Dynamics {
         Ok(Outcome {
             images: images.into_iter().filter(|p| p.extension().is_some_and(|e| e == "png")).collect(),
             checks: Self::checks(&metrics, &slices, ctx.scale),
-            notes: vec![format!("Run: {}. Data: metrics.csv, slice_regions.csv; SVGs beside the PNGs.", dir.display())],
+            notes: vec![format!(
+                "Run: {}. Data: metrics.csv, slice_regions.csv; SVGs beside the PNGs.",
+                ctx.shown(&dir)
+            )],
         })
     }
 }

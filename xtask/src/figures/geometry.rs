@@ -309,7 +309,7 @@ impl Figure for ToySpline {
                 format!(
                     "Run: {}. Data: regions.csv (area, interior point, output piece c + a1 x1 + a2 x2 of every \
                      region), lc_grid.csv (LC per grid cell and radius); SVGs beside the PNGs.",
-                    run_dir.display()
+                    ctx.shown(&run_dir)
                 ),
                 band_note,
             ],
@@ -560,7 +560,7 @@ impl Figure for Deformation {
             images: vec![image],
             checks,
             notes: vec![
-                format!("Run: {}. Data: deformation.csv (absolute and relative measures).", dir.display()),
+                format!("Run: {}. Data: deformation.csv (absolute and relative measures).", ctx.shown(&dir)),
                 departure_note(&measures),
             ],
         })

@@ -136,6 +136,11 @@ fn correlation_check(exact: &str, rho: f64) -> Check {
 /// P1 Fig. 12 / P2 Fig. 35.
 pub struct LcVsExact;
 
+/// The paper's network for this figure: depth 3 (784-200-200-10), shared with the depth sweep.
+fn depth_3_run(ctx: &Context) -> anyhow::Result<RunRequest> {
+    super::dynamics::mnist_run(ctx, 3, "MNIST MLP depth 3 width 200")
+}
+
 impl Figure for LcVsExact {
     fn id(&self) -> &'static str {
         "lc-vs-exact"
@@ -148,22 +153,22 @@ impl Figure for LcVsExact {
     }
     fn setup(&self, scale: Scale) -> String {
         format!(
-            "The shared MNIST run (configs/mnist_mlp_init1.toml, MLP 784-200-200-200-10), every checkpoint it keeps. \
+            "The depth-3 MNIST run of the depth sweep (configs/mnist_mlp_init1.toml, MLP 784-200-200-10, as the \
+             paper), every checkpoint it keeps. \
              Around the first {} training points at r = {RADIUS}: LC with P = {LC_P} (one seeded frame; per layer, \
              summed over layers 1..ℓ); the exact region count of the 2-D square of half-width r through the point in a \
              seeded random plane (slice engine); the exact region count of the P = {EXACT_P} cross-polytope spanned by \
              the LC frame's first {EXACT_P} directions (LP count). Spearman ρ between the LC curve and each exact \
-             curve over checkpoints, per layer (after layer ℓ) and in total. Deviations: the paper's 'depth-3' net \
-             vs our shared 3-hidden-layer run; 500 samples and SplineCam in the paper; its LC on 25-dim, its exact \
+             curve over checkpoints, per layer (after layer ℓ) and in total. Deviations: 500 samples and SplineCam in the paper; its LC on 25-dim, its exact \
              count on 2-dim neighbourhoods.",
             size(scale)
         )
     }
     fn runs(&self, ctx: &Context) -> anyhow::Result<Vec<RunRequest>> {
-        Ok(vec![super::dynamics::shared_run(ctx)?])
+        Ok(vec![depth_3_run(ctx)?])
     }
     fn run(&self, ctx: &Context) -> anyhow::Result<Outcome> {
-        let request = super::dynamics::shared_run(ctx)?;
+        let request = depth_3_run(ctx)?;
         let (dir, _) = ctx.store.finished(&request.config)?;
         let data = load_run_data(&request.config)?;
         let n = size(ctx.scale).min(data.train.len());
@@ -221,7 +226,7 @@ impl Figure for LcVsExact {
         Ok(Outcome {
             images: vec![image],
             checks,
-            notes: vec![table, format!("Run: {}. Data: lc_vs_exact.csv.", dir.display())],
+            notes: vec![table, format!("Run: {}. Data: lc_vs_exact.csv.", ctx.shown(&dir))],
         })
     }
 }

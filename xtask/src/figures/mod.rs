@@ -41,6 +41,11 @@ impl Context {
         Ok(dir)
     }
 
+    /// `path` as the report shows it: relative to the output folder when inside it (`runs/HASH`).
+    pub fn shown(&self, path: &Path) -> String {
+        path.strip_prefix(&self.out).unwrap_or(path).display().to_string()
+    }
+
     /// The resolved config of `file` (relative to the workspace) with `overrides`, reading data
     /// from this reproduction's data folder.
     pub fn config(&self, file: &str, overrides: &[String]) -> anyhow::Result<RunConfig> {

@@ -27,6 +27,11 @@ pub fn snapshots(steps: u64) -> Vec<u64> {
     s
 }
 
+/// The override giving an MLP `depth` linear layers (the papers' depth) of `width` units.
+pub fn hidden(depth: usize, width: usize) -> String {
+    format!("model.hidden=[{}]", vec![width.to_string(); depth - 1].join(","))
+}
+
 /// Overrides every MNIST run at `scale` gets, for a run of `steps` steps.
 pub fn mnist_overrides(scale: Scale, steps: u64) -> Vec<String> {
     let snapshots: Vec<String> = snapshots(steps).iter().map(u64::to_string).collect();

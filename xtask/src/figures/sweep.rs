@@ -2,7 +2,7 @@
 //! seed), the figure draws each recorded curve per value (mean over seeds, with the seeds' range
 //! as a band) and checks the paper's ordering claims on the seed-mean curves.
 
-use super::scales::{full_steps, mnist_overrides, reductions, MNIST_CONFIG, RADIUS};
+use super::scales::{full_steps, hidden, mnist_overrides, reductions, MNIST_CONFIG, RADIUS};
 use super::{chart_files, Context, Figure, Outcome};
 use crate::checks::{self, Check, Curve};
 use crate::runs::RunRequest;
@@ -207,10 +207,6 @@ impl Sweep {
 /// Mean of the ascent's peak window of a curve.
 fn peak(curve: &Curve) -> f64 {
     curve.ascent_peak(checks::EARLY).map_or(f64::NAN, |p| p.1)
-}
-
-fn hidden(depth: usize, width: usize) -> String {
-    format!("model.hidden=[{}]", vec![width.to_string(); depth - 1].join(","))
 }
 
 fn full(scale: Scale) -> u64 {
