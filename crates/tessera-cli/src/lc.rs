@@ -131,7 +131,6 @@ fn measure<T: Scalar>(
     writeln!(csv, "index,set,radius,{},total", columns.join(","))?;
     crate::interrupt::listen();
     let mut progress = Reporter::new("lc", Some(sets.iter().map(|s| s.len() as u64).sum()));
-    let started = std::time::Instant::now();
     let radii = args.radius.len().max(1);
     let mut done = 0;
     let mut summaries = Vec::new();
@@ -145,8 +144,7 @@ fn measure<T: Scalar>(
                 bail!("interrupted (Ctrl-C) after {done} points; their rows are in {}", args.out.display());
             }
             if progress.due() {
-                let rate = done as f64 / started.elapsed().as_secs_f64().max(1e-9);
-                let message = format!("points ({name}, {rate:.1} points/s)");
+                let message = format!("points ({name}, {:.1} points/s)", progress.rate(done));
                 progress.show(&Status { position: done, message, eta: None });
             }
             Ok(())

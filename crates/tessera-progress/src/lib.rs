@@ -95,6 +95,11 @@ impl Reporter {
         }
     }
 
+    /// Units done per second since this reporter was made, at `position` units done.
+    pub fn rate(&self, position: u64) -> f64 {
+        position as f64 / self.started.elapsed().as_secs_f64().max(1e-9)
+    }
+
     /// Take the bar off the screen (plain lines stay where they are).
     pub fn finish(self) {
         if let Output::Bar(bar) = self.output {
@@ -223,6 +228,14 @@ mod tests {
         let spinner =
             Reporter::plain("count", None).line(&Status { position: 5, message: "9 regions".into(), eta: None });
         assert_eq!(spinner, "9 regions, elapsed 0:00:00");
+    }
+
+    #[test]
+    fn the_rate_is_units_per_second_since_the_reporter_was_made() {
+        let mut reporter = Reporter::plain("lc", Some(100));
+        reporter.started = Instant::now() - Duration::from_secs(20);
+        let rate = reporter.rate(50);
+        assert!(rate > 2.4 && rate <= 2.5, "{rate}");
     }
 
     #[test]

@@ -195,14 +195,14 @@ impl<T: Scalar> Trainer<T> {
         let mut eta = Eta::default();
         loop {
             let s = self.step;
-            let started = Instant::now();
-            if self.eval_steps.contains(&s) {
+            let (evaluating, started) = (self.eval_steps.contains(&s), Instant::now());
+            if evaluating {
                 self.evaluate_and_record(s)?;
             }
             if self.wants_checkpoint(s) {
                 self.checkpoint(s)?;
             }
-            if self.eval_steps.contains(&s) {
+            if evaluating {
                 eta.record_evaluation(started.elapsed());
             }
             if s >= total {

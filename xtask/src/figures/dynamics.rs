@@ -2,13 +2,12 @@
 //! and region migration in exact slices (P1 Fig. 1, P2 Fig. 2), and its layerwise LC (P1 Fig. 13).
 
 use super::scales::{full_steps, hidden, mnist_overrides, reductions, snapshots, MNIST_CONFIG, RADIUS};
-use super::{chart_files, Context, Figure, Outcome};
+use super::{chart_files, png_and_svg, Context, Figure, Outcome};
 use crate::checks::{self, Check, Curve};
 use crate::run_plots::{curve, lc_chart, metrics_csv, plot_run, step_chart};
 use crate::runs::RunRequest;
 use crate::Scale;
 use anyhow::Context as _;
-use std::path::PathBuf;
 use tessera_net::Network;
 use tessera_plot::curves::{Series, TEST, TRAIN};
 use tessera_plot::{draw_partitions_beside_chart, BoundaryColours, Fill, PartitionStyle};
@@ -143,19 +142,15 @@ impl Figure for Dynamics {
             boundaries: BoundaryColours::Black,
             ..PartitionStyle::default()
         };
-        let mut images: Vec<PathBuf> = Vec::new();
-        for ext in ["png", "svg"] {
-            let montage = out.join(format!("slices.{ext}"));
-            draw_partitions_beside_chart(&panels, &style, 4, &chart, &montage)?;
-            let curves = out.join(format!("dynamics.{ext}"));
-            plot_run(&metrics, "MNIST MLP", &markers, &curves)?;
-            images.extend([montage, curves]);
-        }
+        let images = vec![
+            png_and_svg(&out, "slices", |path| Ok(draw_partitions_beside_chart(&panels, &style, 4, &chart, path)?))?,
+            png_and_svg(&out, "dynamics", |path| plot_run(&metrics, "MNIST MLP", &markers, path))?,
+        ];
         std::fs::write(out.join("metrics.csv"), metrics_csv(&metrics))?;
         let counts: String = slices.iter().map(|(s, p)| format!("{s},{}\n", p.num_regions())).collect();
         std::fs::write(out.join("slice_regions.csv"), format!("step,regions\n{counts}"))?;
         Ok(Outcome {
-            images: images.into_iter().filter(|p| p.extension().is_some_and(|e| e == "png")).collect(),
+            images,
             checks: Self::checks(&metrics, &slices, ctx.scale),
             notes: vec![format!(
                 "Run: {}. Data: metrics.csv, slice_regions.csv; SVGs beside the PNGs.",
@@ -217,7 +212,7 @@ impl Figure for Layerwise {
             })
             .collect();
         let out = ctx.figure_dir(self.id())?;
-        let images = chart_files(&charts, charts.len(), &out, "layerwise")?;
+        let image = chart_files(&charts, charts.len(), &out, "layerwise")?;
         std::fs::write(out.join("metrics.csv"), metrics_csv(&metrics))?;
         let scale = ctx.scale;
         let gap = |k: usize| {
@@ -244,7 +239,7 @@ impl Figure for Layerwise {
             .late_phase(scale),
         ];
         Ok(Outcome {
-            images,
+            images: vec![image],
             checks,
             notes: vec!["Data: metrics.csv (per-layer columns lc_SET_rR_LAYER_mean).".into()],
         })

@@ -2,7 +2,7 @@
 //! (P2 Figs. 3 and 25), a toy network's partition beside the graph of its function (P1 Fig. 2),
 //! and the deformation of the LC neighbourhood with depth on the MNIST MLP (P2 Figs. 5 and 21).
 
-use super::{Check, Context, Figure, Outcome};
+use super::{png_and_svg, Check, Context, Figure, Outcome};
 use crate::runs::RunRequest;
 use crate::Scale;
 use anyhow::Context as _;
@@ -212,18 +212,6 @@ fn regions_csv(partition: &Partition) -> String {
 fn regions_per_half(partition: &Partition) -> (f64, f64) {
     let left = partition.regions.iter().filter(|r| r.interior_point()[0] < 0.0).count();
     (left as f64, (partition.num_regions() - left) as f64)
-}
-
-/// Write `draw(path)` as PNG and SVG; returns the PNG.
-fn png_and_svg(
-    dir: &std::path::Path,
-    stem: &str,
-    draw: impl Fn(&std::path::Path) -> anyhow::Result<()>,
-) -> anyhow::Result<PathBuf> {
-    draw(&dir.join(format!("{stem}.svg")))?;
-    let png = dir.join(format!("{stem}.png"));
-    draw(&png)?;
-    Ok(png)
 }
 
 /// P2 Fig. 3 and Fig. 25.

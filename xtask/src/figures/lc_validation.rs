@@ -91,7 +91,7 @@ impl Figure for LinearSanity {
         // Drawn last, dashed black, so that it stays visible on the curves it should equal.
         let expected = Series::new("neurons", radii.iter().map(|&r| (r, neurons as f64)).collect());
         chart.series.push(expected.dashed().with_color((0, 0, 0)));
-        outcome.images = chart_files(&[chart], 1, &ctx.figure_dir(self.id())?, "linear_sanity")?;
+        outcome.images = vec![chart_files(&[chart], 1, &ctx.figure_dir(self.id())?, "linear_sanity")?];
         outcome.notes.push(table);
         Ok(outcome)
     }
@@ -189,7 +189,7 @@ impl Figure for ShiftedNeighbourhood {
                 ..Chart::default()
             },
         ];
-        let images = chart_files(&charts, 2, &ctx.figure_dir(self.id())?, "lc_shift")?;
+        let image = chart_files(&charts, 2, &ctx.figure_dir(self.id())?, "lc_shift")?;
         let mean = |row: &Vec<f64>| row.iter().sum::<f64>() / row.len() as f64;
         let falls = by_p.iter().chain(&by_r).all(|row| row[0] > *row.last().unwrap());
         let grows_with_p = by_p.windows(2).all(|w| mean(&w[1]) > mean(&w[0]));
@@ -221,7 +221,7 @@ impl Figure for ShiftedNeighbourhood {
             checks.push(crate::checks::within(&format!("P2 Fig. 15: {name}"), value, low, high).unless(small, why));
         }
         Ok(Outcome {
-            images,
+            images: vec![image],
             checks,
             notes: vec!["Paper ballpark at r = 5 (width 100, depth 18): ≈160 (P = 2) to ≈250–265 (P ≥ 62) at t = 0; ≈12 to ≈25 at t = 10.".into()],
         })

@@ -63,16 +63,22 @@ impl Context {
     }
 }
 
+/// Draw one picture as `dir/STEM.png` and `dir/STEM.svg` (`draw` chooses the format by the
+/// extension); the PNG's path, which the report shows.
+pub fn png_and_svg(dir: &Path, stem: &str, draw: impl Fn(&Path) -> anyhow::Result<()>) -> anyhow::Result<PathBuf> {
+    draw(&dir.join(format!("{stem}.svg")))?;
+    let png = dir.join(format!("{stem}.png"));
+    draw(&png)?;
+    Ok(png)
+}
+
 /// Draw `charts` as `dir/STEM.png` and `dir/STEM.svg` and write their data to `dir/STEM.csv`;
-/// the pictures' paths.
-pub fn chart_files(charts: &[Chart], columns: usize, dir: &Path, stem: &str) -> anyhow::Result<Vec<PathBuf>> {
-    let images = ["png", "svg"].map(|ext| dir.join(format!("{stem}.{ext}")));
-    for path in &images {
-        draw_charts(charts, columns, path)?;
-    }
+/// the PNG's path.
+pub fn chart_files(charts: &[Chart], columns: usize, dir: &Path, stem: &str) -> anyhow::Result<PathBuf> {
+    let png = png_and_svg(dir, stem, |path| Ok(draw_charts(charts, columns, path)?))?;
     let data = dir.join(format!("{stem}.csv"));
     std::fs::write(&data, charts_csv(charts)).with_context(|| format!("writing {}", data.display()))?;
-    Ok(images.into())
+    Ok(png)
 }
 
 /// What a figure produced.

@@ -141,7 +141,7 @@ impl Figure for Sweep {
         let curves = SweepCurves { labels, runs };
         let dir = ctx.figure_dir(self.id)?;
         let charts = self.charts(&curves);
-        let images = chart_files(&charts, charts.len().min(3), &dir, self.id)?;
+        let image = chart_files(&charts, charts.len().min(3), &dir, self.id)?;
         let data = dir.join(format!("{}-runs.csv", self.id));
         std::fs::write(&data, self.csv(&curves))?;
         let hashes: Vec<String> = requests
@@ -150,7 +150,7 @@ impl Figure for Sweep {
             .map(|r| Ok(format!("{}: runs/{}", r.label, r.config.content_hash()?)))
             .collect::<anyhow::Result<_>>()?;
         Ok(Outcome {
-            images: images.into_iter().take(1).collect(),
+            images: vec![image],
             checks: (self.checks)(&curves, ctx.scale),
             notes: vec![format!(
                 "Data: the plotted curves in {id}.csv, every recorded metric per run in {id}-runs.csv. Runs: {}.",
