@@ -1,8 +1,10 @@
 //! Developer tasks for tessera: `cargo xtask reproduce-figures` runs every figure of the papers
 //! as a spec (which training runs it needs, what to draw, what to check), trains the missing
 //! runs through the run engine (shared, cached by config hash, resumable, listable for a
-//! cluster), checks that each phenomenon appears, and writes a report.
+//! cluster), checks that each phenomenon appears, and writes a report. `cargo xtask bench`
+//! measures the speed table, tessera beside PyTorch on the same machine.
 
+mod bench;
 mod checks;
 mod figures;
 mod report;
@@ -28,6 +30,8 @@ enum Command {
     ReproduceFigures(ReproduceArgs),
     /// List the figures and what each one runs.
     ListFigures,
+    /// Every row of the speed table, tessera beside PyTorch on this machine, with ratios.
+    Bench(bench::BenchArgs),
     /// Draw the accuracy and LC curves of a training run directory.
     PlotRun {
         /// A run directory written by `tessera train`.
@@ -90,6 +94,7 @@ fn main() -> std::process::ExitCode {
 
 fn run(command: Command) -> anyhow::Result<()> {
     match command {
+        Command::Bench(args) => bench::bench(&args),
         Command::ListFigures => {
             for fig in figures::all() {
                 println!("{:<26} {}  [{}]", fig.id(), fig.title(), fig.paper_reference());

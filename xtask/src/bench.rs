@@ -1,0 +1,553 @@
+//! `cargo xtask bench`: every row of the speed table measured in one run, tessera beside the same
+//! workload in PyTorch on this machine (when `python3` can import torch, safetensors and numpy),
+//! with the ratio and the row's target.
+//!
+//! Both sides read the same networks (tessera model directories), the same points and the same
+//! frame (`.npy` files written here), and their per-point LC counts are compared, so a row's
+//! ratio is between two computations of the same numbers. Timings are the best of `--repeat`
+//! runs: other processes only ever make a run slower.
+
+use anyhow::{bail, Context as _};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Instant;
+use tessera_data::{DataDir, DatasetKind, Split};
+use tessera_lc::{Directions, Frame, InMemoryPoints, LcError, LcOptions, LocalComplexity, PointSource, UniformBox};
+use tessera_net::{mlp, Activation, Network, Scalar, Tensor};
+use tessera_regions::{partition_slice, PartitionOptions, Slice};
+use tessera_train::{Loss, Optimizer, OptimizerConfig, Points, RunConfig, RunControl, StepScratch};
+
+use crate::runs::{RunRequest, RunStore};
+
+/// The paper's MNIST MLP.
+const WIDTHS: [usize; 5] = [784, 200, 200, 200, 10];
+/// Directions per neighbourhood.
+const P: usize = 25;
+/// Batch of the training-step rows.
+const STEP_BATCH: usize = 200;
+/// Steps per timed repetition of a training-step row.
+const STEPS_PER_REPETITION: usize = 200;
+
+/// Arguments of `cargo xtask bench`.
+#[derive(clap::Args)]
+pub struct BenchArgs {
+    /// Work folder: the benchmark's training runs (trained once, then reused), networks, points
+    /// and frame, and `bench.md`, the table this run printed.
+    #[arg(long, default_value = "target/bench")]
+    out: PathBuf,
+    /// Dataset directory (default: $TESSERA_DATA, ./data, ../shared/data).
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// Points per LC row.
+    #[arg(long, default_value_t = 1000)]
+    points: usize,
+    /// Timed repetitions per measurement; the best is reported.
+    #[arg(long, default_value_t = 5)]
+    repeat: usize,
+    /// Leave out the rows of the step-100000 checkpoint (training it takes 10 to 20 minutes the
+    /// first time).
+    #[arg(long)]
+    skip_long: bool,
+    /// Use this model directory as the step-100000 network instead of training it (e.g. a
+    /// figure run's `runs/HASH/checkpoints/step_100000`).
+    #[arg(long, conflicts_with = "skip_long")]
+    long_checkpoint: Option<PathBuf>,
+    /// Measure tessera only.
+    #[arg(long)]
+    no_torch: bool,
+}
+
+/// One line of the table.
+struct Row {
+    workload: String,
+    unit: &'static str,
+    tessera: f64,
+    torch: Option<f64>,
+    target: Target,
+    note: String,
+}
+
+/// What a row must reach.
+#[derive(Clone, Copy)]
+enum Target {
+    /// At least this multiple of PyTorch's rate.
+    Ratio(f64),
+    /// At least this absolute rate (no PyTorch counterpart).
+    Rate(f64),
+}
+
+impl Row {
+    fn verdict(&self) -> String {
+        match (self.target, self.torch) {
+            (Target::Ratio(t), Some(torch)) => {
+                let ratio = self.tessera / torch;
+                format!("{ratio:.2}x | >= {t}x | {}", if ratio >= t { "met" } else { "SHORT" })
+            }
+            (Target::Ratio(t), None) => format!("— | >= {t}x | not measured"),
+            (Target::Rate(t), _) => {
+                format!("— | >= {} | {}", group(t), if self.tessera >= t { "met" } else { "SHORT" })
+            }
+        }
+    }
+
+    fn markdown(&self) -> String {
+        let torch = self.torch.map_or("—".to_string(), |rate| format!("{} {}", group(rate), self.unit));
+        format!(
+            "| {} | {} {u} | {torch} | {} | {} |",
+            self.workload,
+            group(self.tessera),
+            self.verdict(),
+            self.note,
+            u = self.unit
+        )
+    }
+}
+
+/// `12345.6` as `12.3k`, the table's compact rate.
+fn group(rate: f64) -> String {
+    if rate >= 1e3 {
+        format!("{:.1}k", rate / 1e3)
+    } else {
+        format!("{rate:.0}")
+    }
+}
+
+/// A network of the table, stored as a tessera model directory both sides read.
+struct Model {
+    label: &'static str,
+    dir: PathBuf,
+    net: Network<f64>,
+}
+
+/// Points and frame files shared by both sides.
+struct PointSet {
+    label: &'static str,
+    coords: Vec<f64>,
+    npy: PathBuf,
+}
+
+/// Run every row and print the table (also written to `OUT/bench.md`).
+pub fn bench(args: &BenchArgs) -> anyhow::Result<()> {
+    std::fs::create_dir_all(&args.out).with_context(|| format!("creating {}", args.out.display()))?;
+    let torch = if args.no_torch { None } else { Torch::find() };
+    let load_before = load_average();
+    let frame = Frame::random(WIDTHS[0], P, 0)?;
+    let frame_npy = args.out.join("frame.npy");
+    tessera_data::npy::write_rows(&frame_npy, frame.directions(), P, WIDTHS[0])?;
+    let uniform = uniform_points(&args.out, args.points)?;
+    let test = mnist_test_points(&args.out, args.data_dir.as_deref(), args.points)?;
+    let random_init = random_init_model(&args.out)?;
+    let mut trained = vec![trained_model(args, 3000, "trained, step 3000")?];
+    if let Some(dir) = &args.long_checkpoint {
+        let net = Network::load(dir).with_context(|| format!("loading --long-checkpoint {}", dir.display()))?;
+        trained.push(Model { label: "trained, step 1e5", dir: dir.clone(), net });
+    } else if !args.skip_long {
+        trained.push(trained_model(args, 100_000, "trained, step 1e5")?);
+    }
+    let lc = LcBench { frame: &frame, frame_npy: &frame_npy, torch: torch.as_ref(), repeat: args.repeat };
+
+    let mut rows = Vec::new();
+    for dtype in [Dtype::F64, Dtype::F32] {
+        for radius in [0.005, 0.05] {
+            rows.push(lc.row(dtype, &random_init, &uniform, &[radius], Target::Ratio(4.0))?);
+        }
+    }
+    for model in &trained {
+        for dtype in [Dtype::F64, Dtype::F32] {
+            for (radius, target) in [(0.005, 4.0), (0.05, 4.0), (0.5, 3.0)] {
+                rows.push(lc.row(dtype, model, &test, &[radius], Target::Ratio(target))?);
+            }
+        }
+    }
+    for dtype in [Dtype::F64, Dtype::F32] {
+        rows.push(lc.row(dtype, &trained[0], &test, &[0.005, 0.05, 0.5], Target::Ratio(4.0))?);
+    }
+    for dtype in [Dtype::F64, Dtype::F32] {
+        rows.push(training_step_row(dtype, torch.as_ref(), args.repeat)?);
+    }
+    let anchors = mnist_train_anchors(args.data_dir.as_deref())?;
+    for model in &trained {
+        rows.push(slice_row(model, &anchors, args.repeat.min(3))?);
+    }
+
+    let table = render(&rows, torch.as_ref(), load_before, load_average());
+    println!("{table}");
+    let path = args.out.join("bench.md");
+    std::fs::write(&path, &table).with_context(|| format!("writing {}", path.display()))?;
+    eprintln!("written to {}", path.display());
+    Ok(())
+}
+
+fn render(rows: &[Row], torch: Option<&Torch>, load_before: String, load_after: String) -> String {
+    let mut out = String::from(
+        "| workload | tessera | PyTorch | ratio | target | status | counts |\n| --- | --- | --- | --- | --- | --- | --- |\n",
+    );
+    for row in rows {
+        out.push_str(&row.markdown());
+        out.push('\n');
+    }
+    out.push_str(&format!(
+        "\nthreads: {} (rayon); PyTorch: {}; load average before: {load_before}, after: {load_after}\n",
+        rayon::current_num_threads(),
+        torch.map_or("not measured".to_string(), |t| t.version.clone()),
+    ));
+    out
+}
+
+/// The floating-point type of a row.
+#[derive(Clone, Copy)]
+enum Dtype {
+    F32,
+    F64,
+}
+
+impl Dtype {
+    fn name(self) -> &'static str {
+        match self {
+            Dtype::F32 => "f32",
+            Dtype::F64 => "f64",
+        }
+    }
+
+    fn torch(self) -> &'static str {
+        match self {
+            Dtype::F32 => "float32",
+            Dtype::F64 => "float64",
+        }
+    }
+}
+
+/// LC rows: one network, one point set, one or several radii.
+struct LcBench<'a> {
+    frame: &'a Frame,
+    frame_npy: &'a Path,
+    torch: Option<&'a Torch>,
+    repeat: usize,
+}
+
+impl LcBench<'_> {
+    fn row(
+        &self,
+        dtype: Dtype,
+        model: &Model,
+        points: &PointSet,
+        radii: &[f64],
+        target: Target,
+    ) -> anyhow::Result<Row> {
+        let (seconds, totals) = match dtype {
+            Dtype::F64 => self.tessera::<f64>(&model.net, points, radii)?,
+            Dtype::F32 => self.tessera::<f32>(&model.net, points, radii)?,
+        };
+        let n = points.coords.len() / WIDTHS[0];
+        let radii_text = radii.iter().map(f64::to_string).collect::<Vec<_>>().join(", ");
+        let pass = if radii.len() > 1 { " (one pass; PyTorch: one pass per radius)" } else { "" };
+        let workload = format!("LC {}, {}, {}, r = {radii_text}{pass}", dtype.name(), model.label, points.label);
+        let (torch, note) = match self.torch {
+            Some(torch) => {
+                let mut torch_seconds = 0.0;
+                let mut differing = 0;
+                for (k, &radius) in radii.iter().enumerate() {
+                    let counts = torch.lc(dtype, model, points, self.frame_npy, radius, self.repeat)?;
+                    torch_seconds += counts.seconds;
+                    differing += counts.totals.iter().zip(&totals[k]).filter(|(a, b)| a != b).count();
+                }
+                let note = if differing == 0 {
+                    "identical".to_string()
+                } else {
+                    format!("{differing} of {} points differ", n * radii.len())
+                };
+                (Some(n as f64 / torch_seconds), note)
+            }
+            None => (None, String::new()),
+        };
+        eprintln!("{workload}: {:.0} points/s", n as f64 / seconds);
+        Ok(Row { workload, unit: "points/s", tessera: n as f64 / seconds, torch, target, note })
+    }
+
+    /// Best wall time over the repetitions and each radius' per-point totals.
+    fn tessera<T: Scalar>(
+        &self,
+        net: &Network<f64>,
+        points: &PointSet,
+        radii: &[f64],
+    ) -> anyhow::Result<(f64, Vec<Vec<u32>>)> {
+        let net = net.cast::<T>();
+        let options = LcOptions::new(Directions::Shared(self.frame.clone()), radii.to_vec());
+        let lc = LocalComplexity::new(&net, options)?;
+        let n = points.coords.len() / WIDTHS[0];
+        let mut best = f64::MAX;
+        let mut totals = vec![vec![0; n]; radii.len()];
+        for _ in 0..self.repeat.max(1) {
+            let mut source = InMemoryPoints::new(points.label, WIDTHS[0], points.coords.clone())?;
+            let started = Instant::now();
+            lc.run(&mut source, |batch| {
+                for counts in batch {
+                    totals[counts.radius_index][counts.index] = counts.total();
+                }
+                Ok::<_, LcError>(())
+            })?;
+            best = best.min(started.elapsed().as_secs_f64());
+        }
+        Ok((best, totals))
+    }
+}
+
+fn training_step_row(dtype: Dtype, torch: Option<&Torch>, repeat: usize) -> anyhow::Result<Row> {
+    let seconds = match dtype {
+        Dtype::F64 => tessera_steps::<f64>(repeat)?,
+        Dtype::F32 => tessera_steps::<f32>(repeat)?,
+    };
+    let rate = STEPS_PER_REPETITION as f64 / seconds;
+    let torch = torch.map(|t| t.training_steps(dtype, repeat)).transpose()?;
+    // f64 must keep its lead; f32 must get one.
+    let target = Target::Ratio(if matches!(dtype, Dtype::F32) { 1.2 } else { 1.0 });
+    let workload = format!("training step {} (MSE + AdamW, batch {STEP_BATCH})", dtype.name());
+    eprintln!("{workload}: {rate:.0} steps/s");
+    Ok(Row { workload, unit: "steps/s", tessera: rate, torch, target, note: String::new() })
+}
+
+/// Best time of `STEPS_PER_REPETITION` training steps on a fixed batch, as the training loop
+/// runs them (batch and gradient buffers reused).
+fn tessera_steps<T: Scalar>(repeat: usize) -> anyhow::Result<f64> {
+    let mut net = mlp::<T>(&WIDTHS, Activation::Relu)?;
+    net.init_pytorch_default(0, 1.0);
+    let lens: Vec<usize> = net.trainable().iter().map(|t| t.len()).collect();
+    let mut optimizer = Optimizer::new(OptimizerConfig::default(), &lens)?;
+    let box_points = UniformBox::cube("batch", WIDTHS[0], 0.0, 1.0, STEP_BATCH, 0)?.next_batch(STEP_BATCH)?;
+    let inputs = Tensor::from_vec(&[WIDTHS[0]], box_points.coords.iter().map(|&v| T::from_f64(v)).collect())?;
+    let labels = (0..STEP_BATCH).map(|i| (i % 10) as u8).collect();
+    let mut scratch = StepScratch::with_batch(Points::new(inputs, labels));
+    let mut best = f64::MAX;
+    for repetition in 0..=repeat.max(1) {
+        let started = Instant::now();
+        for _ in 0..STEPS_PER_REPETITION {
+            scratch.step(&mut net, &mut optimizer, Loss::Mse)?;
+        }
+        // The first repetition warms the caches and the allocator up.
+        if repetition > 0 {
+            best = best.min(started.elapsed().as_secs_f64());
+        }
+    }
+    Ok(best)
+}
+
+fn slice_row(model: &Model, anchors: &[Vec<f64>; 3], repeat: usize) -> anyhow::Result<Row> {
+    let slice = Slice::through_points(&anchors[0], &anchors[1], &anchors[2], 1.2)?;
+    let options = PartitionOptions::default();
+    let mut best = f64::MAX;
+    let mut regions = 0;
+    for _ in 0..repeat.max(1) {
+        let started = Instant::now();
+        regions = partition_slice(&model.net, &slice, &options)?.num_regions();
+        best = best.min(started.elapsed().as_secs_f64());
+    }
+    let workload = format!("exact slice through MNIST train 0, 1, 2, {} ({regions} regions)", model.label);
+    eprintln!("{workload}: {best:.3} s");
+    Ok(Row {
+        workload,
+        unit: "regions/s",
+        tessera: regions as f64 / best,
+        torch: None,
+        target: Target::Rate(500_000.0),
+        note: format!("{best:.3} s"),
+    })
+}
+
+fn random_init_model(out: &Path) -> anyhow::Result<Model> {
+    let mut net = mlp::<f64>(&WIDTHS, Activation::Relu)?;
+    net.init_pytorch_default(0, 1.0);
+    let dir = out.join("random_init");
+    net.save(&dir)?;
+    Ok(Model { label: "random init", dir, net })
+}
+
+/// The checkpoint of step `steps` of the paper's MNIST run (LC off), trained once into
+/// `OUT/runs` by the figures' run engine and reused afterwards.
+fn trained_model(args: &BenchArgs, steps: u64, label: &'static str) -> anyhow::Result<Model> {
+    let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let mut overrides = vec![format!("train.steps={steps}"), "lc.enabled=false".into()];
+    if let Some(dir) = &args.data_dir {
+        overrides.push(format!("data.dir={}", toml::Value::String(dir.display().to_string())));
+    }
+    let config = RunConfig::load(&workspace.join("configs/mnist_mlp_init1.toml"), &overrides)?;
+    let store = RunStore::new(&args.out);
+    let request = RunRequest { label: format!("bench MNIST MLP, {steps} steps"), config: config.clone() };
+    store.train_missing(&[request], 1, &RunControl::default())?;
+    let dir = store.dir(&config)?.join("checkpoints").join(format!("step_{steps}"));
+    let net = Network::load(&dir).with_context(|| format!("loading the benchmark checkpoint {}", dir.display()))?;
+    Ok(Model { label, dir, net })
+}
+
+fn uniform_points(out: &Path, n: usize) -> anyhow::Result<PointSet> {
+    let coords = UniformBox::cube("uniform", WIDTHS[0], 0.0, 1.0, n, 0)?.next_batch(n)?.coords;
+    save_points(out, "uniform points", "uniform", coords)
+}
+
+fn mnist_test_points(out: &Path, data_dir: Option<&Path>, n: usize) -> anyhow::Result<PointSet> {
+    let test = DataDir::resolve(data_dir).load(DatasetKind::Mnist, Split::Test)?;
+    if test.len() < n {
+        bail!("the MNIST test split has {} samples, fewer than --points {n}", test.len());
+    }
+    let coords = (0..n).flat_map(|i| test.sample(i).iter().map(|&v| f64::from(v))).collect();
+    save_points(out, "MNIST test points", "mnist_test", coords)
+}
+
+fn save_points(out: &Path, label: &'static str, stem: &str, coords: Vec<f64>) -> anyhow::Result<PointSet> {
+    let npy = out.join(format!("{stem}.npy"));
+    tessera_data::npy::write_rows(&npy, &coords, coords.len() / WIDTHS[0], WIDTHS[0])?;
+    Ok(PointSet { label, coords, npy })
+}
+
+fn mnist_train_anchors(data_dir: Option<&Path>) -> anyhow::Result<[Vec<f64>; 3]> {
+    let train = DataDir::resolve(data_dir).load(DatasetKind::Mnist, Split::Train)?;
+    Ok(std::array::from_fn(|i| train.sample(i).iter().map(|&v| f64::from(v)).collect()))
+}
+
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_else(|_| "unknown".into())
+}
+
+/// The PyTorch side: the reference scripts under `bench/`, run by `python3`.
+struct Torch {
+    version: String,
+    scripts: PathBuf,
+}
+
+/// A PyTorch LC measurement: best time and per-point totals.
+struct TorchCounts {
+    seconds: f64,
+    totals: Vec<u32>,
+}
+
+impl Torch {
+    /// `None` (with a message saying why) when python3 cannot import what the scripts need.
+    fn find() -> Option<Torch> {
+        let probe =
+            Command::new("python3").args(["-c", "import torch, safetensors, numpy; print(torch.__version__)"]).output();
+        match probe {
+            Ok(output) if output.status.success() => Some(Torch {
+                version: format!("torch {}", String::from_utf8_lossy(&output.stdout).trim()),
+                scripts: Path::new(env!("CARGO_MANIFEST_DIR")).join("../bench"),
+            }),
+            _ => {
+                eprintln!(
+                    "PyTorch rows not measured: python3 cannot import torch, safetensors and numpy \
+                     (pip install torch safetensors numpy)"
+                );
+                None
+            }
+        }
+    }
+
+    fn lc(
+        &self,
+        dtype: Dtype,
+        model: &Model,
+        points: &PointSet,
+        frame: &Path,
+        radius: f64,
+        repeat: usize,
+    ) -> anyhow::Result<TorchCounts> {
+        let counts_csv = points.npy.with_extension(format!("torch-{}.csv", dtype.name()));
+        let line = self.script(
+            "lc_reference.py",
+            &[
+                "--model".into(),
+                model.dir.display().to_string(),
+                "--points-npy".into(),
+                points.npy.display().to_string(),
+                "--frame".into(),
+                frame.display().to_string(),
+                "--radius".into(),
+                radius.to_string(),
+                "--dtype".into(),
+                dtype.torch().into(),
+                "--repeat".into(),
+                repeat.to_string(),
+                "--save-counts".into(),
+                counts_csv.display().to_string(),
+            ],
+        )?;
+        let seconds = number_after(&line, "best ")?;
+        let text = std::fs::read_to_string(&counts_csv).with_context(|| format!("reading {}", counts_csv.display()))?;
+        let totals = text
+            .lines()
+            .skip(1)
+            .map(|l| l.rsplit(',').next().unwrap_or("").parse::<u32>())
+            .collect::<Result<_, _>>()
+            .with_context(|| format!("parsing {}", counts_csv.display()))?;
+        Ok(TorchCounts { seconds, totals })
+    }
+
+    fn training_steps(&self, dtype: Dtype, repeat: usize) -> anyhow::Result<f64> {
+        let line = self.script(
+            "train_reference.py",
+            &[
+                "--dtype".into(),
+                dtype.torch().into(),
+                "--steps".into(),
+                STEPS_PER_REPETITION.to_string(),
+                "--repeat".into(),
+                repeat.to_string(),
+                "--batch".into(),
+                STEP_BATCH.to_string(),
+            ],
+        )?;
+        Ok(STEPS_PER_REPETITION as f64 / number_after(&line, "best ")?)
+    }
+
+    /// Run a reference script with 2 threads (the machine's cores) and return its last line.
+    fn script(&self, name: &str, args: &[String]) -> anyhow::Result<String> {
+        let threads = rayon::current_num_threads().to_string();
+        let output = Command::new("python3")
+            .arg(self.scripts.join(name))
+            .args(args)
+            .args(["--threads", &threads])
+            .output()
+            .with_context(|| format!("running python3 bench/{name}"))?;
+        if !output.status.success() {
+            bail!("bench/{name} failed: {}", String::from_utf8_lossy(&output.stderr).trim());
+        }
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        Ok(stdout.lines().last().unwrap_or_default().to_string())
+    }
+}
+
+/// The number right after `marker` in `line` (e.g. `best 0.412 s`).
+fn number_after(line: &str, marker: &str) -> anyhow::Result<f64> {
+    line.split_once(marker)
+        .and_then(|(_, rest)| rest.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .with_context(|| format!("no number after '{marker}' in the reference's output: {line}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn number_after_reads_the_reference_scripts_timing() {
+        let line = "torch 2.13.0 float64 threads=2 P=25 r=0.05 points=1000 batch=100: best 0.412 s, 2427 points/s";
+        assert_eq!(number_after(line, "best ").unwrap(), 0.412);
+        let err = number_after("Traceback", "best ").unwrap_err().to_string();
+        assert!(err.contains("no number after 'best '"), "{err}");
+    }
+
+    #[test]
+    fn a_row_below_its_ratio_target_is_reported_short() {
+        let row = |tessera| Row {
+            workload: "w".into(),
+            unit: "points/s",
+            tessera,
+            torch: Some(1000.0),
+            target: Target::Ratio(4.0),
+            note: String::new(),
+        };
+        assert!(row(3999.0).verdict().ends_with("SHORT"), "{}", row(3999.0).verdict());
+        assert!(row(4000.0).verdict().ends_with("met"));
+        let absolute = Row { torch: None, target: Target::Rate(500_000.0), ..row(400_000.0) };
+        assert!(absolute.verdict().ends_with("SHORT"));
+    }
+}
