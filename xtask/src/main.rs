@@ -220,6 +220,23 @@ mod tests {
         assert_eq!(sweep.iter().position(|h| *h == exact[0]), Some(1), "depth 3 is the sweep's second setting");
     }
 
+    #[test]
+    fn the_grokking_geometry_figures_read_the_grokking_depth_sweeps_depth_4_run() {
+        let out = tempfile::tempdir().unwrap();
+        let ctx = figures::Context::new(Scale::Cpu, out.path().to_path_buf(), None, 2);
+        let hashes_of = |id: &str| -> Vec<String> {
+            let fig = figures::select(&[id.to_string()]).unwrap().remove(0);
+            fig.runs(&ctx).unwrap().iter().map(|r| r.config.content_hash().unwrap()).collect()
+        };
+        let sweep = hashes_of("grokking-depth");
+        for id in ["grokking-slices", "grokking-boundary-domains"] {
+            let runs = hashes_of(id);
+            assert_eq!(runs.len(), 1, "{id}");
+            // Settings depth 2, 4, 6 with seeds 0, 1 each: depth 4 seed 0 is the third run.
+            assert_eq!(sweep.iter().position(|h| *h == runs[0]), Some(2), "{id}");
+        }
+    }
+
     /// The smoke scale end to end, as CI runs it: every figure is drawn without error, and a
     /// second reproduction with nothing changed trains nothing.
     #[test]
@@ -236,6 +253,8 @@ mod tests {
         }
         assert!(out.path().join("mnist-dynamics/slices.png").is_file());
         assert!(out.path().join("depth-sweep/depth-sweep.csv").is_file());
+        assert!(out.path().join("grokking-slices/layerwise.png").is_file());
+        assert!(out.path().join("grokking-boundary-domains/domains.csv").is_file());
         let again = reproduce(&smoke_args(out.path(), false), &control).unwrap();
         assert_eq!(again, runs::TrainSummary { trained: 0, reused: first.trained });
     }
