@@ -32,6 +32,8 @@ const AREA_GRID: usize = 200;
 /// Half-width of the Fig. 26 squares, as a share of the median distance between the two
 /// training points whose segment crosses the decision boundary.
 const DOMAIN_SHARE: f64 = 0.1;
+/// Fig. 26's earlier checkpoint: the one nearest (in log) to the run's steps over this.
+const EARLY_DIVISOR: f64 = 10.0;
 /// Bisection steps locating the decision boundary on a segment (2^-60 of its length).
 const BISECTIONS: usize = 60;
 
@@ -511,6 +513,60 @@ fn crossing(net: &Network<f64>, data: &tessera_train::RunData, triad: [usize; 3]
     Ok(None)
 }
 
+/// The crossings of the first `triads(scale)` training-point triads (those with a pair the
+/// network tells apart).
+fn crossings(net: &Network<f64>, data: &tessera_train::RunData, scale: Scale) -> anyhow::Result<Vec<Crossing>> {
+    let mut found = Vec::new();
+    for k in 0..triads(scale).min(data.train.len() / 3) {
+        found.extend(crossing(net, data, [3 * k, 3 * k + 1, 3 * k + 2])?);
+    }
+    anyhow::ensure!(!found.is_empty(), "no training pair of the first triads is classified differently");
+    Ok(found)
+}
+
+/// The near and away squares of half-width `half` of every crossing, partitioned exactly.
+fn domain_pairs(
+    net: &Network<f64>,
+    data: &tessera_train::RunData,
+    crossings: Vec<Crossing>,
+    half: f64,
+) -> anyhow::Result<Vec<DomainPair>> {
+    let options = PartitionOptions::default();
+    crossings
+        .into_iter()
+        .map(|c| {
+            let away = training_point(data, c.points[0])?;
+            let near = partition_slice(net, &square(c.boundary, &c.directions, half)?, &options)?;
+            let far = partition_slice(net, &square(away, &c.directions, half)?, &options)?;
+            let [a, b] = c.points;
+            eprintln!("  squares of points {a}, {b}: near {} regions, away {}", near.num_regions(), far.num_regions());
+            Ok(DomainPair { points: c.points, near, far })
+        })
+        .collect()
+}
+
+/// Mean region counts of the near and the away squares.
+fn mean_counts(pairs: &[DomainPair]) -> [f64; 2] {
+    let n = pairs.len().max(1) as f64;
+    [
+        pairs.iter().map(|p| p.near.num_regions() as f64).sum::<f64>() / n,
+        pairs.iter().map(|p| p.far.num_regions() as f64).sum::<f64>() / n,
+    ]
+}
+
+/// P2 §3 (with Fig. 26): "as LC near the decision boundary rises, LC away from it falls": from
+/// the earlier checkpoint to the end, the near squares' mean count rises and the away squares'
+/// falls.
+fn migration_check(early_step: u64, early: [f64; 2], end: [f64; 2]) -> Check {
+    Check::new(
+        format!(
+            "from step {early_step} to the end, regions near the decision boundary rise and away from it fall (means)"
+        ),
+        end[0] > early[0] && end[1] < early[1],
+        format!("near {:.1} → {:.1}, away {:.1} → {:.1}", early[0], end[0], early[1], end[1]),
+    )
+}
+
 /// The square of half-width `half` around `centre` in the plane of `directions`.
 fn square(centre: Vec<f64>, directions: &[Vec<f64>; 2], half: f64) -> anyhow::Result<Slice> {
     let corners = [[-half, -half], [half, -half], [half, half], [-half, half]];
@@ -557,7 +613,8 @@ impl Figure for BoundaryDomains {
              (bisection, {BISECTIONS} halvings); two squares in the triad's plane of equal half-width h = \
              {DOMAIN_SHARE} × the median pair distance: one centred on that boundary point ('near'), one centred on \
              the pair's training point farther from it ('away'). Regions of each square counted exactly (slice \
-             engine). Deviations: the paper shows 2 + 2 domains without saying how they were chosen; ours are chosen \
+             engine). The same rule (same h, its own boundary points) at the checkpoint nearest step/{EARLY_DIVISOR} \
+             gives the earlier counts. Deviations: the paper shows 2 + 2 domains without saying how they were chosen; ours are chosen \
              by this rule, and 'away' squares that still hold a piece of the decision boundary are counted and \
              reported, not dropped; {}.",
             triads(scale),
@@ -574,25 +631,18 @@ impl Figure for BoundaryDomains {
             *checkpoint_steps(&dir)?.last().with_context(|| format!("{} has no checkpoints", ctx.shown(&dir)))?;
         let net = load_step(&dir, step)?;
         let data = load_run_data(&request.config)?;
-        let available = data.train.len() / 3;
-        let mut crossings = Vec::new();
-        for k in 0..triads(ctx.scale).min(available) {
-            crossings.extend(crossing(&net, &data, [3 * k, 3 * k + 1, 3 * k + 2])?);
-        }
-        anyhow::ensure!(!crossings.is_empty(), "no training pair of the first triads is classified differently");
-        let mut distances: Vec<f64> = crossings.iter().map(|c| c.distance).collect();
+        let found = crossings(&net, &data, ctx.scale)?;
+        let mut distances: Vec<f64> = found.iter().map(|c| c.distance).collect();
         distances.sort_by(f64::total_cmp);
         let half = DOMAIN_SHARE * distances[distances.len() / 2];
-        let options = PartitionOptions::default();
-        let mut pairs = Vec::new();
-        for c in crossings {
-            let away = training_point(&data, c.points[0])?;
-            let near = partition_slice(&net, &square(c.boundary.clone(), &c.directions, half)?, &options)?;
-            let far = partition_slice(&net, &square(away, &c.directions, half)?, &options)?;
-            let [a, b] = c.points;
-            eprintln!("  squares of points {a}, {b}: near {} regions, away {}", near.num_regions(), far.num_regions());
-            pairs.push(DomainPair { points: c.points, near, far });
-        }
+        let pairs = domain_pairs(&net, &data, found, half)?;
+        // The same rule at an earlier checkpoint, before the boundary's regions have gathered.
+        let early_step = nearest_in_log(
+            &checkpoint_steps(&dir)?.into_iter().filter(|&s| s > 0).collect::<Vec<_>>(),
+            (request.config.train.steps as f64 / EARLY_DIVISOR).max(1.0).ln(),
+        );
+        let early_net = load_step(&dir, early_step)?;
+        let early = domain_pairs(&early_net, &data, crossings(&early_net, &data, ctx.scale)?, half)?;
         let near: Vec<usize> = pairs.iter().map(|p| p.near.num_regions()).collect();
         let far: Vec<usize> = pairs.iter().map(|p| p.far.num_regions()).collect();
         let far_with_boundary = pairs.iter().filter(|p| !p.far.decision_boundary.is_empty()).count();
@@ -618,16 +668,22 @@ impl Figure for BoundaryDomains {
                 panels.push((partition, style));
             }
         }
+        let counts_series = |label: String, pairs: &[DomainPair], pick: fn(&DomainPair) -> &Partition| {
+            Series::new(
+                label,
+                pairs.iter().enumerate().map(|(k, p)| (k as f64, pick(p).num_regions() as f64)).collect(),
+            )
+        };
         let chart = Chart {
-            title: format!("regions per square (half-width {half:.3}), step {step}"),
-            x_label: "pair".into(),
+            title: format!("regions per square (half-width {half:.3})"),
+            x_label: "pair (triad order; each step its own pairs)".into(),
             y_label: "regions".into(),
-            series: [("near the decision boundary", &near), ("away from it", &far)]
-                .iter()
-                .map(|(label, counts)| {
-                    Series::new(*label, counts.iter().enumerate().map(|(k, &n)| (k as f64, n as f64)).collect())
-                })
-                .collect(),
+            series: vec![
+                counts_series(format!("near the boundary, step {step}"), &pairs, |p| &p.near),
+                counts_series(format!("away from it, step {step}"), &pairs, |p| &p.far),
+                counts_series(format!("near, step {early_step}"), &early, |p| &p.near).dashed(),
+                counts_series(format!("away, step {early_step}"), &early, |p| &p.far).dashed(),
+            ],
             ..Chart::default()
         };
         let images = vec![
@@ -635,20 +691,22 @@ impl Figure for BoundaryDomains {
             chart_files(&[chart], 1, &out, "counts")?,
         ];
         let mut csv = String::from(
-            "pair,far_point,other_point,near_regions,away_regions,away_has_decision_boundary,near_slope_norm_area_mean,\
-             away_slope_norm_area_mean\n",
+            "step,pair,far_point,other_point,near_regions,away_regions,away_has_decision_boundary,\
+             near_slope_norm_area_mean,away_slope_norm_area_mean\n",
         );
-        for (k, p) in pairs.iter().enumerate() {
-            let [a, b] = p.points;
-            writeln!(
-                csv,
-                "{k},{a},{b},{},{},{},{},{}",
-                p.near.num_regions(),
-                p.far.num_regions(),
-                !p.far.decision_boundary.is_empty(),
-                SlopeStats::of(&p.near).area_mean,
-                SlopeStats::of(&p.far).area_mean
-            )?;
+        for (at, list) in [(early_step, &early), (step, &pairs)] {
+            for (k, p) in list.iter().enumerate() {
+                let [a, b] = p.points;
+                writeln!(
+                    csv,
+                    "{at},{k},{a},{b},{},{},{},{},{}",
+                    p.near.num_regions(),
+                    p.far.num_regions(),
+                    !p.far.decision_boundary.is_empty(),
+                    SlopeStats::of(&p.near).area_mean,
+                    SlopeStats::of(&p.far).area_mean
+                )?;
+            }
         }
         std::fs::write(out.join("domains.csv"), csv)?;
         let mean_slope = |pick: fn(&DomainPair) -> &Partition| {
@@ -657,13 +715,16 @@ impl Figure for BoundaryDomains {
         let (near_slope, far_slope) = (mean_slope(|p| &p.near), mean_slope(|p| &p.far));
         Ok(Outcome {
             images,
-            checks: vec![more_regions_near(&near, &far).late_phase(ctx.scale)],
+            checks: vec![
+                more_regions_near(&near, &far).late_phase(ctx.scale),
+                migration_check(early_step, mean_counts(&early), mean_counts(&pairs)).late_phase(ctx.scale),
+            ],
             notes: vec![format!(
                 "Run: {}, step {step}. Squares of half-width {half:.4} (area {:.4}). {far_with_boundary} of {} 'away' \
                  squares hold a piece of the decision boundary. Mean area-weighted ||A|| (slice-restricted output \
                  slope): near {near_slope:.4}, away {far_slope:.4}. Slope-norm colours: one log scale for the four \
-                 panels, {lo:.4e} to {hi:.4e}. Data: domains.csv (per pair: the training points, regions and mean \
-                 ||A|| near and away), counts.csv.",
+                 panels, {lo:.4e} to {hi:.4e}. Data: domains.csv (per step and pair: the training points, regions \
+                 and mean ||A|| near and away), counts.csv.",
                 ctx.shown(&dir),
                 4.0 * half * half,
                 pairs.len()
@@ -776,6 +837,14 @@ mod tests {
         assert!(!more_regions_near(&[30, 35], &[120, 90]).passed());
         assert!(!more_regions_near(&[50, 50], &[50, 50]).passed());
         assert!(!more_regions_near(&[], &[]).passed());
+    }
+
+    #[test]
+    fn migration_check_needs_near_counts_to_rise_and_away_counts_to_fall() {
+        assert!(migration_check(1000, [800.0, 700.0], [1800.0, 600.0]).passed());
+        assert!(!migration_check(1000, [800.0, 700.0], [1800.0, 900.0]).passed(), "away rose");
+        assert!(!migration_check(1000, [800.0, 700.0], [700.0, 600.0]).passed(), "near fell");
+        assert!(!migration_check(1000, [f64::NAN; 2], [f64::NAN; 2]).passed());
     }
 
     #[test]
