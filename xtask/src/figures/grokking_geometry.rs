@@ -18,7 +18,7 @@ use tessera_net::{Mode, Network, Tensor};
 use tessera_plot::curves::{Chart, Series};
 use tessera_plot::{draw_partition_grid, BoundaryColours, Fill, PartitionStyle};
 use tessera_regions::polygon::Polygon;
-use tessera_regions::{partition_slice, Partition, PartitionOptions, Point, Slice};
+use tessera_regions::{partition_slice, Partition, PartitionOptions, Point, Segment, Slice, UnitSegment};
 use tessera_train::checkpoint::checkpoint_dir;
 use tessera_train::load_run_data;
 
@@ -91,7 +91,8 @@ fn slice_steps(checkpoints: &[u64], steps: u64, count: usize) -> Vec<u64> {
     chosen
 }
 
-/// The mid-training window where the grokking run's LC peaks (P1 Fig. 8: 3e3–3e4 of 1e5).
+/// The mid-training window of a run of `steps` steps: 1e3–3.3e4 of 1e5, holding the grokking
+/// run's LC peak (paper.md §7 E: 3–6e3) and its second bump before the test jump (2–5e4).
 fn mid_training(steps: u64) -> (u64, u64) {
     (steps / 100, steps / 3)
 }
@@ -177,10 +178,9 @@ fn concentration(partition: &Partition) -> Option<Concentration> {
         .layers
         .iter()
         .map(|layer| {
-            let length = |s: &tessera_regions::UnitSegment| (s.to[0] - s.from[0]).hypot(s.to[1] - s.from[1]);
+            let length = |s: &UnitSegment| Segment { from: s.from, to: s.to }.length();
             let total: f64 = layer.boundary.iter().map(length).sum();
-            let midpoint =
-                |s: &tessera_regions::UnitSegment| [(s.from[0] + s.to[0]) / 2.0, (s.from[1] + s.to[1]) / 2.0];
+            let midpoint = |s: &UnitSegment| [(s.from[0] + s.to[0]) / 2.0, (s.from[1] + s.to[1]) / 2.0];
             let close: f64 = layer.boundary.iter().filter(|s| near(midpoint(s))).map(length).sum();
             if total > 0.0 {
                 close / total
@@ -296,8 +296,8 @@ fn load_step(dir: &Path, step: u64) -> anyhow::Result<Network<f64>> {
     Network::<f64>::load(&checkpoint).with_context(|| format!("loading {}", checkpoint.display()))
 }
 
-/// The 1st and 99th percentiles of the slope norms of all `partitions` (positive): one colour
-/// scale for every panel.
+/// The 1st and 99th percentiles of the positive slope norms of all `partitions`: a colour scale
+/// shared by their panels.
 fn slope_range<'a>(partitions: impl Iterator<Item = &'a Partition>) -> [f64; 2] {
     let mut norms: Vec<f64> =
         partitions.flat_map(|p| p.regions.iter().map(|r| r.slope_norm())).filter(|n| *n > 0.0).collect();
@@ -736,7 +736,7 @@ impl Figure for BoundaryDomains {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tessera_regions::{DecisionSegment, LayerPartition, Region, UnitSegment};
+    use tessera_regions::{DecisionSegment, LayerPartition, Region};
 
     #[test]
     fn log_spaced_subset_picks_nearest_checkpoints_and_keeps_the_ends() {
