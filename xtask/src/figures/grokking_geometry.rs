@@ -563,7 +563,15 @@ fn migration_check(early_step: u64, early: [f64; 2], end: [f64; 2]) -> Check {
             "from step {early_step} to the end, regions near the decision boundary rise and away from it fall (means)"
         ),
         end[0] > early[0] && end[1] < early[1],
-        format!("near {:.1} → {:.1}, away {:.1} → {:.1}", early[0], end[0], early[1], end[1]),
+        format!(
+            "near {:.1} → {:.1}, away {:.1} → {:.1} (near / away {:.2} → {:.2})",
+            early[0],
+            end[0],
+            early[1],
+            end[1],
+            early[0] / early[1],
+            end[0] / end[1]
+        ),
     )
 }
 
