@@ -212,17 +212,32 @@ mod tests {
         assert_eq!(ctx.shown(std::path::Path::new("/elsewhere/runs/abc")), "/elsewhere/runs/abc");
     }
 
+    /// The hashes of the runs figure `id` reads, in its order.
+    fn run_hashes(ctx: &figures::Context, id: &str) -> Vec<String> {
+        let fig = figures::select(&[id.to_string()]).unwrap().remove(0);
+        fig.runs(ctx).unwrap().iter().map(|r| r.config.content_hash().unwrap()).collect()
+    }
+
     #[test]
     fn lc_vs_exact_reads_the_depth_sweeps_depth_3_run() {
         let out = tempfile::tempdir().unwrap();
         let ctx = figures::Context::new(Scale::Cpu, out.path().to_path_buf(), None, 1);
-        let hashes_of = |id: &str| -> Vec<String> {
-            let fig = figures::select(&[id.to_string()]).unwrap().remove(0);
-            fig.runs(&ctx).unwrap().iter().map(|r| r.config.content_hash().unwrap()).collect()
-        };
-        let (exact, sweep) = (hashes_of("lc-vs-exact"), hashes_of("depth-sweep"));
+        let (exact, sweep) = (run_hashes(&ctx, "lc-vs-exact"), run_hashes(&ctx, "depth-sweep"));
         assert_eq!(exact.len(), 1);
         assert_eq!(sweep.iter().position(|h| *h == exact[0]), Some(1), "depth 3 is the sweep's second setting");
+    }
+
+    #[test]
+    fn the_grokking_geometry_figures_read_the_grokking_depth_sweeps_depth_4_run() {
+        let out = tempfile::tempdir().unwrap();
+        let ctx = figures::Context::new(Scale::Cpu, out.path().to_path_buf(), None, 2);
+        let sweep = run_hashes(&ctx, "grokking-depth");
+        for id in ["grokking-slices", "grokking-boundary-domains"] {
+            let runs = run_hashes(&ctx, id);
+            assert_eq!(runs.len(), 1, "{id}");
+            // Settings depth 2, 4, 6 with seeds 0, 1 each: depth 4 seed 0 is the third run.
+            assert_eq!(sweep.iter().position(|h| *h == runs[0]), Some(2), "{id}");
+        }
     }
 
     /// The smoke scale end to end, as CI runs it: every figure is drawn without error, and a
@@ -241,6 +256,8 @@ mod tests {
         }
         assert!(out.path().join("mnist-dynamics/slices.png").is_file());
         assert!(out.path().join("depth-sweep/depth-sweep.csv").is_file());
+        assert!(out.path().join("grokking-slices/layerwise.png").is_file());
+        assert!(out.path().join("grokking-boundary-domains/domains.csv").is_file());
         let again = reproduce(&smoke_args(out.path(), false), &control).unwrap();
         assert_eq!(again, runs::TrainSummary { trained: 0, reused: first.trained });
     }

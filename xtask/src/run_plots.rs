@@ -65,6 +65,15 @@ pub fn lc_chart(metrics: &MetricsTable, title: &str, r: &str, markers: &[f64]) -
 
 /// Draw accuracy (and PGD accuracy) and LC curves of a run into `out` (`.png` or `.svg`).
 pub fn plot_run(metrics: &MetricsTable, title: &str, markers: &[f64], out: &Path) -> anyhow::Result<()> {
+    let mut charts = vec![accuracy_chart(metrics, title, markers)];
+    charts.extend(radii(metrics).iter().map(|r| lc_chart(metrics, title, r, markers)));
+    let columns = charts.len();
+    draw_charts(&charts, columns, out)?;
+    Ok(())
+}
+
+/// The chart of train and test accuracy and every recorded PGD accuracy, with `markers`.
+pub fn accuracy_chart(metrics: &MetricsTable, title: &str, markers: &[f64]) -> Chart {
     let mut acc = step_chart(panel_title(title, "accuracy"), "accuracy", markers);
     for (name, label, color) in [("train_acc", "train", TRAIN), ("test_acc", "test", TEST)] {
         let c = curve(metrics, name);
@@ -79,11 +88,7 @@ pub fn plot_run(metrics: &MetricsTable, title: &str, markers: &[f64], out: &Path
         let series = Series::new(format!("PGD ε={eps}"), on_log_axis(curve(metrics, name)));
         acc.series.push(series.with_color(ADVERSARIAL[k % ADVERSARIAL.len()]).dashed());
     }
-    let mut charts = vec![acc];
-    charts.extend(radii(metrics).iter().map(|r| lc_chart(metrics, title, r, markers)));
-    let columns = charts.len();
-    draw_charts(&charts, columns, out)?;
-    Ok(())
+    acc
 }
 
 /// Every metric of a run as one wide CSV table (step, then the metrics in name order).

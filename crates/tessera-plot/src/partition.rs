@@ -21,6 +21,14 @@ pub enum Fill {
     /// The viridis colour of the slope norm `||A||` of the output on the region, from the
     /// smallest (dark) to the largest (yellow) norm of the picture.
     SlopeNorm,
+    /// The viridis colour of `ln ||A||` from `ln lo` (dark) to `ln hi` (yellow), clamped: one
+    /// scale for several pictures whose norms span orders of magnitude.
+    SlopeNormLog {
+        /// Norm drawn at the dark end (and below it).
+        lo: f64,
+        /// Norm drawn at the yellow end (and above it).
+        hi: f64,
+    },
     /// White.
     Blank,
 }
@@ -45,6 +53,9 @@ pub struct PartitionStyle {
     pub boundaries: BoundaryColours,
     /// Line width of layer boundaries in pixels (0: not drawn).
     pub boundary_width: u32,
+    /// Draw the boundaries of the first this many kinked layers only (the partition after that
+    /// layer); all layers when `None`.
+    pub layers: Option<usize>,
     /// Line width of the decision boundary in pixels, drawn in red (0: not drawn).
     pub decision_width: u32,
     /// Mark the slice's anchor points.
@@ -60,6 +71,7 @@ impl Default for PartitionStyle {
             fill: Fill::Random { seed: 0 },
             boundaries: BoundaryColours::Black,
             boundary_width: 1,
+            layers: None,
             decision_width: 2,
             anchors: true,
             title: None,
@@ -119,7 +131,8 @@ impl Figure for PartitionFigure<'_> {
         });
         chart.draw_series(regions).map_err(text)?;
         if self.style.boundary_width > 0 {
-            for (l, layer) in self.partition.layers.iter().enumerate() {
+            let shown = self.style.layers.unwrap_or(usize::MAX);
+            for (l, layer) in self.partition.layers.iter().enumerate().take(shown) {
                 let colour = match self.style.boundaries {
                     BoundaryColours::Black => BLACK,
                     BoundaryColours::PerLayer => PALETTE[l % PALETTE.len()].into(),
@@ -152,12 +165,22 @@ impl PartitionFigure<'_> {
             Fill::SlopeNorm => {
                 let norms: Vec<f64> = regions.iter().map(|r| r.slope_norm()).collect();
                 let (lo, hi) = norms.iter().fold((f64::MAX, f64::MIN), |(lo, hi), &n| (lo.min(n), hi.max(n)));
-                let span = if hi > lo { hi - lo } else { 1.0 };
-                norms.iter().map(|n| viridis((n - lo) / span)).collect()
+                ramp(&norms, lo, hi)
+            }
+            Fill::SlopeNormLog { lo, hi } => {
+                // ln 0 = -inf clamps to the dark end, as a norm below `lo` does.
+                let logs: Vec<f64> = regions.iter().map(|r| r.slope_norm().ln().max(f64::MIN)).collect();
+                ramp(&logs, lo.ln(), hi.ln())
             }
             Fill::Blank => vec![Rgb(255, 255, 255); regions.len()],
         }
     }
+}
+
+/// Viridis colours of `values` placed linearly between `lo` (dark) and `hi` (yellow).
+fn ramp(values: &[f64], lo: f64, hi: f64) -> Vec<Rgb> {
+    let span = if hi > lo { hi - lo } else { 1.0 };
+    values.iter().map(|v| viridis((v - lo) / span)).collect()
 }
 
 fn segment(from: Point, to: Point, style: ShapeStyle) -> PathElement<(f64, f64)> {
@@ -218,5 +241,19 @@ mod tests {
         let (buffer, size) = render(&style);
         let Rgb(r, g, b) = viridis(0.0);
         assert_eq!(pixel(&buffer, size, 30, 30), [r, g, b]);
+    }
+
+    /// The test region's slopes are (0, ±1): norm √2, a quarter of the way from 1/2 to 8 in
+    /// logs (ln √2 − ln ½ = 1.5 ln 2, ln 8 − ln ½ = 4 ln 2: 0.375).
+    #[test]
+    fn log_slope_norm_fill_places_the_norm_on_a_log_scale() {
+        let fill = Fill::SlopeNormLog { lo: 0.5, hi: 8.0 };
+        let style = PartitionStyle { fill, decision_width: 0, anchors: false, ..Default::default() };
+        let (buffer, size) = render(&style);
+        let Rgb(r, g, b) = viridis(0.375);
+        assert_eq!(pixel(&buffer, size, 30, 30), [r, g, b]);
+        let clamped = PartitionStyle { fill: Fill::SlopeNormLog { lo: 4.0, hi: 8.0 }, ..style };
+        let Rgb(r, g, b) = viridis(0.0);
+        assert_eq!(pixel(&render(&clamped).0, size, 30, 30), [r, g, b]);
     }
 }

@@ -3,7 +3,8 @@
 
 use std::path::Path;
 use tessera_net::{mlp, Activation};
-use tessera_plot::{draw_partition, BoundaryColours, Fill, PartitionStyle, PlotError};
+use tessera_plot::curves::{Chart, Series};
+use tessera_plot::{draw_partition, draw_partition_grid, BoundaryColours, Fill, PartitionStyle, PlotError};
 use tessera_regions::{partition_slice, Partition, PartitionOptions, Slice};
 
 fn small_partition() -> Partition {
@@ -54,4 +55,40 @@ fn bad_requests_are_errors_naming_the_problem() {
     let missing_dir = dir.path().join("no/such/dir/p.png");
     let err = draw_partition(&small_partition(), &PartitionStyle::default(), &missing_dir).unwrap_err();
     assert!(err.to_string().contains("no/such/dir"), "{err}");
+}
+
+/// Width and height of a PNG, from its header.
+fn png_size(path: &Path) -> (u32, u32) {
+    let bytes = std::fs::read(path).unwrap();
+    let word = |at: usize| u32::from_be_bytes(bytes[at..at + 4].try_into().unwrap());
+    (word(16), word(20))
+}
+
+#[test]
+fn a_partition_grid_draws_each_panel_with_its_own_style_beside_an_optional_chart() {
+    let p = small_partition();
+    let dir = tempfile::tempdir().unwrap();
+    let panel = |layers: usize| PartitionStyle {
+        fill: Fill::SlopeNormLog { lo: 0.1, hi: 10.0 },
+        layers: Some(layers),
+        title: Some(format!("after layer {layers}")),
+        ..PartitionStyle::default()
+    };
+    let panels = [(&p, panel(1)), (&p, panel(2)), (&p, panel(2))];
+    let chart = Chart {
+        title: "the chart".into(),
+        series: vec![Series::new("s", vec![(0.0, 1.0), (1.0, 2.0)])],
+        ..Chart::default()
+    };
+    for (name, chart) in [("alone", None), ("beside", Some(&chart))] {
+        let (png, svg) = (dir.path().join(format!("{name}.png")), dir.path().join(format!("{name}.svg")));
+        draw_partition_grid(&panels, 2, chart, &png).unwrap();
+        draw_partition_grid(&panels, 2, chart, &svg).unwrap();
+        assert_png(&png);
+        assert_svg_with_text(&svg, "after layer 1");
+        assert_svg_with_text(&svg, "after layer 2");
+        // Two columns and two rows of 300-px panels, the chart 620 px wide beside them.
+        let expected = if chart.is_some() { (620 + 600, 600) } else { (600, 600) };
+        assert_eq!(png_size(&png), expected, "{name}");
+    }
 }

@@ -144,6 +144,26 @@ fn boundary_pixels_lie_exactly_on_the_partitions_boundary_segments() {
 }
 
 #[test]
+fn a_layer_limit_draws_exactly_the_boundaries_of_the_first_layers() {
+    let p = partition();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("first_layer.png");
+    let style = PartitionStyle {
+        width: WIDTH,
+        fill: Fill::Blank,
+        layers: Some(1),
+        decision_width: 0,
+        anchors: false,
+        ..Default::default()
+    };
+    draw_partition(&p, &style, &path).unwrap();
+    let picture = Picture::read(&path);
+    let px = to_pixels(&p);
+    let segments: Vec<_> = p.layers[0].boundary.iter().map(|s| [px(s.from), px(s.to)]).collect();
+    assert_segments_drawn(&picture, &segments, 2.5, is_black, "first-layer boundary");
+}
+
+#[test]
 fn decision_boundary_pixels_are_red_and_lie_on_the_decision_segments() {
     let p = partition();
     let dir = tempfile::tempdir().unwrap();

@@ -13,7 +13,7 @@ use tessera_plot::curves::{Series, TEST, TRAIN};
 use tessera_plot::{draw_partitions_beside_chart, BoundaryColours, Fill, PartitionStyle};
 use tessera_regions::{partition_slice, Partition, PartitionOptions, Slice};
 use tessera_train::checkpoint::checkpoint_dir;
-use tessera_train::{load_run_data, MetricsTable};
+use tessera_train::{load_run_data, MetricsTable, RunData};
 
 /// The run every MNIST figure shares: configs/mnist_mlp_init1.toml at the scale's full length.
 pub fn shared_run(ctx: &Context) -> anyhow::Result<RunRequest> {
@@ -29,18 +29,26 @@ pub fn mnist_run(ctx: &Context, depth: usize, label: &str) -> anyhow::Result<Run
     Ok(RunRequest { label: label.into(), config: ctx.config(MNIST_CONFIG, &overrides)? })
 }
 
+/// Training point `i` of a run's subset, in f64.
+pub fn training_point(data: &RunData, i: usize) -> anyhow::Result<Vec<f64>> {
+    let x = data.train.get(i).with_context(|| format!("the run has no training point {i}"))?;
+    Ok(x.iter().map(|&v| f64::from(v)).collect())
+}
+
+/// The slice through training points `a`, `b`, `c` of a run's subset: the square around their
+/// centroid, padding 1.2 × the largest anchor distance (the paper gives no pad).
+pub fn training_slice(data: &RunData, [a, b, c]: [usize; 3]) -> anyhow::Result<Slice> {
+    let point = |i| training_point(data, i);
+    Ok(Slice::through_points(&point(a)?, &point(b)?, &point(c)?, 1.2)?)
+}
+
 /// P1 Fig. 1 / P2 Fig. 2.
 pub struct Dynamics;
 
 impl Dynamics {
     /// Exact partitions of the slice through training points 0, 1, 2 at every snapshot step.
     fn slices(request: &RunRequest, dir: &std::path::Path) -> anyhow::Result<Vec<(u64, Partition)>> {
-        let data = load_run_data(&request.config)?;
-        let anchor = |i: usize| -> anyhow::Result<Vec<f64>> {
-            let x = data.train.get(i).with_context(|| format!("the run has no training point {i}"))?;
-            Ok(x.iter().map(|&v| f64::from(v)).collect())
-        };
-        let slice = Slice::through_points(&anchor(0)?, &anchor(1)?, &anchor(2)?, 1.2)?;
+        let slice = training_slice(&load_run_data(&request.config)?, [0, 1, 2])?;
         snapshots(request.config.train.steps)
             .into_iter()
             .map(|step| {

@@ -113,7 +113,7 @@ fn denser_on_the_left(what: &str, left: f64, right: f64) -> Check {
 
 /// Boundary segments of a partition bucketed on a square grid, for "is any segment within
 /// `r` of this point" queries.
-struct SegmentIndex {
+pub(super) struct SegmentIndex {
     segments: Vec<[Point; 2]>,
     buckets: Vec<Vec<usize>>,
     side: usize,
@@ -124,7 +124,7 @@ struct SegmentIndex {
 impl SegmentIndex {
     /// Every segment goes into the buckets its bounding box, widened by `reach`, overlaps;
     /// queries must then use a radius of at most `reach`.
-    fn new(segments: Vec<[Point; 2]>, half: f64, reach: f64) -> Self {
+    pub(super) fn new(segments: Vec<[Point; 2]>, half: f64, reach: f64) -> Self {
         let side = 200usize;
         let cell = 2.0 * half / side as f64;
         let mut buckets = vec![Vec::new(); side * side];
@@ -142,7 +142,7 @@ impl SegmentIndex {
     }
 
     /// Whether a segment passes within `r` (at most the index's reach) of `p`.
-    fn near(&self, p: Point, r: f64) -> bool {
+    pub(super) fn near(&self, p: Point, r: f64) -> bool {
         let bucket = |v: f64| (((v - self.lower) / self.cell).floor().max(0.0) as usize).min(self.side - 1);
         self.buckets[bucket(p[1]) * self.side + bucket(p[0])]
             .iter()

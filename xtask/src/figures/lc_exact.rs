@@ -51,7 +51,7 @@ struct Curves {
 }
 
 /// The checkpoint steps of a run folder, ascending.
-fn checkpoint_steps(run: &Path) -> anyhow::Result<Vec<u64>> {
+pub(super) fn checkpoint_steps(run: &Path) -> anyhow::Result<Vec<u64>> {
     let root = run.join("checkpoints");
     let mut steps: Vec<u64> = std::fs::read_dir(&root)
         .with_context(|| format!("listing {}", root.display()))?

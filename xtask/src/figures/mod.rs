@@ -3,6 +3,7 @@
 
 mod dynamics;
 mod geometry;
+mod grokking_geometry;
 mod lc_exact;
 mod lc_validation;
 mod scales;
@@ -119,6 +120,8 @@ pub fn all() -> Vec<Box<dyn Figure>> {
         Box::new(lc_exact::LcVsExact),
     ];
     figures.extend(sweep::all().into_iter().map(|s| Box::new(s) as Box<dyn Figure>));
+    figures.push(Box::new(grokking_geometry::GrokkingSlices));
+    figures.push(Box::new(grokking_geometry::BoundaryDomains));
     figures
 }
 

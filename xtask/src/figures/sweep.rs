@@ -204,6 +204,14 @@ impl Sweep {
     }
 }
 
+/// The grokking run: the grokking-depth sweep's depth-4, seed-0 run (P2 Fig. 7's network), so
+/// every figure reading its partition shares it by hash.
+pub fn grokking_run(ctx: &Context) -> anyhow::Result<RunRequest> {
+    let sweep = all().into_iter().find(|s| s.id == "grokking-depth").expect("the grokking-depth sweep is registered");
+    let depth_4 = (sweep.settings)(ctx.scale).iter().position(|s| s.label == "depth 4").expect("depth 4 is swept");
+    Ok(sweep.requests(ctx)?.swap_remove(depth_4).swap_remove(0))
+}
+
 /// Mean of the ascent's peak window of a curve.
 fn peak(curve: &Curve) -> f64 {
     curve.ascent_peak(checks::EARLY).map_or(f64::NAN, |p| p.1)
