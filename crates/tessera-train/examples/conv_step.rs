@@ -38,10 +38,10 @@ fn network(name: &str) -> Result<Network<f32>> {
 fn cpu_seconds() -> f64 {
     let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
     // Fields after the command name (which ends with ')'): utime and stime are the 12th and
-    // 13th, in clock ticks of 1/100 s.
+    // 13th (fields 14 and 15 of the line), in clock ticks of 1/100 s.
     let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
-    let fields: Vec<f64> = after.split_whitespace().filter_map(|f| f.parse().ok()).collect();
-    fields.get(11).zip(fields.get(12)).map_or(0.0, |(u, s)| (u + s) / 100.0)
+    let ticks: Vec<f64> = after.split_whitespace().skip(11).take(2).filter_map(|f| f.parse().ok()).collect();
+    ticks.iter().sum::<f64>() / 100.0
 }
 
 /// Steps per second in wall time and CPU seconds per step.

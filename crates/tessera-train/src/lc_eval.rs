@@ -118,7 +118,7 @@ pub fn layer_selection<T: Scalar>(layers: &CountedLayers, net: &Network<T>) -> L
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tessera_net::{cnn, mlp, preact_resnet18, Activation, CnnSpec, NodeId, Op};
+    use tessera_net::{cnn, mlp, preact_resnet18, Activation, CnnSpec, NodeId, Op, Tensor};
 
     /// The nodes whose inputs LC counts under `layers`, with their widths.
     fn counted(net: &Network<f32>, layers: &CountedLayers) -> Vec<(NodeId, usize)> {
@@ -185,6 +185,32 @@ mod tests {
         let mut options = LcOptions::new(Directions::Shared(frame), vec![0.1]);
         options.layers = layer_selection(&CountedLayers::Named(LayerGroup::Conv), &net);
         assert!(matches!(LocalComplexity::new(&net, options).err(), Some(LcError::NoConvolutionalLayers)));
+    }
+
+    #[test]
+    fn point_sets_are_the_first_train_and_test_points_and_random_points_in_the_data_box() {
+        let points = |offset: f32, n: usize| {
+            let data: Vec<f32> = (0..n * 4).map(|i| offset + i as f32 / 100.0).collect();
+            Points::new(Tensor::from_vec(&[4], data).unwrap(), vec![0; n])
+        };
+        let (train, test) = (points(0.0, 5), points(0.5, 6));
+        let domain = Domain::new(vec![-1.0, 0.0, 2.0, 3.0], vec![-0.5, 0.1, 4.0, 3.5]).unwrap();
+        let config = LcConfig { train_points: 3, test_points: 4, random_points: 50, ..LcConfig::default() };
+        let config = LcConfig { frame_seed: Some(0), random_seed: Some(1), p: 2, ..config };
+        let lc = LcEvaluator::new(&config, &train, &test, &domain).unwrap();
+        let names: Vec<&str> = lc.sets.iter().map(|(name, _)| name.as_str()).collect();
+        assert_eq!(names, ["train", "test", "random"]);
+        let as_f64 =
+            |p: &Points<f32>, n: usize| -> Vec<f64> { p.inputs.data[..n * 4].iter().map(|&v| f64::from(v)).collect() };
+        assert_eq!(lc.sets[0].1, as_f64(&train, 3));
+        assert_eq!(lc.sets[1].1, as_f64(&test, 4));
+        let random = &lc.sets[2].1;
+        assert_eq!(random.len(), 50 * 4);
+        for row in random.chunks(4) {
+            for ((&v, &lo), &hi) in row.iter().zip(domain.lower()).zip(domain.upper()) {
+                assert!(f64::from(lo) <= v && v <= f64::from(hi), "{v} outside [{lo}, {hi}]");
+            }
+        }
     }
 
     #[test]
