@@ -97,6 +97,9 @@ pub enum LcError {
     /// A layer selection that leaves nothing to count.
     #[error("nothing to count: the network has no activation layer selected and the output layer is not counted")]
     NoLayers,
+    /// The convolutional layers were asked for, but no activation layer sees a feature map.
+    #[error("the network has no convolutional layer to count (no activation layer has a [C, H, W] input)")]
+    NoConvolutionalLayers,
     /// A pre-activation that overflowed or became NaN.
     #[error("layer '{layer}': a pre-activation is not finite at point {point}")]
     NonFinitePreactivation {

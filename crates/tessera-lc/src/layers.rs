@@ -38,6 +38,14 @@ pub(crate) fn counted_layers<T: Scalar>(
             sorted.dedup();
             sorted
         }
+        LayerSelection::Convolutional => {
+            let numbers: Vec<usize> =
+                (1..=activations.len()).filter(|&k| net.shape(activations[k - 1]).len() == 3).collect();
+            if numbers.is_empty() {
+                return Err(LcError::NoConvolutionalLayers);
+            }
+            numbers
+        }
     };
     let mut layers: Vec<CountedLayer> = numbers
         .iter()

@@ -53,6 +53,10 @@ pub enum LayerSelection {
     All,
     /// Only these activation layers, numbered from 1 in network order (the CSV's `layer_k`).
     Only(Vec<usize>),
+    /// The activation layers whose pre-activations are feature maps `[C, H, W]` (every
+    /// channel x position a neuron): a CNN's convolutional layers without its dense head (P1
+    /// §4.1), every ReLU of a ResNet's blocks (residual sums included).
+    Convolutional,
 }
 
 /// Everything that defines one LC measurement.

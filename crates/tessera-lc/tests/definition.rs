@@ -4,7 +4,7 @@ mod common;
 
 use common::*;
 use proptest::prelude::*;
-use tessera_lc::{Directions, Frame, LcError, LcOptions, LocalComplexity, Method, ZeroSign};
+use tessera_lc::{Directions, Frame, LayerSelection, LcError, LcOptions, LocalComplexity, Method, ZeroSign};
 use tessera_net::{mlp, Activation, GraphBuilder, Mode, Network, Tensor};
 
 /// A network with every bias zero: all hyperplanes pass through the origin.
@@ -179,5 +179,47 @@ fn a_nan_weight_is_reported_with_its_layer_and_point() {
         let lc = LocalComplexity::new(&net, options(2, 1, 0, &[0.1], method)).unwrap();
         let err = lc.count_points(&[0.1, 0.2, 0.3, 0.4]).unwrap_err();
         assert!(matches!(&err, LcError::NonFinitePreactivation { layer, point: 0 } if layer == "layer_2"), "{err}");
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(6))]
+
+    /// P1 §4.1: in a CNN only the convolutional layers are counted, and each of their neurons
+    /// is one channel at one position. The count per conv layer equals the number of
+    /// (channel, position) units of its pre-activation (BN in evaluation mode) whose sign is not
+    /// the same at all 2P vertices, computed here from a plain forward pass of the vertices.
+    #[test]
+    fn conv_layer_count_equals_the_direct_per_channel_and_position_sign_test(
+        seed in 0u64..1000,
+        p in 1usize..=4,
+        radius in 0.05f64..1.0,
+    ) {
+        let net = small_cnn(seed);
+        let frame = Frame::random(72, p, seed + 1).unwrap();
+        let points = random_points(3, 72, 0.0, 1.0, seed + 2);
+        for method in METHODS {
+            let mut o = LcOptions::new(Directions::Shared(frame.clone()), vec![radius]);
+            o.method = method;
+            o.layers = LayerSelection::Convolutional;
+            let lc = LocalComplexity::new(&net, o).unwrap();
+            prop_assert_eq!(lc.layers().iter().map(|l| l.width).collect::<Vec<_>>(), vec![3 * 6 * 6, 4 * 3 * 3]);
+            let c = lc.count_points(&points).unwrap();
+            for (x, got) in points.chunks(72).zip(&c) {
+                let vertices = Tensor::from_vec(&[2, 6, 6], frame.vertices(x, radius)).unwrap();
+                let (_, taps) = net.forward_with_taps(&vertices, Mode::Eval, true).unwrap();
+                let direct: Vec<u32> = taps[..2]
+                    .iter()
+                    .map(|t| {
+                        let w = t.width();
+                        (0..w).filter(|&u| {
+                            let sign = |row: usize| t.data[row * w + u].partial_cmp(&0.0).unwrap();
+                            (1..t.batch).any(|row| sign(row) != sign(0))
+                        }).count() as u32
+                    })
+                    .collect();
+                prop_assert_eq!(&got.per_layer, &direct, "{:?}", method);
+            }
+        }
     }
 }

@@ -1,8 +1,8 @@
 //! Reverse-mode gradients of every op: parameter gradients (training) and input gradients
 //! (adversarial attacks), from a forward `Tape`.
 
-use crate::conv::{avg_pool_adjoint, col2im, im2col, Window};
-use crate::forward::{on_thread_pool, rows_per_task, Tape, ELEMENTWISE_CHUNK};
+use crate::conv::{avg_pool_adjoint, col2im, im2col, samples_per_gemm, SideBySide, Window};
+use crate::forward::{channel_blocks, on_thread_pool, rows_per_task, Tape, ELEMENTWISE_CHUNK};
 use crate::op::{Activation, Mode, Op};
 use crate::scalar::{fast_sum, gemm, MatRef};
 use crate::{Network, NodeId, Scalar, Tensor};
@@ -194,6 +194,9 @@ impl<T: Scalar> Network<T> {
         }
     }
 
+    /// Parameter and input gradients of conv node `id`, over tasks of a few GEMM blocks each
+    /// (samples side by side, see `samples_per_gemm`); every task keeps its own partial dW, so
+    /// that a thread slowed by other work on the machine does not hold up the rest.
     fn conv_backward(
         &self,
         id: NodeId,
@@ -205,71 +208,84 @@ impl<T: Scalar> Network<T> {
         let (group, groups) = self.conv_group(id);
         let w: Window = group.window;
         let weight = &self.params(id).tensors[0];
-        // Per group: im2col rows, output positions, output channels; all channels in total.
         let (rows, plen, cout_g) = (w.col_rows(), w.out_len(), group.cout);
         let cout = cout_g * groups;
-        let (in_w, out_w) = (x.width(), g.width());
-        if let Some(out) = param_out {
-            // A few chunks per thread, each with its own partial dW, so that a thread slowed by
-            // other work on the machine does not hold up the rest.
-            let chunk = x.batch.div_ceil(4 * rayon::current_num_threads().max(1)).max(1);
-            let (dw, db) = x
-                .data
-                .par_chunks(chunk * in_w)
-                .zip(g.data.par_chunks(chunk * out_w))
-                .map(|(xs, gs)| {
-                    let mut dw = vec![T::zero(); cout * rows];
-                    let mut db = vec![T::zero(); cout];
-                    let mut col = vec![T::zero(); rows * plen];
-                    for (xi, gi) in xs.chunks(in_w).zip(gs.chunks(out_w)) {
-                        for grp in 0..groups {
-                            let (wr, xr, orows) = group.group_ranges(grp);
-                            let xg = &xi[xr];
-                            let cols: &[T] = if w.is_pointwise() {
-                                xg
-                            } else {
-                                im2col(&w, xg, &mut col);
-                                &col
+        let (in_w, out_w, per_gemm) = (x.width(), g.width(), samples_per_gemm(&w));
+        let per_task = x.batch.div_ceil(4 * rayon::current_num_threads().max(1)).max(1).next_multiple_of(per_gemm);
+        let tasks = x.batch.div_ceil(per_task);
+        let want_params = param_out.is_some();
+        let param_lens = if want_params { (cout * rows, cout) } else { (0, 0) };
+        let mut dx = want_dx.then(|| Tensor::zeros(x.batch, &x.shape));
+        let dx_parts: Vec<Option<&mut [T]>> = match dx.as_mut() {
+            Some(dx) => dx.data.chunks_mut(per_task * in_w).map(Some).collect(),
+            None => (0..tasks).map(|_| None).collect(),
+        };
+        let (dw, db) = dx_parts
+            .into_par_iter()
+            .zip(x.data.par_chunks(per_task * in_w))
+            .zip(g.data.par_chunks(per_task * out_w))
+            .map(|((mut dx_part, xs), gs)| {
+                let (mut dw, mut db) = (vec![T::zero(); param_lens.0], vec![T::zero(); param_lens.1]);
+                let (mut col, mut wide, mut dcol) = (Vec::new(), Vec::new(), Vec::new());
+                let samples = xs.len() / in_w;
+                for first in (0..samples).step_by(per_gemm) {
+                    let count = per_gemm.min(samples - first);
+                    let ld = count * plen;
+                    let sample = |s: usize, range: &std::ops::Range<usize>| {
+                        (first + s) * in_w + range.start..(first + s) * in_w + range.end
+                    };
+                    let gb = &gs[first * out_w..(first + count) * out_w];
+                    for grp in 0..groups {
+                        let (wr, xr, orows) = group.group_ranges(grp);
+                        let gg: &[T] = if count == 1 {
+                            &gb[orows.clone()]
+                        } else {
+                            wide.resize(cout_g * ld, T::zero());
+                            let layout = SideBySide {
+                                sample_width: out_w,
+                                offset: orows.start,
+                                rows: cout_g,
+                                block: plen,
+                                count,
                             };
-                            let gg = MatRef::new(&gi[orows], cout_g, plen);
-                            gemm(gg, MatRef::transposed(cols, plen, rows), T::one(), &mut dw[wr]);
+                            layout.gather(gb, &mut wide);
+                            &wide
+                        };
+                        let gm = MatRef::new(gg, cout_g, ld);
+                        if want_params {
+                            col.resize(rows * ld, T::zero());
+                            for s in 0..count {
+                                im2col(&w, &xs[sample(s, &xr)], &mut col[s * plen..], ld);
+                            }
+                            gemm(gm, MatRef::transposed(&col, ld, rows), T::one(), &mut dw[wr.clone()]);
                         }
-                        for (c, b) in db.iter_mut().enumerate() {
-                            *b += fast_sum(&gi[c * plen..(c + 1) * plen]);
+                        if let Some(d) = dx_part.as_deref_mut() {
+                            dcol.resize(rows * ld, T::zero());
+                            gemm(MatRef::transposed(&weight[wr], rows, cout_g), gm, T::zero(), &mut dcol);
+                            for s in 0..count {
+                                col2im(&w, &dcol[s * plen..], ld, &mut d[sample(s, &xr)]);
+                            }
                         }
                     }
-                    (dw, db)
-                })
-                .reduce(
-                    || (vec![T::zero(); cout * rows], vec![T::zero(); cout]),
-                    |a, b| (add_vecs(a.0, &b.0), add_vecs(a.1, &b.1)),
-                );
+                    if want_params {
+                        for gi in gb.chunks(out_w) {
+                            db.iter_mut().zip(gi.chunks(plen)).for_each(|(b, gc)| *b += fast_sum(gc));
+                        }
+                    }
+                }
+                (dw, db)
+            })
+            .reduce(
+                || (vec![T::zero(); param_lens.0], vec![T::zero(); param_lens.1]),
+                |a, b| (add_vecs(a.0, &b.0), add_vecs(a.1, &b.1)),
+            );
+        if let Some(out) = param_out {
             add_into(&mut out[0], &dw);
             if out.len() > 1 {
                 add_into(&mut out[1], &db);
             }
         }
-        if !want_dx {
-            return None;
-        }
-        let mut dx = Tensor::zeros(x.batch, &x.shape);
-        dx.data.par_chunks_mut(in_w).zip(g.data.par_chunks(out_w)).for_each_init(
-            || vec![T::zero(); rows * plen],
-            |dcol, (d, gi)| {
-                for grp in 0..groups {
-                    let (wr, xr, orows) = group.group_ranges(grp);
-                    let (wg, gg) =
-                        (MatRef::transposed(&weight[wr], rows, cout_g), MatRef::new(&gi[orows], cout_g, plen));
-                    gemm(wg, gg, T::zero(), dcol);
-                    if w.is_pointwise() {
-                        add_into(&mut d[xr], dcol);
-                    } else {
-                        col2im(&w, dcol, &mut d[xr]);
-                    }
-                }
-            },
-        );
-        Some(dx)
+        dx
     }
 
     fn batch_norm_backward(
@@ -293,36 +309,52 @@ impl<T: Scalar> Network<T> {
                 (r.mean.clone(), inv, false)
             }
         };
-        let mut sum_g = vec![T::zero(); channels];
-        let mut sum_gx = vec![T::zero(); channels];
-        for (xr, gr) in x.data.chunks(x.width()).zip(g.data.chunks(g.width())) {
-            for c in 0..channels {
-                let (xs, gs) = (&xr[c * spatial..(c + 1) * spatial], &gr[c * spatial..(c + 1) * spatial]);
-                for (&xv, &gv) in xs.iter().zip(gs) {
-                    sum_g[c] += gv;
-                    sum_gx[c] += gv * (xv - mean[c]) * inv_std[c];
-                }
-            }
-        }
+        // Per channel (in parallel): the sums of g and of g * xhat over batch and positions.
+        let (width, zero) = (x.width(), T::zero());
+        let (sum_g, sum_gx): (Vec<T>, Vec<T>) = (0..channels)
+            .into_par_iter()
+            .map(|c| {
+                let blocks = channel_blocks(&x.data, width, spatial, c).zip(channel_blocks(&g.data, width, spatial, c));
+                let (sg, sgx) = blocks
+                    .fold((zero, zero), |(sg, sgx), (xs, gs)| (sg + fast_sum(gs), sgx + centered_dot(xs, mean[c], gs)));
+                (sg, sgx * inv_std[c])
+            })
+            .unzip();
         if let Some(out) = param_out {
             add_into(&mut out[0], &sum_gx);
             add_into(&mut out[1], &sum_g);
         }
         let n = T::from_f64((spatial * x.batch) as f64);
-        for (dr, xr) in g.data.chunks_mut(x.width()).zip(x.data.chunks(x.width())) {
-            for c in 0..channels {
+        let chunk = (ELEMENTWISE_CHUNK / width).max(1) * width;
+        g.data.par_chunks_mut(chunk).zip(x.data.par_chunks(chunk)).for_each(|(dr, xr)| {
+            for (c, (d, xs)) in dr.chunks_mut(spatial).zip(xr.chunks(spatial)).enumerate() {
+                let c = c % channels;
                 let k = gamma[c] * inv_std[c];
-                for (d, &xv) in dr[c * spatial..(c + 1) * spatial].iter_mut().zip(&xr[c * spatial..(c + 1) * spatial]) {
-                    *d = if batch_mode {
-                        let xhat = (xv - mean[c]) * inv_std[c];
-                        k * (*d - sum_g[c] / n - xhat * sum_gx[c] / n)
-                    } else {
-                        k * *d
-                    };
+                if !batch_mode {
+                    d.iter_mut().for_each(|d| *d *= k);
+                    continue;
+                }
+                let (mean_g, mean_gx) = (sum_g[c] / n, sum_gx[c] / n);
+                for (d, &xv) in d.iter_mut().zip(xs) {
+                    let xhat = (xv - mean[c]) * inv_std[c];
+                    *d = k * (*d - mean_g - xhat * mean_gx);
                 }
             }
+        });
+    }
+}
+
+/// `sum_i (x_i - mean) * g_i`, with eight independent partial sums (see `fast_sum`).
+fn centered_dot<T: Scalar>(x: &[T], mean: T, g: &[T]) -> T {
+    let mut lanes = [T::zero(); 8];
+    let (xc, gc) = (x.chunks_exact(8), g.chunks_exact(8));
+    let tail: T = xc.remainder().iter().zip(gc.remainder()).map(|(&x, &g)| (x - mean) * g).sum();
+    for (xs, gs) in xc.zip(gc) {
+        for ((l, &x), &g) in lanes.iter_mut().zip(xs).zip(gs) {
+            *l += (x - mean) * g;
         }
     }
+    lanes.iter().copied().sum::<T>() + tail
 }
 
 /// Multiply the output gradient by the activation's slope at each pre-activation, in place.

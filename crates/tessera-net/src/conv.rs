@@ -33,19 +33,6 @@ pub struct ConvGroup {
 }
 
 impl ConvGroup {
-    /// Group `g`'s weights, input block of sample `x` and output block of sample `out`.
-    #[inline]
-    pub fn slices<'a, T>(
-        &self,
-        g: usize,
-        weight: &'a [T],
-        x: &'a [T],
-        out: &'a mut [T],
-    ) -> (&'a [T], &'a [T], &'a mut [T]) {
-        let (w, inputs, outputs) = self.group_ranges(g);
-        (&weight[w], &x[inputs], &mut out[outputs])
-    }
-
     /// The index ranges of group `g` in the weights, an input sample and an output sample.
     #[inline]
     pub fn group_ranges(&self, g: usize) -> (std::ops::Range<usize>, std::ops::Range<usize>, std::ops::Range<usize>) {
@@ -187,14 +174,15 @@ impl Window {
     }
 }
 
-/// im2col of one sample: `col[(c*kh*kw + k) * out_len + p] = x[c][source(p, k)]` (0 in padding).
-pub fn im2col<T: Scalar>(w: &Window, x: &[T], col: &mut [T]) {
+/// im2col of one sample: `col[(c*kh*kw + k) * ld + p] = x[c][source(p, k)]` (0 in padding),
+/// where `ld >= out_len` is the length of a row of `col` (several samples side by side).
+pub fn im2col<T: Scalar>(w: &Window, x: &[T], col: &mut [T], ld: usize) {
     let (out_len, in_len, kk, ow, sx) = (w.out_len(), w.in_len(), w.kernel[0] * w.kernel[1], w.out_hw[1], w.stride[1]);
     for c in 0..w.channels {
         let xc = &x[c * in_len..(c + 1) * in_len];
-        let rows = &mut col[c * kk * out_len..(c + 1) * kk * out_len];
+        let rows = &mut col[c * kk * ld..];
         w.for_each_row_segment(|row, oy, source| {
-            let segment = &mut rows[row * out_len + oy * ow..row * out_len + (oy + 1) * ow];
+            let segment = &mut rows[row * ld + oy * ow..row * ld + (oy + 1) * ow];
             let Some((lo, hi, start)) = source else {
                 segment.fill(T::zero());
                 return;
@@ -208,31 +196,108 @@ pub fn im2col<T: Scalar>(w: &Window, x: &[T], col: &mut [T]) {
             }
         });
     }
+    debug_assert!(ld >= out_len);
 }
 
-/// The adjoint of `im2col`: accumulate `col` back into `dx`.
-pub fn col2im<T: Scalar>(w: &Window, col: &[T], dx: &mut [T]) {
-    let (out_len, in_len, kk, ow, sx) = (w.out_len(), w.in_len(), w.kernel[0] * w.kernel[1], w.out_hw[1], w.stride[1]);
+/// The adjoint of `im2col`: accumulate `col` (rows of length `ld`) back into `dx`.
+pub fn col2im<T: Scalar>(w: &Window, col: &[T], ld: usize, dx: &mut [T]) {
+    let (in_len, kk, ow, sx) = (w.in_len(), w.kernel[0] * w.kernel[1], w.out_hw[1], w.stride[1]);
     for c in 0..w.channels {
         let dxc = &mut dx[c * in_len..(c + 1) * in_len];
-        let rows = &col[c * kk * out_len..(c + 1) * kk * out_len];
+        let rows = &col[c * kk * ld..];
         w.for_each_row_segment(|row, oy, source| {
             let Some((lo, hi, start)) = source else { return };
-            let segment = &rows[row * out_len + oy * ow + lo..row * out_len + oy * ow + hi];
-            dxc[start..].iter_mut().step_by(sx).zip(segment).for_each(|(d, &v)| *d += v);
+            let segment = &rows[row * ld + oy * ow + lo..row * ld + oy * ow + hi];
+            if sx == 1 {
+                dxc[start..start + hi - lo].iter_mut().zip(segment).for_each(|(d, &v)| *d += v);
+            } else {
+                dxc[start..].iter_mut().step_by(sx).zip(segment).for_each(|(d, &v)| *d += v);
+            }
         });
     }
 }
 
-/// `out = weight (Cout x R) * im2col(x)`; `col` is scratch of `R * out_len`.
-pub fn conv_sample<T: Scalar>(w: &Window, weight: &[T], cout: usize, x: &[T], col: &mut [T], out: &mut [T]) {
-    let cols: &[T] = if w.is_pointwise() {
-        x
-    } else {
-        im2col(w, x, col);
-        col
-    };
-    gemm(MatRef::new(weight, cout, w.col_rows()), MatRef::new(cols, w.col_rows(), w.out_len()), T::zero(), out);
+/// Output positions a GEMM of a convolution should cover at least: the weights are packed once
+/// per GEMM, so samples with few output positions are put side by side (`samples_per_gemm`).
+const MIN_GEMM_COLUMNS: usize = 512;
+
+/// How many samples one GEMM of this window covers.
+pub fn samples_per_gemm(w: &Window) -> usize {
+    (MIN_GEMM_COLUMNS / w.out_len().max(1)).max(1)
+}
+
+/// The layout of `count` samples' `rows x block` parts side by side in one GEMM operand: the
+/// matching ranges (per-sample layout `[count][sample_width]` with the part at `offset`, wide
+/// layout `rows x (count * block)`) of every block.
+#[derive(Clone, Copy, Debug)]
+pub struct SideBySide {
+    /// Values per sample in the per-sample layout.
+    pub sample_width: usize,
+    /// Where the part starts inside a sample.
+    pub offset: usize,
+    /// Rows of the part.
+    pub rows: usize,
+    /// Values per row of the part (output positions).
+    pub block: usize,
+    /// Samples side by side.
+    pub count: usize,
+}
+
+impl SideBySide {
+    fn ranges(self) -> impl Iterator<Item = (std::ops::Range<usize>, std::ops::Range<usize>)> {
+        (0..self.count).flat_map(move |s| {
+            (0..self.rows).map(move |r| {
+                let a = s * self.sample_width + self.offset + r * self.block;
+                let b = (r * self.count + s) * self.block;
+                (a..a + self.block, b..b + self.block)
+            })
+        })
+    }
+
+    /// Gather the samples' parts into the wide layout.
+    pub fn gather<T: Copy>(self, samples: &[T], wide: &mut [T]) {
+        self.ranges().for_each(|(a, b)| wide[b].copy_from_slice(&samples[a]));
+    }
+
+    /// Scatter the wide layout back into the samples' parts.
+    pub fn scatter<T: Copy>(self, wide: &[T], samples: &mut [T]) {
+        self.ranges().for_each(|(a, b)| samples[a].copy_from_slice(&wide[b]));
+    }
+}
+
+/// Forward of `count` consecutive samples `x` (group by group) into `out`: im2col side by side,
+/// one GEMM per group, and the result written back per sample. `col` and `wide` are scratch.
+#[allow(clippy::too_many_arguments)]
+pub fn conv_samples<T: Scalar>(
+    group: &ConvGroup,
+    groups: usize,
+    weight: &[T],
+    x: &[T],
+    out: &mut [T],
+    count: usize,
+    col: &mut Vec<T>,
+    wide: &mut Vec<T>,
+) {
+    let w = &group.window;
+    let (rows, plen) = (w.col_rows(), w.out_len());
+    let (in_w, out_w) = (x.len() / count, out.len() / count);
+    let ld = count * plen;
+    col.resize(rows * ld, T::zero());
+    for g in 0..groups {
+        let (wr, xr, orows) = group.group_ranges(g);
+        for s in 0..count {
+            im2col(w, &x[s * in_w + xr.start..s * in_w + xr.end], &mut col[s * plen..], ld);
+        }
+        let (a, b) = (MatRef::new(&weight[wr], group.cout, rows), MatRef::new(col, rows, ld));
+        if count == 1 {
+            gemm(a, b, T::zero(), &mut out[orows]);
+        } else {
+            wide.resize(group.cout * ld, T::zero());
+            gemm(a, b, T::zero(), wide);
+            let layout = SideBySide { sample_width: out_w, offset: orows.start, rows: group.cout, block: plen, count };
+            layout.scatter(wide, out);
+        }
+    }
 }
 
 /// Average pooling of one sample (padding cells count as zeros, as PyTorch's default).
@@ -262,27 +327,23 @@ pub fn avg_pool_adjoint<T: Scalar>(w: &Window, dout: &[T], dx: &mut [T]) {
 /// (the first maximum in window order; padding never wins, and every window holds at least one
 /// input cell because padding <= kernel / 2).
 pub fn max_pool_sample<T: Scalar>(w: &Window, x: &[T], out: &mut [T], argmax: &mut [u32]) {
-    let (out_len, in_len, ow) = (w.out_len(), w.in_len(), w.out_hw[1]);
+    let (out_len, in_len) = (w.out_len(), w.in_len());
     for c in 0..w.channels {
         let xc = &x[c * in_len..(c + 1) * in_len];
         let (oc, ac) = (&mut out[c * out_len..(c + 1) * out_len], &mut argmax[c * out_len..(c + 1) * out_len]);
         w.for_each_window(|p, cells| {
-            oc[p] = xc[cells.first];
-            ac[p] = cells.first as u32;
-        });
-        // Compare kernel cell by kernel cell across all outputs (window order per output), so
-        // that consecutive comparisons are independent; selects, because winners are random.
-        w.for_each_row_segment(|_, oy, source| {
-            let Some((lo, hi, start)) = source else { return };
-            let (outs, wins) = (&mut oc[oy * ow + lo..oy * ow + hi], &mut ac[oy * ow + lo..oy * ow + hi]);
-            for (k, (o, a)) in outs.iter_mut().zip(wins).enumerate() {
-                let s = start + k * w.stride[1];
-                // A mask, not a branch (the compiler turns a select of two values into one).
-                let keep = ((xc[s] > *o) as u32).wrapping_sub(1);
-                *a = (*a & keep) | (s as u32 & !keep);
-                *o = xc[*a as usize];
+            let (mut best, mut winner) = (xc[cells.first], cells.first);
+            for i in 0..cells.rows {
+                let row = cells.first + i * cells.row_stride;
+                for (s, &v) in (row..).zip(&xc[row..row + cells.cols]) {
+                    // Selects, not branches (winners are random); strictly greater keeps the first.
+                    let greater = v > best;
+                    best = if greater { v } else { best };
+                    winner = if greater { s } else { winner };
+                }
             }
+            oc[p] = best;
+            ac[p] = (c * in_len + winner) as u32;
         });
-        ac.iter_mut().for_each(|a| *a += (c * in_len) as u32);
     }
 }

@@ -1,7 +1,7 @@
 //! The forward pass: affine ops on batches of rows (points or directions), kinks, and the tape
 //! that backward reads.
 
-use crate::conv::{avg_pool_sample, conv_sample, max_pool_sample, ConvGroup, Window};
+use crate::conv::{avg_pool_sample, conv_samples, max_pool_sample, samples_per_gemm, ConvGroup, Window};
 use crate::op::{Activation, Mode, Op};
 use crate::scalar::{fast_sum, gemm, MatRef};
 use crate::{NetError, Network, NodeId, Result, Scalar, Tensor};
@@ -61,6 +61,11 @@ pub struct Tape<T> {
 }
 
 impl<T: Scalar> Tape<T> {
+    /// A tape holding nothing yet (for `Network::forward_tape_into` to fill).
+    pub fn empty() -> Self {
+        Self { mode: Mode::Eval, values: Vec::new(), argmax: Vec::new(), batch_stats: Vec::new() }
+    }
+
     /// The network's output (the last node's value).
     pub fn output(&self) -> &Tensor<T> {
         self.values.last().expect("tape of an empty network")
@@ -123,15 +128,21 @@ impl<T: Scalar> Network<T> {
     /// Apply affine node `id` (every op but activations and max pooling; batch norm in
     /// evaluation mode) to batches of rows, adding offsets only to the rows `offsets` selects.
     pub fn apply_affine(&self, id: NodeId, inputs: &[&Tensor<T>], offsets: OffsetRows) -> Tensor<T> {
+        let mut out = Tensor::empty();
+        self.apply_affine_into(id, inputs, offsets, &mut out);
+        out
+    }
+
+    /// `apply_affine` writing into `out`, whose buffer is reused (a training loop's tape).
+    pub fn apply_affine_into(&self, id: NodeId, inputs: &[&Tensor<T>], offsets: OffsetRows, out: &mut Tensor<T>) {
         let node = self.node(id);
-        let out_shape = self.shape(id).to_vec();
+        let out_shape = self.shape(id);
         let x = inputs[0];
         match node.op {
-            Op::Input { .. } => x.clone().reshaped(&out_shape),
-            Op::Flatten => x.clone().reshaped(&out_shape),
+            Op::Input { .. } | Op::Flatten => out.copy_reshaped(x, out_shape),
             Op::Dense { in_features, out_features, .. } => {
                 let p = self.params(id);
-                let mut out = Tensor::zeros(x.batch, &out_shape);
+                out.prepare(x.batch, out_shape);
                 let chunk = rows_per_task(x.batch, in_features * out_features);
                 out.data.par_chunks_mut(chunk * out_features).zip(x.data.par_chunks(chunk * in_features)).for_each(
                     |(o, xi)| {
@@ -145,56 +156,53 @@ impl<T: Scalar> Network<T> {
                     },
                 );
                 if let Some(bias) = p.tensors.get(1) {
-                    add_channel_offsets(&mut out, bias, 1, offsets);
+                    add_channel_offsets(out, bias, 1, offsets);
                 }
-                out
             }
             Op::Conv2d { .. } => {
                 let (group, groups) = self.conv_group(id);
                 let w = group.window;
                 let p = self.params(id);
-                let mut out = Tensor::zeros(x.batch, &out_shape);
-                let (in_w, out_w) = (x.width(), out.width());
-                out.data.par_chunks_mut(out_w).zip(x.data.par_chunks(in_w)).for_each_init(
-                    || vec![T::zero(); w.col_rows() * w.out_len()],
-                    |col, (o, xi)| {
-                        for g in 0..groups {
-                            let (weight, xg, og) = group.slices(g, &p.tensors[0], xi, o);
-                            conv_sample(&w, weight, group.cout, xg, col, og);
-                        }
+                out.prepare(x.batch, out_shape);
+                let (in_w, out_w, per_gemm) = (x.width(), out.width(), samples_per_gemm(&w));
+                out.data.par_chunks_mut(per_gemm * out_w).zip(x.data.par_chunks(per_gemm * in_w)).for_each_init(
+                    || (Vec::new(), Vec::new()),
+                    |(col, wide), (o, xi)| {
+                        conv_samples(&group, groups, &p.tensors[0], xi, o, xi.len() / in_w, col, wide)
                     },
                 );
                 if let Some(bias) = p.tensors.get(1) {
-                    add_channel_offsets(&mut out, bias, w.out_len(), offsets);
+                    add_channel_offsets(out, bias, w.out_len(), offsets);
                 }
-                out
             }
             Op::AvgPool2d { .. } => {
                 let w = self.window(id);
-                let mut out = Tensor::zeros(x.batch, &out_shape);
+                out.prepare(x.batch, out_shape);
                 let (in_w, out_w) = (x.width(), out.width());
                 out.data
                     .par_chunks_mut(out_w)
                     .zip(x.data.par_chunks(in_w))
                     .for_each(|(o, xi)| avg_pool_sample(&w, xi, o));
-                out
             }
             Op::BatchNorm { channels, .. } => {
                 let (scale, shift) = self.batch_norm_affine(id);
-                let mut out = x.clone();
+                out.copy_reshaped(x, out_shape);
                 let spatial = x.width() / channels;
-                for row in out.data.chunks_mut(x.width()) {
-                    for (c, block) in row.chunks_mut(spatial).enumerate() {
-                        block.iter_mut().for_each(|v| *v *= scale[c]);
+                let chunk = (ELEMENTWISE_CHUNK / x.width()).max(1) * x.width();
+                out.data.par_chunks_mut(chunk).for_each(|rows| {
+                    for (c, block) in rows.chunks_mut(spatial).enumerate() {
+                        let s = scale[c % channels];
+                        block.iter_mut().for_each(|v| *v *= s);
                     }
-                }
-                add_channel_offsets(&mut out, &shift, spatial, offsets);
-                out
+                });
+                add_channel_offsets(out, &shift, spatial, offsets);
             }
             Op::Add => {
-                let mut out = x.clone();
-                out.data.iter_mut().zip(&inputs[1].data).for_each(|(a, &b)| *a += b);
-                out
+                out.copy_reshaped(x, out_shape);
+                let chunk = ELEMENTWISE_CHUNK;
+                out.data.par_chunks_mut(chunk).zip(inputs[1].data.par_chunks(chunk)).for_each(|(a, b)| {
+                    a.iter_mut().zip(b).for_each(|(a, &b)| *a += b);
+                });
             }
             Op::Activation { .. } | Op::MaxPool2d { .. } => {
                 unreachable!("apply_affine on kinked node {id} ('{}')", node.name)
@@ -204,6 +212,12 @@ impl<T: Scalar> Network<T> {
 
     /// Check a batch's width against the input node and view it in the input shape.
     pub fn check_input(&self, x: &Tensor<T>) -> Result<Tensor<T>> {
+        self.validate_input(x)?;
+        Ok(x.clone().reshaped(self.input_shape()))
+    }
+
+    /// The errors of `check_input`, without the copy.
+    fn validate_input(&self, x: &Tensor<T>) -> Result<()> {
         if x.data.len() != x.batch * x.width() {
             return Err(NetError::Invalid(format!(
                 "input tensor holds {} values, not batch {} x sample width {}",
@@ -219,7 +233,7 @@ impl<T: Scalar> Network<T> {
                 shape: self.input_shape().to_vec(),
             });
         }
-        Ok(x.clone().reshaped(self.input_shape()))
+        Ok(())
     }
 
     /// Forward a batch through node `id` given its inputs; fills the tape extras.
@@ -231,80 +245,96 @@ impl<T: Scalar> Network<T> {
         argmax: &mut Option<Vec<u32>>,
         stats: &mut Option<BatchStats<T>>,
     ) -> Tensor<T> {
+        let mut out = Tensor::empty();
+        self.run_node_into(id, inputs, mode, argmax, stats, &mut out);
+        out
+    }
+
+    /// `run_node` writing into `out` (and `argmax`), reusing their buffers.
+    fn run_node_into(
+        &self,
+        id: NodeId,
+        inputs: &[&Tensor<T>],
+        mode: Mode,
+        argmax: &mut Option<Vec<u32>>,
+        stats: &mut Option<BatchStats<T>>,
+        out: &mut Tensor<T>,
+    ) {
         match self.node(id).op {
-            Op::Activation { activation } => activated(activation, inputs[0]),
-            Op::MaxPool2d { .. } => {
-                let (out, idx) = self.max_pool(id, inputs[0]);
-                *argmax = Some(idx);
-                out
-            }
-            Op::BatchNorm { .. } if mode == Mode::Train => {
-                let (out, s) = self.batch_norm_train(id, inputs[0]);
-                *stats = Some(s);
-                out
-            }
-            _ => self.apply_affine(id, inputs, OffsetRows::All),
+            Op::Activation { activation } => activated_into(activation, inputs[0], out),
+            Op::MaxPool2d { .. } => self.max_pool_into(id, inputs[0], out, argmax.get_or_insert_with(Vec::new)),
+            Op::BatchNorm { .. } if mode == Mode::Train => *stats = Some(self.batch_norm_train(id, inputs[0], out)),
+            _ => self.apply_affine_into(id, inputs, OffsetRows::All, out),
         }
     }
 
-    pub(crate) fn max_pool(&self, id: NodeId, x: &Tensor<T>) -> (Tensor<T>, Vec<u32>) {
+    fn max_pool_into(&self, id: NodeId, x: &Tensor<T>, out: &mut Tensor<T>, argmax: &mut Vec<u32>) {
         let w = self.window(id);
-        let mut out = Tensor::zeros(x.batch, self.shape(id));
-        let mut argmax = vec![0u32; out.data.len()];
+        out.prepare(x.batch, self.shape(id));
+        argmax.resize(out.data.len(), 0);
         let (in_w, out_w) = (x.width(), out.width());
         out.data
             .par_chunks_mut(out_w)
             .zip(argmax.par_chunks_mut(out_w))
             .zip(x.data.par_chunks(in_w))
             .for_each(|((o, a), xi)| max_pool_sample(&w, xi, o, a));
-        (out, argmax)
     }
 
-    fn batch_norm_train(&self, id: NodeId, x: &Tensor<T>) -> (Tensor<T>, BatchStats<T>) {
+    /// Batch norm with the batch's statistics, into `out`; returns the statistics.
+    fn batch_norm_train(&self, id: NodeId, x: &Tensor<T>, out: &mut Tensor<T>) -> BatchStats<T> {
         let Op::BatchNorm { channels, eps, .. } = self.node(id).op else { unreachable!() };
         let p = self.params(id);
         let spatial = x.width() / channels;
         let count = spatial * x.batch;
         let n = T::from_f64(count as f64);
-        let mut mean = vec![T::zero(); channels];
-        let mut var = vec![T::zero(); channels];
-        for row in x.data.chunks(x.width()) {
-            for (c, block) in row.chunks(spatial).enumerate() {
-                mean[c] += fast_sum(block);
-            }
-        }
-        mean.iter_mut().for_each(|m| *m = *m / n);
-        for row in x.data.chunks(x.width()) {
-            for (c, block) in row.chunks(spatial).enumerate() {
-                var[c] += block.iter().map(|&v| (v - mean[c]) * (v - mean[c])).sum::<T>();
-            }
-        }
-        var.iter_mut().for_each(|v| *v = *v / n);
+        let (mean, var): (Vec<T>, Vec<T>) = (0..channels)
+            .into_par_iter()
+            .map(|c| {
+                let blocks = || channel_blocks(&x.data, x.width(), spatial, c);
+                let mean = blocks().map(fast_sum).sum::<T>() / n;
+                let var = blocks().map(|b| b.iter().map(|&v| (v - mean) * (v - mean)).sum::<T>()).sum::<T>() / n;
+                (mean, var)
+            })
+            .unzip();
         let inv_std: Vec<T> = var.iter().map(|&v| T::one() / (v + T::from_f64(eps)).sqrt()).collect();
-        let mut out = x.clone();
-        for row in out.data.chunks_mut(x.width()) {
-            for (c, block) in row.chunks_mut(spatial).enumerate() {
-                let (g, b) = (p.tensors[0][c], p.tensors[1][c]);
-                block.iter_mut().for_each(|v| *v = (*v - mean[c]) * inv_std[c] * g + b);
+        out.prepare(x.batch, &x.shape);
+        let chunk = (ELEMENTWISE_CHUNK / x.width()).max(1) * x.width();
+        out.data.par_chunks_mut(chunk).zip(x.data.par_chunks(chunk)).for_each(|(o, xi)| {
+            for (c, (ob, xb)) in o.chunks_mut(spatial).zip(xi.chunks(spatial)).enumerate() {
+                let c = c % channels;
+                let (m, s, g, b) = (mean[c], inv_std[c], p.tensors[0][c], p.tensors[1][c]);
+                ob.iter_mut().zip(xb).for_each(|(o, &v)| *o = (v - m) * s * g + b);
             }
-        }
-        (out, BatchStats { mean, var, inv_std, count })
+        });
+        BatchStats { mean, var, inv_std, count }
     }
 
     /// Run the network, keeping every node's output and what backward needs.
     pub fn forward_tape(&self, x: &Tensor<T>, mode: Mode) -> Result<Tape<T>> {
-        let x = self.check_input(x)?;
+        let mut tape = Tape::empty();
+        self.forward_tape_into(x, mode, &mut tape)?;
+        Ok(tape)
+    }
+
+    /// `forward_tape` into `tape`, reusing the buffers of its values: a training loop that keeps
+    /// one tape across steps of the same batch size allocates (and zero-fills) nothing.
+    pub fn forward_tape_into(&self, x: &Tensor<T>, mode: Mode, tape: &mut Tape<T>) -> Result<()> {
         let n = self.nodes().len();
-        let mut tape = Tape { mode, values: Vec::with_capacity(n), argmax: vec![None; n], batch_stats: vec![None; n] };
-        tape.values.push(x);
+        tape.mode = mode;
+        tape.values.resize_with(n, Tensor::empty);
+        tape.argmax.resize(n, None);
+        tape.batch_stats.resize(n, None);
+        self.validate_input(x)?;
+        tape.values[0].copy_reshaped(x, self.input_shape());
+        let Tape { values, argmax, batch_stats, .. } = tape;
         on_thread_pool(|| {
             for id in 1..n {
-                let inputs: Vec<&Tensor<T>> = self.node(id).inputs.iter().map(|&i| &tape.values[i]).collect();
-                let out = self.run_node(id, &inputs, mode, &mut tape.argmax[id], &mut tape.batch_stats[id]);
-                tape.values.push(out);
+                let (done, rest) = values.split_at_mut(id);
+                let inputs: Vec<&Tensor<T>> = self.node(id).inputs.iter().map(|&i| &done[i]).collect();
+                self.run_node_into(id, &inputs, mode, &mut argmax[id], &mut batch_stats[id], &mut rest[0]);
             }
         });
-        Ok(tape)
+        Ok(())
     }
 
     /// Run the network; intermediate outputs are dropped as soon as no later node reads them.
@@ -372,6 +402,11 @@ impl<T: Scalar> Network<T> {
     }
 }
 
+/// The `spatial`-long blocks of channel `c` in every row (of `width`) of a batch.
+pub(crate) fn channel_blocks<T>(data: &[T], width: usize, spatial: usize, c: usize) -> impl Iterator<Item = &[T]> {
+    data.chunks(width).map(move |row| &row[c * spatial..(c + 1) * spatial])
+}
+
 /// Add `offset[c]` to each block of `spatial` elements of channel `c`, on the selected rows.
 fn add_channel_offsets<T: Scalar>(out: &mut Tensor<T>, offset: &[T], spatial: usize, rows: OffsetRows) {
     let width = out.width();
@@ -392,21 +427,24 @@ fn add_channel_offsets<T: Scalar>(out: &mut Tensor<T>, offset: &[T], spatial: us
     });
 }
 
-/// The activation of every element of `x`, as a new tensor (one pass, no copy first). The
-/// element functions are selects, not branches: pre-activation signs are unpredictable, and
-/// selects vectorise.
-pub(crate) fn activated<T: Scalar>(activation: Activation, x: &Tensor<T>) -> Tensor<T> {
+/// The activation of every element of `x` into `out` (one pass, reusing its buffer). The element
+/// functions are selects, not branches: pre-activation signs are unpredictable, and selects
+/// vectorise.
+pub(crate) fn activated_into<T: Scalar>(activation: Activation, x: &Tensor<T>, out: &mut Tensor<T>) {
     let zero = T::zero();
-    let data = match activation {
-        Activation::Relu => map_elements(&x.data, |v| if v < zero { zero } else { v }),
+    out.shape.clone_from(&x.shape);
+    out.batch = x.batch;
+    let (data, out) = (&x.data, &mut out.data);
+    match activation {
+        Activation::Relu => map_elements(data, out, |v| if v < zero { zero } else { v }),
         Activation::LeakyRelu { slope } => {
             let s = T::from_f64(slope);
-            map_elements(&x.data, move |v| if v < zero { v * s } else { v })
+            map_elements(data, out, move |v| if v < zero { v * s } else { v })
         }
-        Activation::Abs => map_elements(&x.data, |v| v.abs()),
+        Activation::Abs => map_elements(data, out, |v| v.abs()),
         Activation::Clamp { lo, hi } => {
             let (lo, hi) = (T::from_f64(lo), T::from_f64(hi));
-            map_elements(&x.data, move |v| {
+            map_elements(data, out, move |v| {
                 if v < lo {
                     lo
                 } else if v >= hi {
@@ -416,14 +454,14 @@ pub(crate) fn activated<T: Scalar>(activation: Activation, x: &Tensor<T>) -> Ten
                 }
             })
         }
-    };
-    Tensor { shape: x.shape.clone(), batch: x.batch, data }
+    }
 }
 
-/// `f` of every element, computed in parallel chunks straight into the new vector.
-fn map_elements<T: Scalar>(data: &[T], f: impl Fn(T) -> T + Sync + Send) -> Vec<T> {
+/// `out[i] = f(data[i])`, computed in parallel chunks straight into `out` (no zero fill first).
+fn map_elements<T: Scalar>(data: &[T], out: &mut Vec<T>, f: impl Fn(T) -> T + Sync + Send) {
     let chunk = ELEMENTWISE_CHUNK;
-    let mut out = Vec::with_capacity(data.len());
+    out.clear();
+    out.reserve(data.len());
     out.spare_capacity_mut()[..data.len()].par_chunks_mut(chunk).zip(data.par_chunks(chunk)).for_each(|(o, x)| {
         o.iter_mut().zip(x).for_each(|(o, &v)| {
             o.write(f(v));
@@ -431,5 +469,4 @@ fn map_elements<T: Scalar>(data: &[T], f: impl Fn(T) -> T + Sync + Send) -> Vec<
     });
     // SAFETY: the loop above initialised all `data.len()` elements.
     unsafe { out.set_len(data.len()) };
-    out
 }

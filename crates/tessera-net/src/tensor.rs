@@ -21,6 +21,28 @@ impl<T: Scalar> Tensor<T> {
         Self { shape: shape.to_vec(), batch, data: vec![T::zero(); batch * width] }
     }
 
+    /// A batch of no samples, holding no memory (a buffer to be filled).
+    pub fn empty() -> Self {
+        Self { shape: Vec::new(), batch: 0, data: Vec::new() }
+    }
+
+    /// Make this a batch of `batch` samples of `shape`, keeping the buffer: the values are
+    /// left as they were (zeros where the buffer grew), so the caller must write every one.
+    pub fn prepare(&mut self, batch: usize, shape: &[usize]) {
+        self.shape.clear();
+        self.shape.extend_from_slice(shape);
+        self.batch = batch;
+        self.data.resize(batch * self.width(), T::zero());
+    }
+
+    /// Make this a copy of `x` viewed in `shape` (same width), keeping the buffer.
+    pub fn copy_reshaped(&mut self, x: &Tensor<T>, shape: &[usize]) {
+        self.shape.clear();
+        self.shape.extend_from_slice(shape);
+        self.batch = x.batch;
+        self.data.clone_from(&x.data);
+    }
+
     /// Wrap `data` as a batch of samples of `shape`; the length must be a multiple of the width.
     pub fn from_vec(shape: &[usize], data: Vec<T>) -> Result<Self> {
         let width: usize = shape.iter().product();

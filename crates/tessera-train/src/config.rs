@@ -243,6 +243,50 @@ pub struct LcConfig {
     pub count_output_layer: bool,
     /// Record the mean count of every layer, not only the total.
     pub per_layer: bool,
+    /// Which activation layers are counted: "auto" (default), "all", "conv", or layer numbers
+    /// from 1 (the metrics' `layer_k`).
+    #[serde(skip_serializing_if = "CountedLayers::is_auto")]
+    pub layers: CountedLayers,
+}
+
+/// `[lc] layers`: the activation layers whose pre-activations are counted. A neuron is a unit of
+/// a pre-activation: every channel x position of a feature map.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum CountedLayers {
+    /// A named group of layers.
+    Named(LayerGroup),
+    /// These activation layers, numbered from 1 in network order.
+    Numbers(Vec<usize>),
+}
+
+/// The named groups of `[lc] layers`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LayerGroup {
+    /// As the paper counts: the convolutional layers of a network that has any (a CNN without
+    /// its dense head, P1 §4.1; the 16 block ReLUs of the ResNet18, residual sums included),
+    /// every hidden layer otherwise (MLPs).
+    #[default]
+    Auto,
+    /// Every activation layer.
+    All,
+    /// The activation layers fed by feature maps `[C, H, W]`.
+    Conv,
+}
+
+impl Default for CountedLayers {
+    fn default() -> Self {
+        CountedLayers::Named(LayerGroup::Auto)
+    }
+}
+
+impl CountedLayers {
+    /// Whether this is the default, "auto" (left out of saved configs, so that configs written
+    /// before the field existed keep their identity).
+    pub fn is_auto(&self) -> bool {
+        *self == CountedLayers::Named(LayerGroup::Auto)
+    }
 }
 
 impl Default for LcConfig {
@@ -258,6 +302,7 @@ impl Default for LcConfig {
             random_seed: None,
             count_output_layer: false,
             per_layer: true,
+            layers: CountedLayers::default(),
         }
     }
 }

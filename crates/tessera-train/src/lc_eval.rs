@@ -6,13 +6,17 @@
 //! Columns, per set `S` in {train, test, random} and radius `R`: `lc_S_rR_mean`, `_std`,
 //! `_ci99` of the total over counted layers, and with `per_layer` the mean of each layer,
 //! `lc_S_rR_layer_k_mean` (the output layer comes last when `count_output_layer` is set, and is
-//! then part of the total, as in the official code's MLP numbers).
+//! then part of the total, as in the official code's MLP numbers). `layers` chooses the counted
+//! activation layers; by default those the paper counts (see `LayerGroup::Auto`), BN always in
+//! evaluation mode.
 
 use tessera_data::Domain;
-use tessera_lc::{Directions, Frame, InMemoryPoints, LcError, LcOptions, LocalComplexity, PointSource, UniformBox};
+use tessera_lc::{
+    Directions, Frame, InMemoryPoints, LayerSelection, LcError, LcOptions, LocalComplexity, PointSource, UniformBox,
+};
 use tessera_net::{Network, Scalar};
 
-use crate::config::{LcConfig, RunConfig};
+use crate::config::{CountedLayers, LayerGroup, LcConfig, RunConfig};
 use crate::data::Points;
 use crate::error::{Result, TrainError};
 use crate::evaluate::{Evaluator, Metrics};
@@ -23,6 +27,7 @@ pub struct LcEvaluator {
     radii: Vec<f64>,
     count_output: bool,
     per_layer: bool,
+    layers: CountedLayers,
     /// `(set name, row-major f64 coordinates)`.
     sets: Vec<(String, Vec<f64>)>,
     dim: usize,
@@ -55,6 +60,7 @@ impl LcEvaluator {
             radii: config.radii.clone(),
             count_output: config.count_output_layer,
             per_layer: config.per_layer,
+            layers: config.layers.clone(),
             sets,
             dim,
         })
@@ -69,6 +75,7 @@ impl<T: Scalar> Evaluator<T> for LcEvaluator {
     fn evaluate(&mut self, net: &Network<T>, _step: u64) -> Result<Metrics> {
         let mut options = LcOptions::new(Directions::Shared(self.frame.clone()), self.radii.clone());
         options.count_output = self.count_output;
+        options.layers = layer_selection(&self.layers, net);
         let lc_error = |e: LcError| TrainError::Lc(e.to_string());
         let lc = LocalComplexity::new(net, options).map_err(lc_error)?;
         let mut metrics = Metrics::new();
@@ -88,5 +95,132 @@ impl<T: Scalar> Evaluator<T> for LcEvaluator {
             }
         }
         Ok(metrics)
+    }
+}
+
+/// The layers `layers` names on `net`: "auto" is the convolutional layers if `net` has any.
+pub fn layer_selection<T: Scalar>(layers: &CountedLayers, net: &Network<T>) -> LayerSelection {
+    match layers {
+        CountedLayers::Numbers(numbers) => LayerSelection::Only(numbers.clone()),
+        CountedLayers::Named(LayerGroup::All) => LayerSelection::All,
+        CountedLayers::Named(LayerGroup::Conv) => LayerSelection::Convolutional,
+        CountedLayers::Named(LayerGroup::Auto) => {
+            let has_feature_maps = net.activation_ids().iter().any(|&id| net.shape(id).len() == 3);
+            if has_feature_maps {
+                LayerSelection::Convolutional
+            } else {
+                LayerSelection::All
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tessera_net::{cnn, mlp, preact_resnet18, Activation, CnnSpec, NodeId, Op, Tensor};
+
+    /// The nodes whose inputs LC counts under `layers`, with their widths.
+    fn counted(net: &Network<f32>, layers: &CountedLayers) -> Vec<(NodeId, usize)> {
+        let frame = Frame::random(net.input_width(), 2, 0).unwrap();
+        let mut options = LcOptions::new(Directions::Shared(frame), vec![0.1]);
+        options.layers = layer_selection(layers, net);
+        let lc = LocalComplexity::new(net, options).unwrap();
+        lc.layers().iter().map(|l| (l.node, l.width)).collect()
+    }
+
+    /// The op feeding node `id`.
+    fn input_op(net: &Network<f32>, id: NodeId) -> &Op {
+        &net.node(net.node(id).inputs[0]).op
+    }
+
+    #[test]
+    fn default_layers_of_a_cnn_are_its_conv_layers_every_channel_and_position() {
+        for batch_norm in [false, true] {
+            let net = cnn::<f32>(&CnnSpec { batch_norm, ..CnnSpec::small_cifar() }).unwrap();
+            let layers = counted(&net, &CountedLayers::default());
+            assert_eq!(layers.iter().map(|l| l.1).collect::<Vec<_>>(), vec![32 * 32 * 32, 64 * 16 * 16]);
+            let expected_feed = if batch_norm { "batch_norm" } else { "conv" };
+            for (id, _) in &layers {
+                let feed = input_op(&net, *id);
+                let kind = if matches!(feed, Op::BatchNorm { .. }) { "batch_norm" } else { "conv" };
+                assert!(matches!(feed, Op::BatchNorm { .. } | Op::Conv2d { .. }), "layer {id}");
+                assert_eq!(kind, expected_feed);
+            }
+            // The dense head's ReLU is left out by default, counted with "all".
+            assert_eq!(counted(&net, &CountedLayers::Named(LayerGroup::All)).len(), 3);
+            assert_eq!(counted(&net, &CountedLayers::Numbers(vec![3])).len(), 1);
+        }
+    }
+
+    #[test]
+    fn default_layers_of_the_resnet_are_the_16_block_relus_residual_sums_included() {
+        for batch_norm in [false, true] {
+            let net = preact_resnet18::<f32>([3, 32, 32], 4, 10, batch_norm).unwrap();
+            let layers = counted(&net, &CountedLayers::default());
+            assert_eq!(layers.len(), 16);
+            assert_eq!(layers[0].1, 4 * 32 * 32);
+            assert_eq!(layers[15].1, 32 * 4 * 4);
+            // Blocks 2..8 begin with the ReLU of the previous block's residual sum (through BN).
+            let reads_sum = layers
+                .iter()
+                .filter(|(id, _)| {
+                    let feed = net.node(*id).inputs[0];
+                    let sum = if batch_norm { net.node(feed).inputs[0] } else { feed };
+                    matches!(net.node(sum).op, Op::Add)
+                })
+                .count();
+            assert_eq!(reads_sum, 7);
+            if batch_norm {
+                assert!(layers.iter().all(|(id, _)| matches!(input_op(&net, *id), Op::BatchNorm { .. })));
+            }
+        }
+    }
+
+    #[test]
+    fn default_layers_of_an_mlp_are_all_hidden_layers_and_conv_is_refused() {
+        let net = mlp::<f32>(&[6, 5, 4, 2], Activation::Relu).unwrap();
+        assert_eq!(counted(&net, &CountedLayers::default()).len(), 2);
+        let frame = Frame::random(6, 2, 0).unwrap();
+        let mut options = LcOptions::new(Directions::Shared(frame), vec![0.1]);
+        options.layers = layer_selection(&CountedLayers::Named(LayerGroup::Conv), &net);
+        assert!(matches!(LocalComplexity::new(&net, options).err(), Some(LcError::NoConvolutionalLayers)));
+    }
+
+    #[test]
+    fn point_sets_are_the_first_train_and_test_points_and_random_points_in_the_data_box() {
+        let points = |offset: f32, n: usize| {
+            let data: Vec<f32> = (0..n * 4).map(|i| offset + i as f32 / 100.0).collect();
+            Points::new(Tensor::from_vec(&[4], data).unwrap(), vec![0; n])
+        };
+        let (train, test) = (points(0.0, 5), points(0.5, 6));
+        let domain = Domain::new(vec![-1.0, 0.0, 2.0, 3.0], vec![-0.5, 0.1, 4.0, 3.5]).unwrap();
+        let config = LcConfig { train_points: 3, test_points: 4, random_points: 50, ..LcConfig::default() };
+        let config = LcConfig { frame_seed: Some(0), random_seed: Some(1), p: 2, ..config };
+        let lc = LcEvaluator::new(&config, &train, &test, &domain).unwrap();
+        let names: Vec<&str> = lc.sets.iter().map(|(name, _)| name.as_str()).collect();
+        assert_eq!(names, ["train", "test", "random"]);
+        let as_f64 =
+            |p: &Points<f32>, n: usize| -> Vec<f64> { p.inputs.data[..n * 4].iter().map(|&v| f64::from(v)).collect() };
+        assert_eq!(lc.sets[0].1, as_f64(&train, 3));
+        assert_eq!(lc.sets[1].1, as_f64(&test, 4));
+        let random = &lc.sets[2].1;
+        assert_eq!(random.len(), 50 * 4);
+        for row in random.chunks(4) {
+            for ((&v, &lo), &hi) in row.iter().zip(domain.lower()).zip(domain.upper()) {
+                assert!(f64::from(lo) <= v && v <= f64::from(hi), "{v} outside [{lo}, {hi}]");
+            }
+        }
+    }
+
+    #[test]
+    fn layers_are_read_from_the_config_and_auto_is_not_written() {
+        let c = RunConfig::from_toml_str("[lc]\nlayers = \"conv\"\n", "t", &[]).unwrap();
+        assert_eq!(c.lc.layers, CountedLayers::Named(LayerGroup::Conv));
+        let c = RunConfig::from_toml_str("", "t", &["lc.layers=[1, 3]".into()]).unwrap();
+        assert_eq!(c.lc.layers, CountedLayers::Numbers(vec![1, 3]));
+        let default = RunConfig::from_toml_str("", "t", &[]).unwrap();
+        assert!(!default.to_toml().unwrap().contains("layers"));
+        assert!(RunConfig::from_toml_str("[lc]\nlayers = \"dense\"\n", "t", &[]).is_err());
     }
 }

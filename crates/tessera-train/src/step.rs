@@ -1,18 +1,19 @@
 //! One optimizer update: forward in training mode, loss, backward, batch-norm running
 //! statistics, optimizer step, with the buffers a loop reuses from step to step.
 
-use tessera_net::{Gradients, Mode, Network, Scalar, Tensor, Wants};
+use tessera_net::{Gradients, Mode, Network, Scalar, Tape, Tensor, Wants};
 
 use crate::data::Points;
 use crate::error::Result;
 use crate::loss::Loss;
 use crate::optim::Optimizer;
 
-/// The mini-batch and gradient buffers of a training loop, kept across steps so that a step
-/// does not allocate (and the operating system zero-fill) them again.
+/// The mini-batch, tape and gradient buffers of a training loop, kept across steps so that a
+/// step does not allocate (and the operating system zero-fill) them again.
 pub struct StepScratch<T> {
     /// The batch of the next step (fill it, e.g. with `Points::gather_into`).
     pub batch: Points<T>,
+    tape: Tape<T>,
     grads: Gradients<T>,
 }
 
@@ -20,6 +21,7 @@ impl<T: Scalar> Default for StepScratch<T> {
     fn default() -> Self {
         Self {
             batch: Points::new(Tensor { shape: vec![0], batch: 0, data: Vec::new() }, Vec::new()),
+            tape: Tape::empty(),
             grads: Gradients { params: Vec::new(), input: None },
         }
     }
@@ -37,12 +39,12 @@ impl<T: Scalar> StepScratch<T> {
     /// during the forward pass. The whole step runs on rayon's pool, so its parallel parts do not
     /// each pay the hand-off from the calling thread.
     pub fn step(&mut self, net: &mut Network<T>, optimizer: &mut Optimizer<T>, loss: Loss) -> Result<f64> {
-        let (batch, grads) = (&self.batch, &mut self.grads);
+        let (batch, tape, grads) = (&self.batch, &mut self.tape, &mut self.grads);
         rayon::scope(|_| {
-            let tape = net.forward_tape(&batch.inputs, Mode::Train)?;
+            net.forward_tape_into(&batch.inputs, Mode::Train, tape)?;
             let value = loss.value_and_grad_for(tape.output(), batch.targets())?;
-            net.backward_into(&tape, &value.grad, Wants::PARAMS, grads);
-            net.update_running_stats(&tape);
+            net.backward_into(tape, &value.grad, Wants::PARAMS, grads);
+            net.update_running_stats(tape);
             optimizer.step(net.trainable_mut(), &grads.params)?;
             Ok(value.value)
         })
