@@ -92,8 +92,8 @@ impl<T: Scalar> Network<T> {
         let out = self.shape(id);
         let (kernel, stride, padding) = match self.node(id).op {
             Op::Conv2d { kernel, stride, padding, .. }
-            | Op::AvgPool2d { kernel, stride, padding }
-            | Op::MaxPool2d { kernel, stride, padding } => (kernel, stride, padding),
+            | Op::AvgPool2d { kernel, stride, padding, .. }
+            | Op::MaxPool2d { kernel, stride, padding, .. } => (kernel, stride, padding),
             _ => unreachable!("window of a non-window op"),
         };
         Window { channels: input[0], in_hw: [input[1], input[2]], out_hw: [out[1], out[2]], kernel, stride, padding }
@@ -122,6 +122,7 @@ impl<T: Scalar> Network<T> {
 
     /// Apply affine node `id` (every op but activations and max pooling; batch norm in
     /// evaluation mode) to batches of rows, adding offsets only to the rows `offsets` selects.
+    /// Row `r` of a node with several inputs (add, concat) combines row `r` of each.
     pub fn apply_affine(&self, id: NodeId, inputs: &[&Tensor<T>], offsets: OffsetRows) -> Tensor<T> {
         let node = self.node(id);
         let out_shape = self.shape(id).to_vec();
@@ -195,6 +196,9 @@ impl<T: Scalar> Network<T> {
                 let mut out = x.clone();
                 out.data.iter_mut().zip(&inputs[1].data).for_each(|(a, &b)| *a += b);
                 out
+            }
+            Op::Concat | Op::SliceChannels { .. } | Op::ChannelShuffle { .. } => {
+                self.channel_route(id).forward(inputs, &out_shape)
             }
             Op::Activation { .. } | Op::MaxPool2d { .. } => {
                 unreachable!("apply_affine on kinked node {id} ('{}')", node.name)

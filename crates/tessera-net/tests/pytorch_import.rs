@@ -51,7 +51,7 @@ fn native_twin() -> Network<f32> {
     let c = b.conv3x3(0, 1, 4, 1, true);
     let n = b.batch_norm(c, 4);
     let a = b.activation(n, Activation::Relu);
-    let p = b.push("pool", Op::MaxPool2d { kernel: [2, 2], stride: [2, 2], padding: [0, 0] }, &[a]);
+    let p = b.push("pool", Op::MaxPool2d { kernel: [2, 2], stride: [2, 2], padding: [0, 0], ceil_mode: false }, &[a]);
     let f = b.flatten(p);
     let d = b.dense(f, 64, 10);
     let l = b.activation(d, Activation::LeakyRelu { slope: 0.1 });
