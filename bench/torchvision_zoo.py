@@ -18,7 +18,7 @@ vertices are counted, as `tessera lc` does by default. Same points, same frame (
 
 The exporters fold batch norm into the preceding convolution in float32; a pre-activation within
 about 1e-7 (relative) of a kink may then fall on the other side than in PyTorch's unfolded
-float64 forward pass. --keep-batch-norm exports without that folding.
+float64 forward pass. --keep-batch-norm exports without that folding (TorchScript exporter only).
 
 Prints one line per model and exporter (imports or refused with tessera's message, layers,
 whether every per-layer count of every point agrees, timings) and writes the rows as JSON to
@@ -63,6 +63,19 @@ MODELS = {
 }
 
 
+def activation_kinks(func, args, kwargs):
+    """The kinks of an intercepted activation call, or None if `func` is not an activation."""
+    if func in (F.relu, torch.relu, torch.relu_, torch.Tensor.relu, torch.Tensor.relu_):
+        return (0.0,)
+    if func is F.relu6:
+        return (0.0, 6.0)
+    if func is F.hardtanh:
+        lo = kwargs.get("min_val", args[1] if len(args) > 1 else -1.0)
+        hi = kwargs.get("max_val", args[2] if len(args) > 2 else 1.0)
+        return (float(lo), float(hi))
+    return None
+
+
 class ActivationTaps(torch.overrides.TorchFunctionMode):
     """Records the input of every ReLU / ReLU6 / Hardtanh call as (pre-activation, kinks)."""
 
@@ -72,14 +85,9 @@ class ActivationTaps(torch.overrides.TorchFunctionMode):
 
     def __torch_function__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
-        if func in (F.relu, torch.relu, torch.relu_, torch.Tensor.relu, torch.Tensor.relu_):
-            self.taps.append((args[0].detach().clone(), (0.0,)))
-        elif func is F.relu6:
-            self.taps.append((args[0].detach().clone(), (0.0, 6.0)))
-        elif func is F.hardtanh:
-            lo = kwargs.get("min_val", args[1] if len(args) > 1 else -1.0)
-            hi = kwargs.get("max_val", args[2] if len(args) > 2 else 1.0)
-            self.taps.append((args[0].detach().clone(), (float(lo), float(hi))))
+        kinks = activation_kinks(func, args, kwargs)
+        if kinks is not None:
+            self.taps.append((args[0].detach().clone(), kinks))
         return func(*args, **kwargs)
 
 
@@ -118,8 +126,10 @@ def build(name, side):
 
 
 def export(model, path, exporter, side, keep_batch_norm):
-    """With keep_batch_norm, the exporter does not fold batch norm into the convolutions (in
-    float32), so that tessera applies the very parameters PyTorch's float64 forward applies."""
+    """With keep_batch_norm, the TorchScript exporter does not fold batch norm into the
+    convolutions (in float32), so that tessera applies the very parameters PyTorch's float64
+    forward applies. (The dynamo exporter always folds: unoptimised, its graph holds shape ops
+    tessera does not fold, such as Expand.)"""
     x = torch.randn(1, 3, side, side)
     if exporter == "torchscript":
         torch.onnx.export(model, (x,), str(path), input_names=["x"], output_names=["y"], dynamo=False,
@@ -127,8 +137,7 @@ def export(model, path, exporter, side, keep_batch_norm):
                           do_constant_folding=not keep_batch_norm)
     else:
         torch.onnx.export(model, (x,), str(path), input_names=["x"], output_names=["y"], dynamo=True,
-                          external_data=True, dynamic_shapes={"x": {0: torch.export.Dim("batch")}},
-                          optimize=not keep_batch_norm)
+                          external_data=True, dynamic_shapes={"x": {0: torch.export.Dim("batch")}})
 
 
 def tessera_lc(tessera, onnx_path, points_npy, frame_npy, radius, csv):
@@ -161,7 +170,7 @@ def main():
     parser.add_argument("--radius", type=float, default=0.05)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--keep-batch-norm", action="store_true",
-                        help="export without constant folding (batch norm stays a node of its own)")
+                        help="TorchScript export without constant folding (batch norm stays a node of its own)")
     parser.add_argument("--record", action="append", default=[], help="model to record for the Rust test")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -192,7 +201,8 @@ def main():
             try:
                 export(model, path, exporter, args.side, args.keep_batch_norm)
             except Exception as e:  # noqa: BLE001 - the exporter's own failure is a result too
-                row["export_error"] = str(e).strip().splitlines()[-1][:200]
+                lines = str(e).strip().splitlines()
+                row["export_error"] = next((l for l in lines if "Unsupported" in l), lines[-1])[:200]
                 print(f"{name} [{exporter}]: export failed: {row['export_error']}")
                 results.append(row)
                 continue

@@ -150,3 +150,17 @@ fn relu6_and_hardtanh_load_as_clamps() {
     let imported: Network<f32> = load_sequential(&arch, &weights).unwrap();
     assert_eq!(imported.activation(3), Some(Activation::Clamp { lo: -1.0, hi: 1.0 }));
 }
+
+/// `ceil_mode=True` pools and `nn.ChannelShuffle` load as the IR's ceil-mode pool and shuffle.
+#[test]
+fn ceil_mode_pools_and_channel_shuffles_load() {
+    use tessera_net::Op;
+    let dir = tempfile::tempdir().unwrap();
+    let printed =
+        PRINTED.replace("ceil_mode=False", "ceil_mode=True").replace("(2): ReLU()", "(2): ChannelShuffle(groups=2)");
+    let (arch, weights) = write_fixture(dir.path(), &printed);
+    let imported: Network<f32> = load_sequential(&arch, &weights).unwrap();
+    assert_eq!(imported.node(3).op, Op::ChannelShuffle { groups: 2 });
+    assert!(matches!(imported.node(4).op, Op::MaxPool2d { ceil_mode: true, .. }));
+    assert_eq!(imported.shape(4), [4, 4, 4]);
+}
