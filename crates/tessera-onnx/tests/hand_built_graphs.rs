@@ -132,32 +132,43 @@ fn pools_in_ceil_mode_have_partial_border_windows() {
 }
 
 /// Split (two outputs), Concat of network tensors, the channel shuffle's Reshape / Transpose /
-/// Reshape and a channel Slice route the channels as ONNX defines; a Transpose of a plain tensor
-/// is refused.
+/// Reshape and a channel Slice route the channels as ONNX defines; any other reshape of the
+/// grouped view, and a Transpose of a plain tensor, are refused.
 #[test]
 fn split_concat_shuffle_and_slice_route_channels() {
     let ints =
         |name: &str, values: &[i64]| onnx_node("Constant", &[], name, vec![ints_attribute("value_ints", values)]);
-    let mut split = onnx_node("Split", &["x"], "a", vec![int_attribute("axis", 1)]);
-    split.output.push("b".into());
-    let nodes = vec![
-        split,
-        onnx_node("Concat", &["b", "a"], "ba", vec![int_attribute("axis", 1)]),
-        ints("grouped", &[-1, 2, 2, 1, 1]),
-        onnx_node("Reshape", &["ba", "grouped"], "view", vec![]),
-        onnx_node("Transpose", &["view"], "swapped", vec![ints_attribute("perm", &[0, 2, 1, 3, 4])]),
+    let nodes_until_transpose = || {
+        let mut split = onnx_node("Split", &["x"], "a", vec![int_attribute("axis", 1)]);
+        split.output.push("b".into());
+        vec![
+            split,
+            onnx_node("Concat", &["b", "a"], "ba", vec![int_attribute("axis", 1)]),
+            ints("grouped", &[-1, 2, 2, 1, 1]),
+            onnx_node("Reshape", &["ba", "grouped"], "view", vec![]),
+            onnx_node("Transpose", &["view"], "swapped", vec![ints_attribute("perm", &[0, 2, 1, 3, 4])]),
+        ]
+    };
+    let mut nodes = nodes_until_transpose();
+    nodes.extend([
         ints("flat", &[-1, 4, 1, 1]),
         onnx_node("Reshape", &["swapped", "flat"], "shuffled", vec![]),
         ints("starts", &[1]),
         ints("ends", &[3]),
         ints("axes", &[1]),
         onnx_node("Slice", &["shuffled", "starts", "ends", "axes"], "y", vec![]),
-    ];
+    ]);
     let (net, _) = import_model(&model_of(&[4, 1, 1], nodes, vec![])).expect("import");
     let routing = ["slice_channels", "slice_channels", "concat", "channel_shuffle", "slice_channels"];
     assert_eq!(kinds(&net)[1..], routing);
     // [0, 1, 2, 3] -> halves [0, 1], [2, 3] -> [2, 3, 0, 1] -> shuffled [2, 0, 3, 1] -> [0, 3].
     assert_eq!(forward(&net, &[0.0, 1.0, 2.0, 3.0]), vec![0.0, 3.0]);
+
+    // Flattening the transposed view directly would lose the shuffle's order: refused.
+    let mut flattened = nodes_until_transpose();
+    flattened.extend([ints("flat", &[-1, 4]), onnx_node("Reshape", &["swapped", "flat"], "y", vec![])]);
+    let message = import_model(&model_of(&[4, 1, 1], flattened, vec![])).expect_err("a flattened view").to_string();
+    assert!(message.contains("only back to [batch, 4, 1, 1]"), "{message}");
 
     let transpose = vec![onnx_node("Transpose", &["x"], "y", vec![ints_attribute("perm", &[0, 1, 3, 2])])];
     let message = import_model(&model_of(&[1, 2, 2], transpose, vec![])).expect_err("a plain transpose").to_string();

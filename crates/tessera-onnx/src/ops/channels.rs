@@ -130,7 +130,8 @@ impl Lowering {
 
     /// A Reshape of a network tensor `[C, H, W]` to `[batch, groups, C / groups, H, W]` (a view of
     /// the channels in groups, bound to the same IR node), or of such a view back to
-    /// `[batch, C, H, W]` (a channel shuffle when the view was transposed). `None`: not one of these.
+    /// `[batch, C, H, W]` (a channel shuffle when the view was transposed). `None`: not one of
+    /// these, and not a view (any other reshape of a view is refused: its order would be lost).
     pub(super) fn channel_group_reshape(
         &mut self,
         node: &NodeProto,
@@ -158,7 +159,12 @@ impl Lowering {
                 let op = Op::ChannelShuffle { groups: view.groups };
                 Ok(Some(Lowered::New(self.push(op, &[x], Vec::new(), None)?)))
             }
-            _ => Ok(None),
+            (Some(_), _) => Err(format!(
+                "Reshape of a [batch, groups, C / groups, H, W] view of channels to {target:?} is not supported: \
+                 only back to [batch, {c}, {h}, {w}] (a channel shuffle)"
+            )
+            .into()),
+            (None, _) => Ok(None),
         }
     }
 
