@@ -136,6 +136,13 @@ impl<T: Scalar> Network<T> {
             Op::Input { .. } => vec![],
             Op::Flatten => vec![g],
             Op::Add => vec![g.clone(), g],
+            Op::Concat | Op::SliceChannels { .. } | Op::ChannelShuffle { .. } => {
+                if !want_dx {
+                    return vec![];
+                }
+                let shapes: Vec<&[usize]> = node.inputs.iter().map(|&i| self.shape(i)).collect();
+                self.channel_route(id).backward(&g, &shapes)
+            }
             Op::Dense { in_features, out_features, .. } => {
                 if let Some(out) = param_out {
                     dense_param_grads(x, &g, in_features, out_features, out);

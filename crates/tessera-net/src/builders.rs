@@ -100,7 +100,8 @@ pub fn cnn<T: Scalar>(spec: &CnnSpec) -> Result<Network<T>> {
         last = b.activation(last, spec.activation);
         if layer.max_pool > 1 {
             let k = [layer.max_pool; 2];
-            last = b.push("maxpool", Op::MaxPool2d { kernel: k, stride: k, padding: [0, 0] }, &[last]);
+            last =
+                b.push("maxpool", Op::MaxPool2d { kernel: k, stride: k, padding: [0, 0], ceil_mode: false }, &[last]);
             (h, w) = (h / layer.max_pool, w / layer.max_pool);
         }
         channels = layer.channels;
@@ -135,7 +136,7 @@ pub fn preact_resnet18<T: Scalar>(input: [usize; 3], k: usize, classes: usize, b
             channels = k * mult;
         }
     }
-    x = b.push("avgpool", Op::AvgPool2d { kernel: [4, 4], stride: [4, 4], padding: [0, 0] }, &[x]);
+    x = b.push("avgpool", Op::AvgPool2d { kernel: [4, 4], stride: [4, 4], padding: [0, 0], ceil_mode: false }, &[x]);
     x = b.flatten(x);
     b.dense(x, channels, classes);
     b.build()

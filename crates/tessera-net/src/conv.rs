@@ -112,6 +112,29 @@ impl Window {
         y * self.in_hw[1] + x
     }
 
+    /// The cells of output `o`'s window along `axis` that lie inside the padded input: the
+    /// kernel size, but fewer for a ceil-mode window that runs past the border.
+    #[inline]
+    fn padded_extent(&self, axis: usize, o: usize) -> usize {
+        let start = o * self.stride[axis];
+        let end = (start + self.kernel[axis]).min(self.in_hw[axis] + 2 * self.padding[axis]);
+        end - start
+    }
+
+    /// Average pooling's `1 / divisor` per output position: one over the window's cells inside
+    /// the padded input (PyTorch's divisor with `count_include_pad=True`).
+    pub fn mean_scales<T: Scalar>(&self) -> Vec<T> {
+        let [oh, ow] = self.out_hw;
+        let mut scales = Vec::with_capacity(oh * ow);
+        for oy in 0..oh {
+            for ox in 0..ow {
+                let cells = self.padded_extent(0, oy) * self.padded_extent(1, ox);
+                scales.push(T::one() / T::from_f64(cells as f64));
+            }
+        }
+        scales
+    }
+
     /// Visit every output position with its window clipped to the input:
     /// `f(out_index, Cells { first, rows, cols })`, the cells being `first + i * W + j` for
     /// `i < rows`, `j < cols` (in window order).
@@ -300,24 +323,26 @@ pub fn conv_samples<T: Scalar>(
     }
 }
 
-/// Average pooling of one sample (padding cells count as zeros, as PyTorch's default).
+/// Average pooling of one sample: padding cells count as zeros (PyTorch's default
+/// `count_include_pad=True`), and a window divides by its cells inside the padded input (all
+/// `kh * kw` but for a ceil-mode window at the border).
 pub fn avg_pool_sample<T: Scalar>(w: &Window, x: &[T], out: &mut [T]) {
-    let scale = T::one() / T::from_f64((w.kernel[0] * w.kernel[1]) as f64);
     let (out_len, in_len) = (w.out_len(), w.in_len());
+    let scales = w.mean_scales::<T>();
     for c in 0..w.channels {
         let (xc, oc) = (&x[c * in_len..(c + 1) * in_len], &mut out[c * out_len..(c + 1) * out_len]);
-        w.for_each_window(|p, cells| oc[p] = cells.indices().map(|s| xc[s]).sum::<T>() * scale);
+        w.for_each_window(|p, cells| oc[p] = cells.indices().map(|s| xc[s]).sum::<T>() * scales[p]);
     }
 }
 
 /// The adjoint of `avg_pool_sample`.
 pub fn avg_pool_adjoint<T: Scalar>(w: &Window, dout: &[T], dx: &mut [T]) {
-    let scale = T::one() / T::from_f64((w.kernel[0] * w.kernel[1]) as f64);
     let (out_len, in_len) = (w.out_len(), w.in_len());
+    let scales = w.mean_scales::<T>();
     for c in 0..w.channels {
         let (dc, dxc) = (&dout[c * out_len..(c + 1) * out_len], &mut dx[c * in_len..(c + 1) * in_len]);
         w.for_each_window(|p, cells| {
-            let share = dc[p] * scale;
+            let share = dc[p] * scales[p];
             cells.indices().for_each(|s| dxc[s] += share);
         });
     }

@@ -97,8 +97,8 @@ impl<T: Scalar> Network<T> {
         let out = self.shape(id);
         let (kernel, stride, padding) = match self.node(id).op {
             Op::Conv2d { kernel, stride, padding, .. }
-            | Op::AvgPool2d { kernel, stride, padding }
-            | Op::MaxPool2d { kernel, stride, padding } => (kernel, stride, padding),
+            | Op::AvgPool2d { kernel, stride, padding, .. }
+            | Op::MaxPool2d { kernel, stride, padding, .. } => (kernel, stride, padding),
             _ => unreachable!("window of a non-window op"),
         };
         Window { channels: input[0], in_hw: [input[1], input[2]], out_hw: [out[1], out[2]], kernel, stride, padding }
@@ -127,6 +127,7 @@ impl<T: Scalar> Network<T> {
 
     /// Apply affine node `id` (every op but activations and max pooling; batch norm in
     /// evaluation mode) to batches of rows, adding offsets only to the rows `offsets` selects.
+    /// Row `r` of a node with several inputs (add, concat) combines row `r` of each.
     pub fn apply_affine(&self, id: NodeId, inputs: &[&Tensor<T>], offsets: OffsetRows) -> Tensor<T> {
         let mut out = Tensor::empty();
         self.apply_affine_into(id, inputs, offsets, &mut out);
@@ -203,6 +204,9 @@ impl<T: Scalar> Network<T> {
                 out.data.par_chunks_mut(chunk).zip(inputs[1].data.par_chunks(chunk)).for_each(|(a, b)| {
                     a.iter_mut().zip(b).for_each(|(a, &b)| *a += b);
                 });
+            }
+            Op::Concat | Op::SliceChannels { .. } | Op::ChannelShuffle { .. } => {
+                self.channel_route(id).forward(inputs, &out_shape)
             }
             Op::Activation { .. } | Op::MaxPool2d { .. } => {
                 unreachable!("apply_affine on kinked node {id} ('{}')", node.name)

@@ -1,7 +1,8 @@
 //! # tessera-net: the network IR
 //!
 //! What it is for: a continuous piecewise-affine network as a DAG of ops (dense, conv with
-//! channel groups, pooling, batch norm, ReLU-type and clamp activations, residual additions), with forward passes in `f32`/`f64`
+//! channel groups, pooling (also in ceil mode), batch norm, ReLU-type and clamp activations, residual additions,
+//! channel concatenation, slices and shuffles), with forward passes in `f32`/`f64`
 //! that can return every activation's pre-activation ("taps"), backward passes for every op,
 //! the exact local affine map at a point, PyTorch-default initialisation, builders for the
 //! paper's architectures, and save/load (JSON + safetensors, PyTorch `nn.Sequential` import).
@@ -16,6 +17,7 @@
 
 pub mod backward;
 pub mod builders;
+mod channels;
 pub mod conv;
 mod error;
 pub mod forward;

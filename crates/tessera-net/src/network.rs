@@ -1,6 +1,6 @@
 //! The network: a DAG of nodes in topological order, their shapes and parameters.
 
-use crate::op::{window_out, Activation, Op};
+use crate::op::{pool_out, window_out, Activation, Op};
 use crate::{NetError, Result, Scalar};
 use serde::{Deserialize, Serialize};
 
@@ -203,18 +203,14 @@ fn infer_shape(id: NodeId, node: &Node, shapes: &[Vec<usize>]) -> Result<Vec<usi
             return Err(NetError::BadInput { node: id, name: node.name.clone(), input: i });
         }
     }
-    let expected_inputs = match node.op {
-        Op::Input { .. } => 0,
-        Op::Add => 2,
-        _ => 1,
+    let (expected_inputs, takes) = match node.op {
+        Op::Input { .. } => (0..=0, "0".to_string()),
+        Op::Add => (2..=2, "2".to_string()),
+        Op::Concat => (1..=usize::MAX, "at least 1".to_string()),
+        _ => (1..=1, "1".to_string()),
     };
-    if node.inputs.len() != expected_inputs {
-        return Err(fail(format!(
-            "{} takes {} input(s), got {}",
-            node.op.kind_name(),
-            expected_inputs,
-            node.inputs.len()
-        )));
+    if !expected_inputs.contains(&node.inputs.len()) {
+        return Err(fail(format!("{} takes {takes} input(s), got {}", node.op.kind_name(), node.inputs.len())));
     }
     if id == 0 && !matches!(node.op, Op::Input { .. }) {
         return Err(fail("the first node must be an input".into()));
@@ -254,15 +250,15 @@ fn infer_shape(id: NodeId, node: &Node, shapes: &[Vec<usize>]) -> Result<Vec<usi
                 _ => Err(fail(format!("conv2d kernel {kernel:?} does not fit input {input:?}"))),
             }
         }
-        Op::AvgPool2d { kernel, stride, padding } | Op::MaxPool2d { kernel, stride, padding } => {
+        Op::AvgPool2d { kernel, stride, padding, ceil_mode } | Op::MaxPool2d { kernel, stride, padding, ceil_mode } => {
             if input.len() != 3 {
                 return Err(fail(format!("pooling expects [C, H, W], got {input:?}")));
             }
             if padding[0] * 2 > kernel[0] || padding[1] * 2 > kernel[1] {
                 return Err(fail("pooling padding must be at most half the kernel".into()));
             }
-            let oh = window_out(input[1], kernel[0], stride[0], padding[0]);
-            let ow = window_out(input[2], kernel[1], stride[1], padding[1]);
+            let oh = pool_out(input[1], kernel[0], stride[0], padding[0], *ceil_mode);
+            let ow = pool_out(input[2], kernel[1], stride[1], padding[1], *ceil_mode);
             match (oh, ow) {
                 (Some(oh), Some(ow)) => Ok(vec![input[0], oh, ow]),
                 _ => Err(fail(format!("pooling window {kernel:?} does not fit input {input:?}"))),
@@ -293,6 +289,35 @@ fn infer_shape(id: NodeId, node: &Node, shapes: &[Vec<usize>]) -> Result<Vec<usi
             let other = &shapes[node.inputs[1]];
             if input != other.as_slice() {
                 return Err(fail(format!("add of different shapes {input:?} and {other:?}")));
+            }
+            Ok(input.to_vec())
+        }
+        Op::Concat => {
+            let mut out = input.to_vec();
+            for &i in &node.inputs[1..] {
+                let other = &shapes[i];
+                if other.len() != input.len() || other[1..] != input[1..] {
+                    return Err(fail(format!(
+                        "concat along the first dimension of shapes {input:?} and {other:?}, which differ in another"
+                    )));
+                }
+                out[0] += other[0];
+            }
+            Ok(out)
+        }
+        Op::SliceChannels { start, end } => {
+            let channels = input.first().copied().unwrap_or(0);
+            if start >= end || *end > channels {
+                return Err(fail(format!("channels {start}..{end} are not a non-empty range of the input {input:?}")));
+            }
+            let mut out = input.to_vec();
+            out[0] = end - start;
+            Ok(out)
+        }
+        Op::ChannelShuffle { groups } => {
+            let channels = input.first().copied().unwrap_or(0);
+            if *groups == 0 || channels % groups != 0 {
+                return Err(fail(format!("channel shuffle groups {groups} must divide the {channels} channels")));
             }
             Ok(input.to_vec())
         }
@@ -379,6 +404,11 @@ impl GraphBuilder {
     /// Elementwise sum of two nodes of equal shape.
     pub fn add(&mut self, a: NodeId, b: NodeId) -> NodeId {
         self.push("add", Op::Add, &[a, b])
+    }
+
+    /// Concatenation of nodes along channels (the first sample dimension).
+    pub fn concat(&mut self, inputs: &[NodeId]) -> NodeId {
+        self.push("concat", Op::Concat, inputs)
     }
 
     /// Flatten a sample to one dimension.

@@ -177,7 +177,9 @@ pub enum Op {
         #[serde(default = "one", skip_serializing_if = "is_one")]
         groups: usize,
     },
-    /// Average pooling (padding counts as zeros in the mean).
+    /// Average pooling (padding counts as zeros in the mean, as PyTorch's
+    /// `count_include_pad=True`; a ceil-mode partial window divides by its cells inside the
+    /// padded input).
     AvgPool2d {
         /// Window height and width.
         kernel: [usize; 2],
@@ -186,6 +188,10 @@ pub enum Op {
         /// Zero padding per side and axis (default 0).
         #[serde(default)]
         padding: [usize; 2],
+        /// Round the output size up (default false), as PyTorch's `ceil_mode`: see
+        /// [`pool_out`].
+        #[serde(default, skip_serializing_if = "is_false")]
+        ceil_mode: bool,
     },
     /// Max pooling; padding never wins.
     MaxPool2d {
@@ -196,6 +202,10 @@ pub enum Op {
         /// Implicit padding per side and axis (default 0).
         #[serde(default)]
         padding: [usize; 2],
+        /// Round the output size up (default false), as PyTorch's `ceil_mode`: see
+        /// [`pool_out`].
+        #[serde(default, skip_serializing_if = "is_false")]
+        ceil_mode: bool,
     },
     /// Per-channel normalisation; channels are the first dimension of the sample shape.
     BatchNorm {
@@ -215,6 +225,24 @@ pub enum Op {
     },
     /// Elementwise sum of two inputs of equal shape.
     Add,
+    /// Concatenation of one or more inputs along the first sample dimension (channels of
+    /// `[C, H, W]`, features of `[D]`); the other dimensions must agree.
+    Concat,
+    /// Channels `start..end` of the input (how `torch.chunk` / `split` along channels is
+    /// imported).
+    SliceChannels {
+        /// First channel kept.
+        start: usize,
+        /// One past the last channel kept.
+        end: usize,
+    },
+    /// ShuffleNet's channel shuffle with `groups` groups: viewing the `C` channels as
+    /// `[groups, C / groups]` and transposing, output channel `j * groups + g` is input
+    /// channel `g * (C / groups) + j` (PyTorch's `nn.ChannelShuffle`).
+    ChannelShuffle {
+        /// Number of groups (divides the channels).
+        groups: usize,
+    },
     /// Reshape a sample to `[D]` (row-major order is kept).
     Flatten,
 }
@@ -227,6 +255,9 @@ fn one() -> usize {
 }
 fn is_one(n: &usize) -> bool {
     *n == 1
+}
+fn is_false(b: &bool) -> bool {
+    !*b
 }
 fn ones2() -> [usize; 2] {
     [1, 1]
@@ -295,6 +326,9 @@ impl Op {
             Op::BatchNorm { .. } => "batch_norm",
             Op::Activation { .. } => "activation",
             Op::Add => "add",
+            Op::Concat => "concat",
+            Op::SliceChannels { .. } => "slice_channels",
+            Op::ChannelShuffle { .. } => "channel_shuffle",
             Op::Flatten => "flatten",
         }
     }
@@ -302,9 +336,22 @@ impl Op {
 
 /// Output size of a sliding window along one axis, or `None` if the window does not fit.
 pub fn window_out(size: usize, kernel: usize, stride: usize, padding: usize) -> Option<usize> {
+    pool_out(size, kernel, stride, padding, false)
+}
+
+/// Output size of a pooling window along one axis, or `None` if the window does not fit. With
+/// `ceil_mode` the size is rounded up, so that a last, partial window covers the border, as in
+/// PyTorch: that window must start inside the input or the left padding (one that would start
+/// in the right padding is not counted).
+pub fn pool_out(size: usize, kernel: usize, stride: usize, padding: usize, ceil_mode: bool) -> Option<usize> {
     let padded = size + 2 * padding;
     if stride == 0 || kernel == 0 || padded < kernel {
         return None;
     }
-    Some((padded - kernel) / stride + 1)
+    let span = padded - kernel;
+    if !ceil_mode {
+        return Some(span / stride + 1);
+    }
+    let out = span.div_ceil(stride) + 1;
+    Some(if (out - 1) * stride >= size + padding { out - 1 } else { out })
 }

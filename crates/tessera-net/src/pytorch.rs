@@ -198,15 +198,16 @@ fn build_sequential<T: Scalar>(input: &[usize], modules: &[Module]) -> Result<(N
             }
             "MaxPool2d" | "AvgPool2d" => {
                 m.require("dilation", &["1", "(1, 1)"])?;
-                m.require("ceil_mode", &["False"])?;
+                m.require("ceil_mode", &["False", "True"])?;
                 m.require("count_include_pad", &["True"])?;
                 let kernel = m.pair_arg("kernel_size", Some(0), None)?;
                 let stride = m.pair_arg("stride", Some(1), Some(kernel))?;
                 let padding = m.pair_arg("padding", Some(2), Some([0, 0]))?;
+                let ceil_mode = m.flag("ceil_mode", false);
                 Some(if m.kind == "MaxPool2d" {
-                    Op::MaxPool2d { kernel, stride, padding }
+                    Op::MaxPool2d { kernel, stride, padding, ceil_mode }
                 } else {
-                    Op::AvgPool2d { kernel, stride, padding }
+                    Op::AvgPool2d { kernel, stride, padding, ceil_mode }
                 })
             }
             "BatchNorm1d" | "BatchNorm2d" => {
@@ -223,6 +224,7 @@ fn build_sequential<T: Scalar>(input: &[usize], modules: &[Module]) -> Result<(N
                 activation: Activation::LeakyRelu { slope: m.f64_arg("negative_slope", Some(0), 0.01)? },
             }),
             "ReLU6" => Some(Op::Activation { activation: Activation::RELU6 }),
+            "ChannelShuffle" => Some(Op::ChannelShuffle { groups: m.usize_arg("groups", Some(0))? }),
             "Hardtanh" => Some(Op::Activation {
                 activation: Activation::Clamp {
                     lo: m.f64_arg("min_val", Some(0), -1.0)?,
@@ -234,7 +236,7 @@ fn build_sequential<T: Scalar>(input: &[usize], modules: &[Module]) -> Result<(N
             other => {
                 return Err(m.error(format!(
                     "unknown or unsupported module '{other}' (supported: Linear, Conv2d, MaxPool2d, AvgPool2d, \
-                     BatchNorm1d/2d, ReLU, LeakyReLU, ReLU6, Hardtanh, Flatten, Identity, Dropout)"
+                     BatchNorm1d/2d, ReLU, LeakyReLU, ReLU6, Hardtanh, ChannelShuffle, Flatten, Identity, Dropout)"
                 )))
             }
         };

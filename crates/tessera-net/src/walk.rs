@@ -135,11 +135,18 @@ mod tests {
 
     #[test]
     fn pool_windows_reproduce_the_forward_winners() {
-        let pools = [([2, 2], [2, 2], [0, 0]), ([3, 3], [2, 2], [1, 1]), ([2, 3], [1, 2], [1, 1])];
+        // The last two have ceil-mode partial windows at the right border.
+        let pools = [
+            ([2, 2], [2, 2], [0, 0], false),
+            ([3, 3], [2, 2], [1, 1], false),
+            ([2, 3], [1, 2], [1, 1], false),
+            ([3, 3], [2, 2], [0, 0], true),
+            ([2, 2], [2, 2], [1, 1], true),
+        ];
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(0);
-        for (kernel, stride, padding) in pools {
+        for (kernel, stride, padding, ceil_mode) in pools {
             let mut b = GraphBuilder::new(&[2, 5, 6]);
-            b.push("pool", Op::MaxPool2d { kernel, stride, padding }, &[0]);
+            b.push("pool", Op::MaxPool2d { kernel, stride, padding, ceil_mode }, &[0]);
             let net = b.build::<f64>().unwrap();
             let windows = net.pool_windows(1);
             for _ in 0..20 {

@@ -139,6 +139,25 @@ fn config() -> ProptestConfig {
 proptest! {
     #![proptest_config(config())]
 
+    /// Concatenation (of a conv's output, the input and the conv's output again), a channel
+    /// shuffle and a channel slice.
+    #[test]
+    fn channel_routing_gradients_match_finite_differences(
+        per_group in 1usize..=2, groups in 1usize..=3, side in 1usize..=3, batch in 1usize..=2, seed: u64,
+    ) {
+        let c = per_group * groups;
+        let mut b = GraphBuilder::new(&[c, side, side]);
+        let conv = b.conv3x3(0, c, c, 1, true);
+        let cat = b.concat(&[conv, 0, conv]);
+        let shuffled = b.push("shuffle", Op::ChannelShuffle { groups }, &[cat]);
+        b.push("slice", Op::SliceChannels { start: 1, end: 3 * c }, &[shuffled]);
+        let mut net: Network<f64> = b.build().expect("valid routing network");
+        let mut rng = rng(seed);
+        randomize(&mut net, &mut rng);
+        let x = random_batch(&mut rng, batch, &[c, side, side]);
+        check_gradients(&mut net, &x, Mode::Eval, seed ^ 0x5eed)?;
+    }
+
     #[test]
     fn dense_gradients_match_finite_differences(
         inputs in 1usize..=6, outputs in 1usize..=5, bias: bool, batch in 1usize..=3, seed: u64,
@@ -161,16 +180,16 @@ proptest! {
 
     #[test]
     fn avg_pool_gradients_match_finite_differences(
-        (c, h, w, kernel, stride, padding) in window_op_shape(), batch in 1usize..=2, seed: u64,
+        (c, h, w, kernel, stride, padding) in window_op_shape(), ceil_mode: bool, batch in 1usize..=2, seed: u64,
     ) {
-        check_single_op(&[c, h, w], Op::AvgPool2d { kernel, stride, padding }, batch, Mode::Eval, seed)?;
+        check_single_op(&[c, h, w], Op::AvgPool2d { kernel, stride, padding, ceil_mode }, batch, Mode::Eval, seed)?;
     }
 
     #[test]
     fn max_pool_gradients_match_finite_differences(
-        (c, h, w, kernel, stride, padding) in window_op_shape(), batch in 1usize..=2, seed: u64,
+        (c, h, w, kernel, stride, padding) in window_op_shape(), ceil_mode: bool, batch in 1usize..=2, seed: u64,
     ) {
-        check_single_op(&[c, h, w], Op::MaxPool2d { kernel, stride, padding }, batch, Mode::Eval, seed)?;
+        check_single_op(&[c, h, w], Op::MaxPool2d { kernel, stride, padding, ceil_mode }, batch, Mode::Eval, seed)?;
     }
 
     #[test]

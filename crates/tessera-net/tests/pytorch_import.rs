@@ -51,7 +51,7 @@ fn native_twin() -> Network<f32> {
     let c = b.conv3x3(0, 1, 4, 1, true);
     let n = b.batch_norm(c, 4);
     let a = b.activation(n, Activation::Relu);
-    let p = b.push("pool", Op::MaxPool2d { kernel: [2, 2], stride: [2, 2], padding: [0, 0] }, &[a]);
+    let p = b.push("pool", Op::MaxPool2d { kernel: [2, 2], stride: [2, 2], padding: [0, 0], ceil_mode: false }, &[a]);
     let f = b.flatten(p);
     let d = b.dense(f, 64, 10);
     let l = b.activation(d, Activation::LeakyRelu { slope: 0.1 });
@@ -149,4 +149,18 @@ fn relu6_and_hardtanh_load_as_clamps() {
     let (arch, weights) = write_fixture(dir.path(), &PRINTED.replace("ReLU()", "Hardtanh()"));
     let imported: Network<f32> = load_sequential(&arch, &weights).unwrap();
     assert_eq!(imported.activation(3), Some(Activation::Clamp { lo: -1.0, hi: 1.0 }));
+}
+
+/// `ceil_mode=True` pools and `nn.ChannelShuffle` load as the IR's ceil-mode pool and shuffle.
+#[test]
+fn ceil_mode_pools_and_channel_shuffles_load() {
+    use tessera_net::Op;
+    let dir = tempfile::tempdir().unwrap();
+    let printed =
+        PRINTED.replace("ceil_mode=False", "ceil_mode=True").replace("(2): ReLU()", "(2): ChannelShuffle(groups=2)");
+    let (arch, weights) = write_fixture(dir.path(), &printed);
+    let imported: Network<f32> = load_sequential(&arch, &weights).unwrap();
+    assert_eq!(imported.node(3).op, Op::ChannelShuffle { groups: 2 });
+    assert!(matches!(imported.node(4).op, Op::MaxPool2d { ceil_mode: true, .. }));
+    assert_eq!(imported.shape(4), [4, 4, 4]);
 }

@@ -1,4 +1,5 @@
-//! Conv2d, MaxPool2d and AvgPool2d (forward and backward, with stride and padding) agree with
+//! Conv2d, MaxPool2d and AvgPool2d (forward and backward, with stride, padding and, for pooling,
+//! ceil mode) agree with
 //! direct loop implementations written here from the definitions.
 
 mod fixtures;
@@ -17,11 +18,35 @@ struct Geometry {
     kernel: [usize; 2],
     stride: [usize; 2],
     padding: [usize; 2],
+    /// Pooling only: PyTorch's ceil_mode.
+    ceil_mode: bool,
 }
 
 impl Geometry {
+    /// Output size; in ceil mode rounded up, unless the last window would start in the right
+    /// padding (PyTorch's rule, written here from its definition).
     fn out_hw(&self) -> [usize; 2] {
-        [0, 1].map(|a| (self.in_hw[a] + 2 * self.padding[a] - self.kernel[a]) / self.stride[a] + 1)
+        [0, 1].map(|a| {
+            let span = self.in_hw[a] + 2 * self.padding[a] - self.kernel[a];
+            if !self.ceil_mode {
+                return span / self.stride[a] + 1;
+            }
+            let out = span.div_ceil(self.stride[a]) + 1;
+            if (out - 1) * self.stride[a] >= self.in_hw[a] + self.padding[a] {
+                out - 1
+            } else {
+                out
+            }
+        })
+    }
+    /// Average pooling's divisor of output `(oy, ox)`: its window's cells inside the padded
+    /// input (all of the kernel but for a partial ceil-mode window).
+    fn divisor(&self, (oy, ox): (usize, usize)) -> f64 {
+        let extent = |a: usize, o: usize| {
+            let start = o * self.stride[a];
+            (start + self.kernel[a]).min(self.in_hw[a] + 2 * self.padding[a]) - start
+        };
+        (extent(0, oy) * extent(1, ox)) as f64
     }
     fn in_shape(&self) -> [usize; 3] {
         [self.channels, self.in_hw[0], self.in_hw[1]]
@@ -35,11 +60,14 @@ impl Geometry {
     }
 }
 
-fn geometry(max_padding_is_half_kernel: bool) -> impl Strategy<Value = Geometry> {
-    (1usize..=3, 1usize..=7, 1usize..=7, 1usize..=4, 1usize..=4, 1usize..=3, 1usize..=3, 0usize..=2, 0usize..=2)
-        .prop_map(move |(channels, h, w, kh, kw, sh, sw, ph, pw)| {
-            let padding = if max_padding_is_half_kernel { [ph.min(kh / 2), pw.min(kw / 2)] } else { [ph, pw] };
-            Geometry { channels, in_hw: [h, w], kernel: [kh, kw], stride: [sh, sw], padding }
+/// Window geometries; pooling ones (padding at most half the kernel) also draw ceil_mode.
+fn geometry(pooling: bool) -> impl Strategy<Value = Geometry> {
+    let sizes = (1usize..=3, 1usize..=7, 1usize..=7, 1usize..=4, 1usize..=4, 1usize..=3, 1usize..=3);
+    (sizes, 0usize..=2, 0usize..=2, any::<bool>())
+        .prop_map(move |((channels, h, w, kh, kw, sh, sw), ph, pw, ceil)| {
+            let padding = if pooling { [ph.min(kh / 2), pw.min(kw / 2)] } else { [ph, pw] };
+            let ceil_mode = pooling && ceil;
+            Geometry { channels, in_hw: [h, w], kernel: [kh, kw], stride: [sh, sw], padding, ceil_mode }
         })
         .prop_filter("kernel fits the padded input", |g| (0..2).all(|a| g.kernel[a] <= g.in_hw[a] + 2 * g.padding[a]))
 }
@@ -122,10 +150,10 @@ fn direct_conv_backward(
 }
 
 /// Direct pooling forward and backward. Max: the first largest cell in window order wins and
-/// padding never does; average: padding counts as zero, divisor `kh * kw` (PyTorch defaults).
+/// padding never does; average: padding counts as zero, divisor `kh * kw` but the cells inside
+/// the padded input for a partial ceil-mode window (PyTorch, `count_include_pad=True`).
 fn direct_pool(g: &Geometry, max: bool, x: &Tensor<f64>, gy: &[f64]) -> (Vec<f64>, Vec<f64>) {
     let [oh, ow] = g.out_hw();
-    let area = (g.kernel[0] * g.kernel[1]) as f64;
     let in_width = x.width();
     let (mut y, mut dx) = (Vec::new(), vec![0.0; x.data.len()]);
     for b in 0..x.batch {
@@ -144,6 +172,7 @@ fn direct_pool(g: &Geometry, max: bool, x: &Tensor<f64>, gy: &[f64]) -> (Vec<f64
                         y.push(value);
                         dx[b * in_width + index] += gv;
                     } else {
+                        let area = g.divisor((oy, ox));
                         y.push(cells.iter().map(|&(_, v)| v).sum::<f64>() / area);
                         cells.iter().for_each(|&(index, _)| dx[b * in_width + index] += gv / area);
                     }
@@ -209,8 +238,12 @@ proptest! {
 }
 
 fn check_pool(g: Geometry, max: bool, batch: usize, seed: u64) -> Result<(), TestCaseError> {
-    let (kernel, stride, padding) = (g.kernel, g.stride, g.padding);
-    let op = if max { Op::MaxPool2d { kernel, stride, padding } } else { Op::AvgPool2d { kernel, stride, padding } };
+    let (kernel, stride, padding, ceil_mode) = (g.kernel, g.stride, g.padding, g.ceil_mode);
+    let op = if max {
+        Op::MaxPool2d { kernel, stride, padding, ceil_mode }
+    } else {
+        Op::AvgPool2d { kernel, stride, padding, ceil_mode }
+    };
     let net = single_op_net(&g, op, seed);
     let mut r = rng(seed);
     let x = random_batch::<f64>(&mut r, batch, &g.in_shape());

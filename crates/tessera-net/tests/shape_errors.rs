@@ -52,13 +52,13 @@ fn conv_with_wrong_input_channels_is_refused() {
 #[test]
 fn pooling_window_that_does_not_fit_or_is_mostly_padding_is_refused() {
     let mut b = GraphBuilder::new(&[1, 2, 2]);
-    b.push("pool", Op::MaxPool2d { kernel: [3, 3], stride: [1, 1], padding: [0, 0] }, &[0]);
+    b.push("pool", Op::MaxPool2d { kernel: [3, 3], stride: [1, 1], padding: [0, 0], ceil_mode: false }, &[0]);
     assert!(build_error(b).to_string().contains("does not fit"));
     let mut b = GraphBuilder::new(&[1, 4, 4]);
-    b.push("pool", Op::AvgPool2d { kernel: [2, 2], stride: [2, 2], padding: [2, 2] }, &[0]);
+    b.push("pool", Op::AvgPool2d { kernel: [2, 2], stride: [2, 2], padding: [2, 2], ceil_mode: false }, &[0]);
     assert!(build_error(b).to_string().contains("padding"));
     let mut b = GraphBuilder::new(&[1, 4, 4]);
-    b.push("pool", Op::MaxPool2d { kernel: [2, 2], stride: [0, 0], padding: [0, 0] }, &[0]);
+    b.push("pool", Op::MaxPool2d { kernel: [2, 2], stride: [0, 0], padding: [0, 0], ceil_mode: false }, &[0]);
     assert!(matches!(build_error(b), NetError::Shape { .. }));
 }
 

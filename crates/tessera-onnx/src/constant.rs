@@ -12,15 +12,23 @@ use std::path::{Component, Path, PathBuf};
 pub(crate) struct Constant {
     pub dims: Vec<usize>,
     pub values: Vec<f64>,
+    /// Whether the ONNX element type is an integer type (division truncates).
+    pub integer: bool,
 }
 
 impl Constant {
+    /// A floating-point constant.
     pub fn new(dims: Vec<usize>, values: Vec<f64>) -> Result<Self, String> {
         let expected: usize = dims.iter().product();
         if expected != values.len() {
             return Err(format!("dims {dims:?} need {expected} values, found {}", values.len()));
         }
-        Ok(Self { dims, values })
+        Ok(Self { dims, values, integer: false })
+    }
+
+    /// The same constant with an integer (`true`) or floating-point element type.
+    pub fn typed(self, integer: bool) -> Self {
+        Self { integer, ..self }
     }
 
     /// The values as integers (shape and index tensors); fails on fractions.
@@ -150,7 +158,7 @@ pub(crate) fn decode_tensor(t: &TensorProto, external: &mut ExternalData) -> Res
             _ => t.int64_data.iter().map(|&v| v as f64).collect(),
         },
     };
-    Constant::new(dims, values)
+    Ok(Constant::new(dims, values)?.typed(matches!(data_type, DataType::Int32 | DataType::Int64)))
 }
 
 fn external_bytes(t: &TensorProto, external: &mut ExternalData) -> Result<Vec<u8>, String> {

@@ -2,18 +2,19 @@
 //!
 //! What it is for: turning an ONNX graph (typically from `torch.onnx.export`) into a
 //! `tessera_net::Network`, so local complexity and exact partitions can be computed for
-//! pretrained models. Supported: Gemm, MatMul (+ constant Add as bias), Conv (2-D, groups 1,
-//! symmetric padding), Relu, LeakyRelu, Abs, PRelu with one slope, BatchNormalization
-//! (inference), MaxPool, AveragePool, GlobalAveragePool/GlobalMaxPool and the spatial
-//! ReduceMean, Flatten and flattening Reshapes, residual Add, Identity and Dropout (dropped),
-//! constants and the shape arithmetic of `x.view(x.size(0), -1)`. A trailing
-//! Softmax/LogSoftmax is dropped with a note.
+//! pretrained models. Supported: Gemm, MatMul (+ constant Add as bias), Conv (2-D, any channel
+//! groups, symmetric padding), Relu, LeakyRelu, Abs, PRelu with one slope, Clip with constant
+//! bounds, BatchNormalization (inference), MaxPool and AveragePool (also ceil_mode),
+//! GlobalAveragePool/GlobalMaxPool and the spatial ReduceMean, Flatten and flattening Reshapes,
+//! residual Add, Concat/Split/Slice along channels, the channel shuffle (Reshape, Transpose,
+//! Reshape), Identity and Dropout (dropped), constants and the shape arithmetic exporters emit.
+//! A trailing Softmax/LogSoftmax is dropped with a note.
 //!
-//! What it must not do: approximate. Ops that are not piecewise affine (GELU, sigmoid, tanh, a
-//! softmax inside the network, ...) and attributes the IR cannot represent exactly (grouped or
-//! dilated convolutions, asymmetric padding, `count_include_pad=0` with padding) are refused with
-//! an error naming the node. It holds no network logic of its own (that is `tessera-net`), and
-//! keeps protobuf out of every other crate.
+//! What it must not do: approximate. Ops that are not piecewise affine (GELU, sigmoid, tanh,
+//! gates, a softmax inside the network, ...) and attributes the IR cannot represent exactly
+//! (dilated convolutions, asymmetric padding, `count_include_pad=0` with padding, other
+//! transposes) are refused with an error naming the node. It holds no network logic of its own
+//! (that is `tessera-net`), and keeps protobuf out of every other crate.
 
 mod attributes;
 mod constant;

@@ -9,7 +9,7 @@ use crate::ImportReport;
 use std::collections::HashMap;
 use std::path::Path;
 use std::rc::Rc;
-use tessera_net::op::window_out;
+use tessera_net::op::pool_out;
 use tessera_net::{Network, Node, NodeId, NodeParams, Op, RunningStats};
 
 /// What an ONNX value name stands for.
@@ -26,6 +26,16 @@ pub(crate) enum Lowered {
     New(Value),
     /// The node passes one of its inputs through (identity, dropout, folded bias, ...).
     Alias(Value),
+    /// New values, one per output of the node (Split).
+    Many(Vec<Value>),
+}
+
+/// A network tensor `[C, H, W]` seen as `[groups, C / groups, H, W]` (the first Reshape of a
+/// channel shuffle), with the two group axes swapped when `transposed`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct ChannelView {
+    pub groups: usize,
+    pub transposed: bool,
 }
 
 /// The state of the walk.
@@ -34,6 +44,9 @@ pub(crate) struct Lowering {
     params: Vec<NodeParams<f64>>,
     shapes: Vec<Vec<usize>>,
     values: HashMap<String, Value>,
+    /// The ONNX values that are grouped views of an IR node's channels (bound in `values` to
+    /// that node): only the ops of a channel shuffle may read them.
+    pub views: HashMap<String, ChannelView>,
     /// How often each ONNX value is read (as a node input or as the graph output).
     reads: HashMap<String, usize>,
     /// Reads still to come of each IR node's output, over all the names bound to it.
@@ -110,6 +123,7 @@ impl Lowering {
             params: Vec::new(),
             shapes: Vec::new(),
             values,
+            views: HashMap::new(),
             reads,
             pending_reads: Vec::new(),
             batch,
@@ -128,19 +142,41 @@ impl Lowering {
                 format!("operators of domain '{}' are not supported (only standard ONNX)", node.domain()).into()
             );
         }
-        for (k, extra) in node.output.iter().enumerate().skip(1) {
-            if self.reads.get(extra).is_some_and(|&n| n > 0) {
-                return Err(format!("output {k} ('{extra}') is used, but only the first output is supported").into());
+        let reads_views = !matches!(node.op_type(), "Reshape" | "Transpose" | "Identity");
+        if let Some(view) = node.input.iter().find(|i| reads_views && self.views.contains_key(*i)) {
+            return Err(format!(
+                "input '{view}' is a [batch, groups, C / groups, H, W] view of channels, which only the Transpose \
+                 and Reshape of a channel shuffle may read"
+            )
+            .into());
+        }
+        if node.op_type() != "Split" {
+            for (k, extra) in node.output.iter().enumerate().skip(1) {
+                if self.reads.get(extra).is_some_and(|&n| n > 0) {
+                    return Err(
+                        format!("output {k} ('{extra}') is used, but only the first output is supported").into()
+                    );
+                }
             }
         }
         let out = node.output.first().filter(|o| !o.is_empty()).ok_or("the node has no output")?;
         match self.lower_op(node)? {
+            Lowered::Many(values) => {
+                for (name, value) in node.output.iter().zip(values) {
+                    self.bind(name, value);
+                }
+            }
             Lowered::New(value) => self.bind(out, value),
             Lowered::Alias(value) => {
                 if let Value::Tensor(id) = value {
                     self.pending_reads[id] -= 1;
                 }
                 self.bind(out, value)
+            }
+        }
+        if node.op_type() == "Identity" {
+            if let Some(view) = self.views.get(&node.input[0]).copied() {
+                self.views.insert(out.clone(), view);
             }
         }
         Ok(())
@@ -246,8 +282,8 @@ impl Lowering {
         tensors: Vec<Vec<f64>>,
         running: Option<RunningStats<f64>>,
     ) -> Result<Value, String> {
-        let input_shape = inputs.first().map_or(&[][..], |&i| self.shapes[i].as_slice());
-        let shape = output_shape(&op, input_shape)?;
+        let input_shapes: Vec<&[usize]> = inputs.iter().map(|&i| self.shapes[i].as_slice()).collect();
+        let shape = output_shape(&op, &input_shapes)?;
         let id = self.nodes.len();
         self.nodes.push(Node { name: String::new(), op, inputs: inputs.to_vec() });
         self.params.push(NodeParams { tensors, running });
@@ -259,6 +295,9 @@ impl Lowering {
     /// Keep the nodes the output depends on, name them like `GraphBuilder` does, build the
     /// network and fill in its parameters.
     fn finish(self) -> Result<Network<f64>, Finish> {
+        if self.views.contains_key(&self.output) {
+            return Err(Finish::Model(format!("output '{}' is a 5-D view of channels", self.output)));
+        }
         let output = match self.values.get(&self.output) {
             Some(Value::Tensor(id)) => *id,
             Some(Value::Constant(_)) => return Err(Finish::Model(format!("output '{}' is a constant", self.output))),
@@ -327,28 +366,43 @@ fn input_shape(input: &ValueInfoProto) -> Result<(Option<usize>, Vec<usize>), St
     Ok((batch, sample))
 }
 
-/// Per-sample output shape of an op on an input of shape `input` (the IR checks again).
-fn output_shape(op: &Op, input: &[usize]) -> Result<Vec<usize>, String> {
-    let window = |kernel: [usize; 2], stride: [usize; 2], padding: [usize; 2], channels: usize| match input {
-        [_, h, w] => {
-            match (window_out(*h, kernel[0], stride[0], padding[0]), window_out(*w, kernel[1], stride[1], padding[1])) {
+/// Per-sample output shape of an op on inputs of shapes `inputs` (the IR checks again).
+fn output_shape(op: &Op, inputs: &[&[usize]]) -> Result<Vec<usize>, String> {
+    let input = inputs.first().copied().unwrap_or_default();
+    let window = |kernel: [usize; 2], stride: [usize; 2], padding: [usize; 2], ceil_mode: bool, channels: usize| {
+        let out = |a: usize, size: usize| pool_out(size, kernel[a], stride[a], padding[a], ceil_mode);
+        match input {
+            [_, h, w] => match (out(0, *h), out(1, *w)) {
                 (Some(oh), Some(ow)) => Ok(vec![channels, oh, ow]),
                 _ => Err(format!(
                     "the window {kernel:?} (stride {stride:?}, padding {padding:?}) does not fit the input {input:?}"
                 )),
-            }
+            },
+            _ => Err(format!("expects a [batch, C, H, W] input, got per-sample shape {input:?}")),
         }
-        _ => Err(format!("expects a [batch, C, H, W] input, got per-sample shape {input:?}")),
     };
+    let channels = input.first().copied().unwrap_or(0);
     match *op {
         Op::Input { ref shape } => Ok(shape.clone()),
         Op::Dense { out_features, .. } => Ok(vec![out_features]),
-        Op::Conv2d { out_channels, kernel, stride, padding, .. } => window(kernel, stride, padding, out_channels),
-        Op::AvgPool2d { kernel, stride, padding } | Op::MaxPool2d { kernel, stride, padding } => {
-            window(kernel, stride, padding, input.first().copied().unwrap_or(0))
+        Op::Conv2d { out_channels, kernel, stride, padding, .. } => {
+            window(kernel, stride, padding, false, out_channels)
+        }
+        Op::AvgPool2d { kernel, stride, padding, ceil_mode } | Op::MaxPool2d { kernel, stride, padding, ceil_mode } => {
+            window(kernel, stride, padding, ceil_mode, channels)
         }
         Op::Flatten => Ok(vec![input.iter().product()]),
-        Op::BatchNorm { .. } | Op::Activation { .. } | Op::Add => Ok(input.to_vec()),
+        Op::Concat => {
+            let mut shape = input.to_vec();
+            shape[0] = inputs.iter().map(|s| s[0]).sum();
+            Ok(shape)
+        }
+        Op::SliceChannels { start, end } => {
+            let mut shape = input.to_vec();
+            shape[0] = end - start;
+            Ok(shape)
+        }
+        Op::BatchNorm { .. } | Op::Activation { .. } | Op::Add | Op::ChannelShuffle { .. } => Ok(input.to_vec()),
     }
 }
 
@@ -363,6 +417,9 @@ fn kind_name(op: &Op) -> &'static str {
         Op::BatchNorm { .. } => "bn",
         Op::Activation { .. } => "act",
         Op::Add => "add",
+        Op::Concat => "concat",
+        Op::SliceChannels { .. } => "slice",
+        Op::ChannelShuffle { .. } => "shuffle",
         Op::Flatten => "flatten",
     }
 }

@@ -108,20 +108,71 @@ fn global_max_pool_and_bias_added_to_a_biasless_conv() {
     assert_eq!(forward(&net, &[1.0, 2.0, 3.0, -4.0]), vec![13.0, 24.0]);
 }
 
+/// ceil_mode=1 (PyTorch's rule) adds a partial last window: on 5 x 5 a 2 x 2 / 2 pool has
+/// 3 x 3 outputs; the max is over the window's cells inside the input, the average divides by
+/// them (no padding here).
 #[test]
-fn max_pool_ceil_mode_is_accepted_only_when_it_adds_no_partial_window() {
-    let pool = |size: i64| {
+fn pools_in_ceil_mode_have_partial_border_windows() {
+    let pool = |op_type: &str| {
         let attributes = vec![
             ints_attribute("kernel_shape", &[2, 2]),
             ints_attribute("strides", &[2, 2]),
             int_attribute("ceil_mode", 1),
         ];
-        model_of(&[1, size, size], vec![onnx_node("MaxPool", &["x"], "y", attributes)], vec![])
+        model_of(&[1, 5, 5], vec![onnx_node(op_type, &["x"], "y", attributes)], vec![])
     };
-    let (net, _) = import_model(&pool(4)).expect("4 = 2 whole windows");
-    assert_eq!(net.shape(1), [1, 2, 2]);
-    let message = import_model(&pool(5)).expect_err("5 leaves a partial window").to_string();
-    assert!(message.contains("ceil_mode=1"), "{message}");
+    let x: Vec<f64> = (0..25).map(f64::from).collect();
+    let (net, _) = import_model(&pool("MaxPool")).expect("import");
+    assert!(matches!(net.node(1).op, Op::MaxPool2d { ceil_mode: true, .. }));
+    assert_eq!(net.shape(1), [1, 3, 3]);
+    assert_eq!(forward(&net, &x), vec![6.0, 8.0, 9.0, 16.0, 18.0, 19.0, 21.0, 23.0, 24.0]);
+    let (net, _) = import_model(&pool("AveragePool")).expect("import");
+    let y = forward(&net, &x);
+    assert_eq!((y[0], y[2], y[8]), (3.0, 6.5, 24.0), "{y:?}");
+}
+
+/// Split (two outputs), Concat of network tensors, the channel shuffle's Reshape / Transpose /
+/// Reshape and a channel Slice route the channels as ONNX defines; any other reshape of the
+/// grouped view, and a Transpose of a plain tensor, are refused.
+#[test]
+fn split_concat_shuffle_and_slice_route_channels() {
+    let ints =
+        |name: &str, values: &[i64]| onnx_node("Constant", &[], name, vec![ints_attribute("value_ints", values)]);
+    let nodes_until_transpose = || {
+        let mut split = onnx_node("Split", &["x"], "a", vec![int_attribute("axis", 1)]);
+        split.output.push("b".into());
+        vec![
+            split,
+            onnx_node("Concat", &["b", "a"], "ba", vec![int_attribute("axis", 1)]),
+            ints("grouped", &[-1, 2, 2, 1, 1]),
+            onnx_node("Reshape", &["ba", "grouped"], "view", vec![]),
+            onnx_node("Transpose", &["view"], "swapped", vec![ints_attribute("perm", &[0, 2, 1, 3, 4])]),
+        ]
+    };
+    let mut nodes = nodes_until_transpose();
+    nodes.extend([
+        ints("flat", &[-1, 4, 1, 1]),
+        onnx_node("Reshape", &["swapped", "flat"], "shuffled", vec![]),
+        ints("starts", &[1]),
+        ints("ends", &[3]),
+        ints("axes", &[1]),
+        onnx_node("Slice", &["shuffled", "starts", "ends", "axes"], "y", vec![]),
+    ]);
+    let (net, _) = import_model(&model_of(&[4, 1, 1], nodes, vec![])).expect("import");
+    let routing = ["slice_channels", "slice_channels", "concat", "channel_shuffle", "slice_channels"];
+    assert_eq!(kinds(&net)[1..], routing);
+    // [0, 1, 2, 3] -> halves [0, 1], [2, 3] -> [2, 3, 0, 1] -> shuffled [2, 0, 3, 1] -> [0, 3].
+    assert_eq!(forward(&net, &[0.0, 1.0, 2.0, 3.0]), vec![0.0, 3.0]);
+
+    // Flattening the transposed view directly would lose the shuffle's order: refused.
+    let mut flattened = nodes_until_transpose();
+    flattened.extend([ints("flat", &[-1, 4]), onnx_node("Reshape", &["swapped", "flat"], "y", vec![])]);
+    let message = import_model(&model_of(&[4, 1, 1], flattened, vec![])).expect_err("a flattened view").to_string();
+    assert!(message.contains("only back to [batch, 4, 1, 1]"), "{message}");
+
+    let transpose = vec![onnx_node("Transpose", &["x"], "y", vec![ints_attribute("perm", &[0, 1, 3, 2])])];
+    let message = import_model(&model_of(&[1, 2, 2], transpose, vec![])).expect_err("a plain transpose").to_string();
+    assert!(message.contains("Transpose with perm [0, 1, 3, 2] is not supported"), "{message}");
 }
 
 /// Clip with constant bounds, as inputs (opset 11 on) or attributes (before), is a clamp; a

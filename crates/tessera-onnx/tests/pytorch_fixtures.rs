@@ -155,7 +155,7 @@ fn native_residual(record: &Record) -> Network<f64> {
     let mut layers = Vec::new();
     let stem = b.conv3x3(0, 2, 4, 1, false);
     layers.push((stem, "stem".to_string()));
-    let pool = Op::AvgPool2d { kernel: [3, 3], stride: [1, 1], padding: [1, 1] };
+    let pool = Op::AvgPool2d { kernel: [3, 3], stride: [1, 1], padding: [1, 1], ceil_mode: false };
     let mut x = b.push("avgpool", pool, &[stem]);
     for (block, cin, cout, stride) in [("block1", 4, 4, 1), ("block2", 4, 8, 2)] {
         let bn1 = b.batch_norm(x, cin);
@@ -185,7 +185,8 @@ fn native_residual(record: &Record) -> Network<f64> {
         };
         x = b.add(conv2, shortcut);
     }
-    let gap = b.push("avgpool", Op::AvgPool2d { kernel: [3, 3], stride: [3, 3], padding: [0, 0] }, &[x]);
+    let gap =
+        b.push("avgpool", Op::AvgPool2d { kernel: [3, 3], stride: [3, 3], padding: [0, 0], ceil_mode: false }, &[x]);
     let flat = b.flatten(gap);
     let fc = b.dense(flat, 8, 3);
     layers.push((fc, "fc".to_string()));

@@ -75,7 +75,7 @@ fn max_pool_ties_between_identical_inputs_follow_the_forward_pass() {
     // Pixels (x1, x2, x2, -x1) pooled 2x2: pixels 1 and 2 are the same function, so pixel 2
     // never wins; the winner switches between pixels 0, 1 and 3.
     let mut b = GraphBuilder::new(&[1, 2, 2]);
-    let pool = Op::MaxPool2d { kernel: [2, 2], stride: [2, 2], padding: [0, 0] };
+    let pool = Op::MaxPool2d { kernel: [2, 2], stride: [2, 2], padding: [0, 0], ceil_mode: false };
     let m = b.push("maxpool", pool, &[0]);
     let f = b.flatten(m);
     b.dense(f, 1, 1);

@@ -139,7 +139,8 @@ fn max_pool_ties_go_to_the_first_window_input_as_in_the_forward_pass() {
     // x_2 = 0.5 + r t2 / sqrt2, x_3 = 0.5 - r t2 / sqrt2: input 1 always ties with input 0 and
     // never wins; the other three each win a cone.
     let mut b = GraphBuilder::new(&[1, 2, 2]);
-    let pool = b.push("pool", Op::MaxPool2d { kernel: [2, 2], stride: [2, 2], padding: [0, 0] }, &[0]);
+    let pool =
+        b.push("pool", Op::MaxPool2d { kernel: [2, 2], stride: [2, 2], padding: [0, 0], ceil_mode: false }, &[0]);
     let flat = b.flatten(pool);
     b.dense(flat, 1, 1);
     let mut net = b.build::<f64>().unwrap();
@@ -158,7 +159,8 @@ fn max_pool_ties_go_to_the_first_window_input_as_in_the_forward_pass() {
 fn constant_pool_inputs_tie_everywhere_and_leave_one_region() {
     let mut b = GraphBuilder::new(&[1, 4, 4]);
     let conv = b.conv3x3(0, 1, 1, 1, true);
-    let pool = b.push("pool", Op::MaxPool2d { kernel: [2, 2], stride: [2, 2], padding: [0, 0] }, &[conv]);
+    let pool =
+        b.push("pool", Op::MaxPool2d { kernel: [2, 2], stride: [2, 2], padding: [0, 0], ceil_mode: false }, &[conv]);
     let flat = b.flatten(pool);
     b.dense(flat, 4, 2);
     let mut net = b.build::<f64>().unwrap();

@@ -228,7 +228,7 @@ fn conv_pool_net(seed: u64, relu_before_pool: bool) -> Network<f64> {
     if relu_before_pool {
         last = b.activation(last, Activation::Relu);
     }
-    last = b.push("pool", Op::MaxPool2d { kernel: [2, 2], stride: [2, 2], padding: [0, 0] }, &[last]);
+    last = b.push("pool", Op::MaxPool2d { kernel: [2, 2], stride: [2, 2], padding: [0, 0], ceil_mode: false }, &[last]);
     last = b.flatten(last);
     last = b.dense(last, 8, 4);
     last = b.activation(last, Activation::Relu);

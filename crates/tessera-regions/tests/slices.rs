@@ -29,7 +29,7 @@ fn conv_maxpool_net(act: Activation, seed: u64, conv_after_pool: bool) -> Networ
     let mut b = GraphBuilder::new(&[1, 4, 4]);
     let c = b.conv3x3(0, 1, 2, 1, true);
     let a = b.activation(c, act);
-    let pool = Op::MaxPool2d { kernel: [2, 2], stride: [2, 2], padding: [0, 0] };
+    let pool = Op::MaxPool2d { kernel: [2, 2], stride: [2, 2], padding: [0, 0], ceil_mode: false };
     let mut last = b.push("maxpool", pool, &[a]);
     if conv_after_pool {
         let c2 = b.conv3x3(last, 2, 2, 1, true);

@@ -52,7 +52,8 @@ pub fn small_residual(seed: u64) -> Network<f64> {
     let c2 = b.conv3x3(a2, 3, 3, 1, false);
     let sum = b.add(c2, stem);
     let a3 = b.activation(sum, Activation::Relu);
-    let pool = b.push("avgpool", Op::AvgPool2d { kernel: [2, 2], stride: [2, 2], padding: [0, 0] }, &[a3]);
+    let pool =
+        b.push("avgpool", Op::AvgPool2d { kernel: [2, 2], stride: [2, 2], padding: [0, 0], ceil_mode: false }, &[a3]);
     let flat = b.flatten(pool);
     b.dense(flat, 12, 2);
     let mut net: Network<f64> = b.build().unwrap();

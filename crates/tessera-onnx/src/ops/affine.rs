@@ -166,7 +166,9 @@ impl Lowering {
                     return Err(format!("adds constants of dims {:?} and {:?}", a.dims, b.dims).into());
                 }
                 let sum = a.values.iter().zip(&b.values).map(|(x, y)| x + y).collect();
-                Ok(Lowered::New(Value::Constant(Constant::new(a.dims.clone(), sum)?.into())))
+                Ok(Lowered::New(Value::Constant(
+                    Constant::new(a.dims.clone(), sum)?.typed(a.integer && b.integer).into(),
+                )))
             }
         }
     }

@@ -2,20 +2,24 @@
 //! ops that are not piecewise affine are refused with why.
 
 mod affine;
+mod channels;
 mod shape;
 mod window;
 
 use crate::attributes::Attributes;
+use crate::constant::Constant;
 use crate::error::{NodeProblem, NodeResult};
 use crate::lower::{Lowered, Lowering, Value};
 use crate::proto::NodeProto;
+use std::rc::Rc;
 use tessera_net::{Activation, Op};
 
 /// The op types the importer understands, for messages.
 const SUPPORTED: &str = "Gemm, MatMul, Conv, Add, Relu, LeakyRelu, Abs, PRelu, Clip (constant bounds), \
-     BatchNormalization, MaxPool, \
-     AveragePool, GlobalAveragePool, GlobalMaxPool, ReduceMean (spatial), Flatten, Reshape (to [batch, features]), Identity, Dropout, \
-     Constant, a trailing Softmax/LogSoftmax, and Shape/Gather/Unsqueeze/Concat/Cast on constants";
+     BatchNormalization, MaxPool, AveragePool (also ceil_mode), GlobalAveragePool, GlobalMaxPool, ReduceMean (spatial), \
+     Flatten, Reshape (to [batch, features]), Concat/Split/Slice along channels, the channel shuffle \
+     (Reshape/Transpose/Reshape), Identity, Dropout, Constant, a trailing Softmax/LogSoftmax, and \
+     Shape/Gather/Unsqueeze/Concat/Cast/Mul/Div on constants";
 
 impl Lowering {
     pub(crate) fn lower_op(&mut self, node: &NodeProto) -> NodeResult<Lowered> {
@@ -45,6 +49,9 @@ impl Lowering {
             "Gather" => self.gather(node),
             "Unsqueeze" => self.unsqueeze(node),
             "Concat" => self.concat(node),
+            "Split" => self.split(node),
+            "Slice" => self.slice(node),
+            "Transpose" => self.transpose(node),
             "Cast" => self.cast(node),
             "Mul" | "Div" => self.product(node),
             "Softmax" | "LogSoftmax" if self.is_graph_output(node) => self.drop_trailing_softmax(node),
@@ -98,11 +105,39 @@ impl Lowering {
         self.activation(node, activation)
     }
 
+    /// A product or quotient of two constants (the shape arithmetic of `x.size(1) // groups`),
+    /// elementwise, one side possibly a single value; integer division truncates, as ONNX's.
+    fn fold_product(&mut self, node: &NodeProto, a: &Constant, b: &Constant) -> NodeResult<Lowered> {
+        let (long, short) = if a.values.len() >= b.values.len() { (a, b) } else { (b, a) };
+        if short.values.len() != 1 && short.values.len() != long.values.len() {
+            return Err(format!("constants of dims {:?} and {:?} do not broadcast", a.dims, b.dims).into());
+        }
+        let pick = |c: &Constant, i: usize| c.values[if c.values.len() == 1 { 0 } else { i }];
+        let integer = a.integer && b.integer;
+        let divide = node.op_type() == "Div";
+        let values = (0..long.values.len())
+            .map(|i| {
+                let (x, y) = (pick(a, i), pick(b, i));
+                match (divide, integer) {
+                    (false, _) => Ok(x * y),
+                    (true, _) if y == 0.0 => Err(format!("the constant quotient {x} / 0 divides by zero")),
+                    (true, true) => Ok((x / y).trunc()),
+                    (true, false) => Ok(x / y),
+                }
+            })
+            .collect::<Result<Vec<f64>, String>>()?;
+        let folded = Constant::new(long.dims.clone(), values)?.typed(integer);
+        Ok(Lowered::New(Value::Constant(Rc::new(folded))))
+    }
+
     /// A product (or quotient) of two network tensors is a gate (SiLU's `x * sigmoid(x)`,
     /// Hardswish's `x * hardsigmoid(x)`, squeeze-and-excitation): not piecewise affine. By a
     /// constant it would be affine, but the IR has no elementwise scaling: refused as unsupported.
     fn product(&mut self, node: &NodeProto) -> NodeResult<Lowered> {
         let (a, b) = (self.input(node, 0)?, self.input(node, 1)?);
+        if let (Value::Constant(a), Value::Constant(b)) = (&a, &b) {
+            return self.fold_product(node, a, b);
+        }
         if let (Value::Tensor(_), Value::Tensor(_)) = (a, b) {
             return Err(NodeProblem::NotPiecewiseAffine(format!(
                 "it {} two tensors computed by the network (a gate such as SiLU's x * sigmoid(x), Hardswish or a \

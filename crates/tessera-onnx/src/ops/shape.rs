@@ -8,6 +8,7 @@ use crate::attributes::Attributes;
 use crate::constant::{decode_tensor, Constant};
 use crate::error::NodeResult;
 use crate::lower::{Lowered, Lowering, Value};
+use crate::proto::tensor_proto::DataType;
 use crate::proto::NodeProto;
 use std::rc::Rc;
 use tessera_net::{NodeId, Op};
@@ -19,7 +20,7 @@ impl Lowering {
             Value::Constant(c) => {
                 let split = flatten_axis(axis, c.dims.len())?;
                 let dims = vec![c.dims[..split].iter().product(), c.dims[split..].iter().product()];
-                new_constant(dims, c.values.clone())
+                new_constant(dims, c.values.clone(), c.integer)
             }
             Value::Tensor(x) => {
                 if flatten_axis(axis, self.shape(x).len() + 1)? != 1 {
@@ -40,16 +41,20 @@ impl Lowering {
         Ok(Lowered::New(self.push(Op::Flatten, &[x], Vec::new(), None)?))
     }
 
-    /// A reshape of a network tensor to `[batch, features]` is a flatten; no other is supported.
+    /// A reshape of a network tensor to `[batch, features]` is a flatten; the reshapes around a
+    /// channel shuffle are read as such (`channels.rs`); no other is supported.
     pub(super) fn reshape(&mut self, node: &NodeProto) -> NodeResult<Lowered> {
         let allow_zero = Attributes::of(node).int("allowzero", 0)? != 0;
         let target = self.constant(node, 1, "target shape")?.as_ints()?;
         match self.input(node, 0)? {
             Value::Constant(c) => {
                 let dims = reshaped_dims(&c.dims, &target, allow_zero)?;
-                new_constant(dims, c.values.clone())
+                new_constant(dims, c.values.clone(), c.integer)
             }
             Value::Tensor(x) => {
+                if let Some(lowered) = self.channel_group_reshape(node, x, &target)? {
+                    return Ok(lowered);
+                }
                 let features: usize = self.shape(x).iter().product();
                 let keeps_batch = match target.first() {
                     Some(0) => !allow_zero,
@@ -61,7 +66,7 @@ impl Lowering {
                 if !(keeps_batch && flat) {
                     return Err(format!(
                         "Reshape to {target:?} is not supported: only flattening each sample to [batch, \
-                         {features}] is (the per-sample shape is {:?})",
+                         {features}] and the reshapes of a channel shuffle are (the per-sample shape is {:?})",
                         self.shape(x)
                     )
                     .into());
@@ -78,16 +83,16 @@ impl Lowering {
             return Ok(Lowered::New(Value::Constant(Rc::new(c))));
         }
         if attrs.names().any(|n| n == "value_float") {
-            return new_constant(vec![], vec![attrs.float("value_float", 0.0)?]);
+            return new_constant(vec![], vec![attrs.float("value_float", 0.0)?], false);
         }
         if attrs.names().any(|n| n == "value_int") {
-            return new_constant(vec![], vec![attrs.int("value_int", 0)? as f64]);
+            return new_constant(vec![], vec![attrs.int("value_int", 0)? as f64], true);
         }
         if let Some(v) = attrs.floats("value_floats")? {
-            return new_constant(vec![v.len()], v.iter().map(|&x| x as f64).collect());
+            return new_constant(vec![v.len()], v.iter().map(|&x| x as f64).collect(), false);
         }
         if let Some(v) = attrs.ints("value_ints")? {
-            return new_constant(vec![v.len()], v.iter().map(|&x| x as f64).collect());
+            return new_constant(vec![v.len()], v.iter().map(|&x| x as f64).collect(), true);
         }
         Err("only numeric constants (value, value_float(s), value_int(s)) are supported".into())
     }
@@ -103,7 +108,7 @@ impl Lowering {
         let clamp = |v: i64| (if v < 0 { v + rank as i64 } else { v }).clamp(0, rank as i64) as usize;
         let (start, end) = (clamp(attrs.int("start", 0)?), clamp(attrs.int("end", rank as i64)?));
         let values: Vec<f64> = dims.get(start..end).unwrap_or_default().iter().map(|&d| d as f64).collect();
-        new_constant(vec![values.len()], values)
+        new_constant(vec![values.len()], values, true)
     }
 
     /// Gather from a constant vector (picking one entry of a shape).
@@ -125,7 +130,7 @@ impl Lowering {
                     .ok_or(format!("index {i} out of range"))
             })
             .collect::<Result<Vec<f64>, String>>()?;
-        new_constant(indices.dims.clone(), picked)
+        new_constant(indices.dims.clone(), picked, data.integer)
     }
 
     pub(super) fn unsqueeze(&mut self, node: &NodeProto) -> NodeResult<Lowered> {
@@ -139,26 +144,43 @@ impl Lowering {
         axes.sort_unstable();
         let mut dims = data.dims.clone();
         axes.iter().for_each(|&a| dims.insert(a.min(dims.len()), 1));
-        new_constant(dims, data.values.clone())
+        new_constant(dims, data.values.clone(), data.integer)
     }
 
     /// Concatenate constant vectors (or scalars).
-    pub(super) fn concat(&mut self, node: &NodeProto) -> NodeResult<Lowered> {
+    pub(super) fn concat_constants(&mut self, node: &NodeProto) -> NodeResult<Lowered> {
         let mut values = Vec::new();
+        let mut integer = true;
         for k in 0..node.input.len() {
             let c = self.folded_constant(node, k)?;
             if c.dims.len() > 1 {
                 return Err("Concat is only supported on constant vectors".into());
             }
             values.extend_from_slice(&c.values);
+            integer &= c.integer;
         }
-        new_constant(vec![values.len()], values)
+        new_constant(vec![values.len()], values, integer)
     }
 
-    /// A cast of a constant keeps its values (they are stored as `f64` already).
+    /// A cast of a constant keeps its values (they are stored as `f64` already), truncated
+    /// when cast to an integer type.
     pub(super) fn cast(&mut self, node: &NodeProto) -> NodeResult<Lowered> {
         let c = self.folded_constant(node, 0)?;
-        Ok(Lowered::New(Value::Constant(c)))
+        let to = DataType::try_from(Attributes::of(node).int("to", 0)? as i32).unwrap_or(DataType::Undefined);
+        let integer = matches!(
+            to,
+            DataType::Int8
+                | DataType::Int16
+                | DataType::Int32
+                | DataType::Int64
+                | DataType::Uint8
+                | DataType::Uint16
+                | DataType::Uint32
+                | DataType::Uint64
+                | DataType::Bool
+        );
+        let values = if integer { c.values.iter().map(|v| v.trunc()).collect() } else { c.values.clone() };
+        new_constant(c.dims.clone(), values, integer)
     }
 
     /// Input `k`, which shape arithmetic needs to be a constant.
@@ -174,8 +196,8 @@ impl Lowering {
     }
 }
 
-fn new_constant(dims: Vec<usize>, values: Vec<f64>) -> NodeResult<Lowered> {
-    Ok(Lowered::New(Value::Constant(Rc::new(Constant::new(dims, values)?))))
+fn new_constant(dims: Vec<usize>, values: Vec<f64>, integer: bool) -> NodeResult<Lowered> {
+    Ok(Lowered::New(Value::Constant(Rc::new(Constant::new(dims, values)?.typed(integer)))))
 }
 
 /// A possibly negative axis of a tensor of rank `rank`.

@@ -12,9 +12,12 @@ pub(super) struct Window {
     pub kernel: [usize; 2],
     pub stride: [usize; 2],
     pub padding: [usize; 2],
+    /// Pools only: round the output size up (PyTorch's rule, `tessera_net::op::pool_out`).
+    pub ceil_mode: bool,
 }
 
-/// Read `kernel_shape`, `strides`, `pads`, `auto_pad`, `dilations` (and `ceil_mode` for pools)
+/// Read `kernel_shape`, `strides`, `pads`, `auto_pad`, `dilations` (and `ceil_mode` for pools:
+/// a partial window at the border, as PyTorch's, whose exporters write the attribute)
 /// for an input of spatial size `in_hw`. A conv passes the kernel its weights have.
 pub(super) fn attributes(
     attrs: &Attributes,
@@ -42,28 +45,8 @@ pub(super) fn attributes(
         same @ ("SAME_UPPER" | "SAME_LOWER") => same_padding(same, kernel, stride, in_hw)?,
         other => return Err(format!("auto_pad={other} is not a known padding mode").into()),
     };
-    let window = Window { kernel, stride, padding };
-    if is_pool && attrs.int("ceil_mode", 0)? != 0 && window.rounds_up(in_hw) {
-        return Err("ceil_mode=1 adds a partial window at the border here, which the IR does not have".into());
-    }
-    Ok(window)
-}
-
-impl Window {
-    /// Does rounding the output size up (ceil_mode) give more windows than rounding down? As in
-    /// PyTorch, a last window that would start in the right padding is not counted.
-    fn rounds_up(&self, in_hw: [usize; 2]) -> bool {
-        (0..2).any(|a| {
-            let (kernel, stride, pad) = (self.kernel[a], self.stride[a], self.padding[a]);
-            let span = (in_hw[a] + 2 * pad).saturating_sub(kernel);
-            let floor = span / stride + 1;
-            let mut ceil = span.div_ceil(stride) + 1;
-            if (ceil - 1) * stride >= in_hw[a] + pad {
-                ceil -= 1;
-            }
-            ceil > floor
-        })
-    }
+    let ceil_mode = is_pool && attrs.int("ceil_mode", 0)? != 0;
+    Ok(Window { kernel, stride, padding, ceil_mode })
 }
 
 fn pair(name: &str, values: &[i64]) -> NodeResult<[usize; 2]> {
@@ -109,12 +92,12 @@ impl Lowering {
         let attrs = Attributes::of(node);
         let x = self.tensor(node, 0)?;
         let [_, h, w] = self.image(x)?;
-        let Window { kernel, stride, padding } = attributes(&attrs, None, [h, w], true)?;
+        let Window { kernel, stride, padding, ceil_mode } = attributes(&attrs, None, [h, w], true)?;
         if padding[0] * 2 > kernel[0] || padding[1] * 2 > kernel[1] {
             return Err(format!("padding {padding:?} is more than half the kernel {kernel:?}").into());
         }
         let op = if node.op_type() == "MaxPool" {
-            Op::MaxPool2d { kernel, stride, padding }
+            Op::MaxPool2d { kernel, stride, padding, ceil_mode }
         } else {
             if padding != [0, 0] && attrs.int("count_include_pad", 0)? == 0 {
                 return Err("padded AveragePool with count_include_pad=0 divides border windows by their number \
@@ -122,7 +105,7 @@ impl Lowering {
                             count_include_pad=True or without padding"
                     .into());
             }
-            Op::AvgPool2d { kernel, stride, padding }
+            Op::AvgPool2d { kernel, stride, padding, ceil_mode }
         };
         Ok(Lowered::New(self.push(op, &[x], Vec::new(), None)?))
     }
@@ -163,8 +146,11 @@ impl Lowering {
     fn push_global_pool(&mut self, x: NodeId, max: bool) -> NodeResult<Value> {
         let [_, h, w] = self.image(x)?;
         let (kernel, stride, padding) = ([h, w], [h, w], [0, 0]);
-        let op =
-            if max { Op::MaxPool2d { kernel, stride, padding } } else { Op::AvgPool2d { kernel, stride, padding } };
+        let op = if max {
+            Op::MaxPool2d { kernel, stride, padding, ceil_mode: false }
+        } else {
+            Op::AvgPool2d { kernel, stride, padding, ceil_mode: false }
+        };
         Ok(self.push(op, &[x], Vec::new(), None)?)
     }
 }
