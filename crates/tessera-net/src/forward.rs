@@ -206,7 +206,7 @@ impl<T: Scalar> Network<T> {
                 });
             }
             Op::Concat | Op::SliceChannels { .. } | Op::ChannelShuffle { .. } => {
-                *out = self.channel_route(id).forward(inputs, &out_shape)
+                *out = self.channel_route(id).forward(inputs, out_shape)
             }
             Op::Activation { .. } | Op::MaxPool2d { .. } => {
                 unreachable!("apply_affine on kinked node {id} ('{}')", node.name)
