@@ -214,8 +214,13 @@ pub fn grokking(train_lc: &Curve, test_acc: &Curve) -> Check {
     Check::new(
         "grokking: train-LC ascent, and its collapse starts before test accuracy reaches 50 %",
         holds,
-        format!("start {start:.3}, peak {}, collapse from step {collapse:?}, test ≥ 50 % from step {grok:?}", at(peak)),
+        format!("start {start:.3}, peak {}, collapse from step {}, test ≥ 50 % from step {}", at(peak), step(collapse), step(grok)),
     )
+}
+
+/// A window's first step as the report shows it, or "none".
+fn step(first: Option<f64>) -> String {
+    first.map_or_else(|| "none".to_string(), |s| format!("{s:.0}"))
 }
 
 /// No first descent: no early window falls below 0.8 × the start.
