@@ -214,7 +214,12 @@ pub fn grokking(train_lc: &Curve, test_acc: &Curve) -> Check {
     Check::new(
         "grokking: train-LC ascent, and its collapse starts before test accuracy reaches 50 %",
         holds,
-        format!("start {start:.3}, peak {}, collapse from step {}, test ≥ 50 % from step {}", at(peak), step(collapse), step(grok)),
+        format!(
+            "start {start:.3}, peak {}, collapse from step {}, test ≥ 50 % from step {}",
+            at(peak),
+            step(collapse),
+            step(grok)
+        ),
     )
 }
 
