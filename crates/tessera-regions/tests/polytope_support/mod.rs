@@ -110,6 +110,19 @@ pub fn partition(net: &Network<f64>, nbhd: &Neighborhood) -> PolytopePartition {
     partition_neighborhood(net, nbhd, &PolytopeOptions::default()).unwrap()
 }
 
+/// How many of the activation patterns met by `n` seeded samples of `nbhd` no region of `part`
+/// has (0 when the enumeration is complete).
+pub fn sampled_patterns_missing(
+    net: &Network<f64>,
+    nbhd: &Neighborhood,
+    part: &PolytopePartition,
+    n: usize,
+    seed: u64,
+) -> usize {
+    let codes: HashSet<&Vec<Vec<u32>>> = part.regions.iter().map(|r| &r.codes).collect();
+    sampled_patterns(net, nbhd, n, seed).iter().filter(|pattern| !codes.contains(pattern)).count()
+}
+
 /// Every region's output map equals the forward pass at its interior point, and its codes are
 /// the forward pass's codes there; returns the largest relative error.
 pub fn check_regions_against_forward(net: &Network<f64>, nbhd: &Neighborhood, part: &PolytopePartition) -> f64 {
