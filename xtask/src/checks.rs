@@ -188,7 +188,13 @@ pub fn late_fall(name: &str, lc: &Curve, fraction: f64) -> Check {
 /// `a` above `b` on average over `[from, to]` (strictly).
 pub fn above_over(name: &str, a: &Curve, b: &Curve, from: f64, to: f64) -> Check {
     let (ma, mb) = (a.mean_over(from, to), b.mean_over(from, to));
-    Check::new(name, ma > mb, format!("{ma:.3} vs {mb:.3} over steps {from}–{to}"))
+    Check::new(name, ma > mb, format!("{ma:.3} vs {mb:.3} over steps {}", step_range(from, to)))
+}
+
+/// `[from, to]` in whole steps, an infinite end as "end".
+fn step_range(from: f64, to: f64) -> String {
+    let end = if to.is_finite() { format!("{to:.0}") } else { "end".to_string() };
+    format!("{from:.0}–{end}")
 }
 
 /// Delayed robustness: adversarial accuracy over the last decade exceeds its mean over
@@ -329,6 +335,12 @@ mod tests {
         assert!(!above_over("train > test", &a, &a, 100.0, 1e4).passed());
         let higher = curve(|s| flat(s) + 1.0);
         assert!(above_over("train > test", &higher, &a, 100.0, 1e4).passed());
+    }
+
+    #[test]
+    fn step_ranges_show_whole_steps_and_an_open_end() {
+        assert_eq!(step_range(189.333, 1704.0), "189–1704");
+        assert_eq!(step_range(1e4, f64::INFINITY), "10000–end");
     }
 
     #[test]
