@@ -11,6 +11,11 @@ mod report;
 mod run_plots;
 mod runs;
 
+/// As in the `tessera` binary: keep the large per-batch blocks of LC, slices and training
+/// instead of returning them to the system and faulting them back in.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use anyhow::Context as _;
 use clap::{Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
