@@ -7,9 +7,10 @@
 
 mod common;
 
-use common::{fixture, tessera};
+use common::{fixture, interrupt_after_first_progress_line, tessera};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 use tessera_net::{mlp, Activation};
 use tessera_train::MetricsTable;
 
@@ -196,4 +197,39 @@ fn checkpoints_and_model_exclude_each_other_and_a_bad_folder_is_named() {
     let out = root.path().join("lc");
     let message = run_err(&["lc", "--checkpoints", text(root.path()), "--random", "2", "--out", text(&out)]);
     assert!(message.contains("notes.txt: not named by step"), "{message}");
+}
+
+#[test]
+fn lc_over_checkpoints_interrupted_after_a_step_resumes_to_the_same_metrics_as_one_run() {
+    let root = tempfile::tempdir().unwrap();
+    // Checkpoints big enough that a step takes a noticeable time, so Ctrl-C lands mid-folder.
+    let dir = root.path().join("checkpoints");
+    for step in [0u64, 5, 50, 500] {
+        let mut net = mlp::<f64>(&[784, 200, 200, 10], Activation::Relu).unwrap();
+        net.init_pytorch_default(step, 1.0);
+        net.save(&dir.join(format!("step_{step}"))).unwrap();
+    }
+    let lc = |out: &Path| {
+        let mut command = tessera();
+        command.args(["lc", "--checkpoints", text(&dir), "--random", "600", "--radius", "0.05", "--p", "25"]);
+        command.args(["--out", text(out)]);
+        command
+    };
+    let resumed = root.path().join("resumed");
+    let run = interrupt_after_first_progress_line(lc(&resumed), "lc step 0 (1/4): mean LC", Duration::from_secs(120));
+    let measured = MetricsTable::read(&resumed).unwrap().steps().to_vec();
+    if run.success {
+        eprintln!("the measurement finished before Ctrl-C reached it; resuming is tested on a finished folder");
+    } else {
+        assert!(run.stderr.contains("interrupted (Ctrl-C) at step"), "{}", run.stderr);
+        assert!(measured.len() < 4 && measured[0] == 0, "{measured:?}");
+    }
+    let rerun = lc(&resumed).output().unwrap();
+    assert!(rerun.status.success(), "{}", String::from_utf8_lossy(&rerun.stderr));
+    let whole = root.path().join("whole");
+    assert!(lc(&whole).output().unwrap().status.success());
+    for file in ["metrics.csv", "metrics.jsonl"] {
+        let (a, b) = (std::fs::read_to_string(resumed.join(file)), std::fs::read_to_string(whole.join(file)));
+        assert_eq!(a.unwrap(), b.unwrap(), "{file}: interrupted and resumed = one run");
+    }
 }
