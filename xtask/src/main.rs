@@ -39,7 +39,7 @@ enum Command {
     Bench(bench::BenchArgs),
     /// Draw the accuracy and LC curves of a training run directory.
     PlotRun {
-        /// A run directory written by `tessera train`.
+        /// A run directory written by `tessera train` (or an --out of `tessera lc --checkpoints`).
         run: PathBuf,
         /// Picture to write (.png or .svg).
         #[arg(long)]

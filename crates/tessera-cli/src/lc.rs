@@ -1,7 +1,10 @@
 //! `tessera lc`: local complexity of a model around dataset, random or `.npy` points; one CSV
 //! row per (point, radius) with per-layer counts, and a JSON summary (mean, std, 99% CI) next to
 //! it. Progress (points done, rate, time left) goes to stderr; Ctrl-C stops after the current
-//! batch, keeping the rows written so far.
+//! batch, keeping the rows written so far. With `--checkpoints`, the same measurement at every
+//! checkpoint of a training run, written as a run's metrics (`over_checkpoints`).
+
+mod over_checkpoints;
 
 use anyhow::{bail, Context};
 use std::fs::File;
@@ -17,10 +20,20 @@ use tessera_progress::{Reporter, Status};
 
 /// Arguments of `tessera lc`.
 #[derive(clap::Args)]
+#[command(group(clap::ArgGroup::new("network").required(true).args(["model", "checkpoints"])))]
 pub struct Args {
     /// Model directory (architecture.json + weights.safetensors) or `.onnx` file.
     #[arg(long)]
-    model: PathBuf,
+    model: Option<PathBuf>,
+    /// Instead of --model, a folder of checkpoints of one training run: model directories or
+    /// .onnx files named by step (step_N/, step_N.onnx, N.onnx; a `tessera train` run directory
+    /// stands for its checkpoints/). Every checkpoint is measured on the same points, frame and
+    /// radii, and --out is a folder that receives a run's LC metrics (metrics.csv and
+    /// metrics.jsonl: per step lc_SET_rR_mean, _std, _ci99 and lc_SET_rR_layer_k_mean, SET being
+    /// train or test for --points, random, or the .npy file's name) and its LC curves (lc.png,
+    /// lc.svg). Run again into the same folder, it measures only the steps not in it yet.
+    #[arg(long)]
+    checkpoints: Option<PathBuf>,
     #[command(flatten)]
     points: Box<PointArgs>,
     #[command(flatten)]
@@ -46,7 +59,8 @@ pub struct Args {
     /// Points per batch (default: chosen from the network's size).
     #[arg(long)]
     batch: Option<usize>,
-    /// Output CSV; the summary goes to the same name with extension .summary.json.
+    /// Output CSV; the summary goes to the same name with extension .summary.json. With
+    /// --checkpoints, the folder of the metrics and pictures.
     #[arg(long)]
     out: PathBuf,
 }
@@ -107,13 +121,17 @@ enum Precision {
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
+    let Some(model) = &args.model else {
+        let dir = args.checkpoints.as_deref().context("give --model or --checkpoints")?;
+        return over_checkpoints::run(dir, &args);
+    };
     crate::output_paths::check_output_file(&args.out)?;
-    let net = crate::model::load_model(&args.model)?;
-    let mut sets = point_sets(&args.points, args.frame.seed, net.input_width())?;
+    let net = crate::model::load_model(model)?;
+    let mut sets = point_sets(&args.points, args.frame.seed, net.input_width(), SetNames::Dataset)?;
     let options = lc_options(&args, net.input_width())?;
     match args.precision {
-        Precision::F64 => measure(&net, options, &mut sets, &args),
-        Precision::F32 => measure(&net.cast::<f32>(), options, &mut sets, &args),
+        Precision::F64 => measure(&net, options, &mut sets, model, &args),
+        Precision::F32 => measure(&net.cast::<f32>(), options, &mut sets, model, &args),
     }
 }
 
@@ -122,6 +140,7 @@ fn measure<T: Scalar>(
     net: &Network<T>,
     options: LcOptions,
     sets: &mut [Box<dyn PointSource>],
+    model: &Path,
     args: &Args,
 ) -> anyhow::Result<()> {
     let lc = LocalComplexity::new(net, options)?;
@@ -130,18 +149,43 @@ fn measure<T: Scalar>(
     let columns: Vec<&str> = lc.layers().iter().map(|l| l.column.as_str()).collect();
     writeln!(csv, "index,set,radius,{},total", columns.join(","))?;
     crate::interrupt::listen();
-    let mut progress = Reporter::new("lc", Some(sets.iter().map(|s| s.len() as u64).sum()));
-    let radii = args.radius.len().max(1);
+    // On an error the CSV is flushed when it is dropped, keeping the rows written so far.
+    let summaries = run_sets(
+        &lc,
+        sets,
+        "lc",
+        |set, batch| Ok(write_rows(&mut csv, set, batch)?),
+        |done| format!("interrupted (Ctrl-C) after {done} points; their rows are in {}", args.out.display()),
+    )?;
+    csv.flush().with_context(|| format!("writing {}", args.out.display()))?;
+    let summary_path = summary_path(&args.out);
+    write_summary(&summary_path, &lc, &summaries, model, args)?;
+    print_summary(&summaries);
+    println!("rows: {}\nsummary: {}", args.out.display(), summary_path.display());
+    Ok(())
+}
+
+/// Every set through `lc`, in order, with progress on stderr under `label`: `on_batch` gets the
+/// rows of each finished batch with its set's name, and a Ctrl-C (since
+/// `crate::interrupt::listen`) stops after that batch with the error `stopped(points done)`.
+fn run_sets<T: Scalar>(
+    lc: &LocalComplexity<T>,
+    sets: &mut [Box<dyn PointSource>],
+    label: &str,
+    mut on_batch: impl FnMut(&str, &[PointCounts]) -> anyhow::Result<()>,
+    stopped: impl Fn(u64) -> String,
+) -> anyhow::Result<Vec<SetSummary>> {
+    let mut progress = Reporter::new(label, Some(sets.iter().map(|s| s.len() as u64).sum()));
+    let radii = lc.options().radii.len().max(1);
     let mut done = 0;
     let mut summaries = Vec::new();
     for source in sets.iter_mut() {
         let name = source.name().to_string();
-        // On an error the CSV is flushed when it is dropped, keeping the rows written so far.
         let summary = lc.run(source.as_mut(), |batch: &[PointCounts]| -> anyhow::Result<()> {
-            write_rows(&mut csv, &name, batch)?;
+            on_batch(&name, batch)?;
             done += (batch.len() / radii) as u64;
             if crate::interrupt::requested() {
-                bail!("interrupted (Ctrl-C) after {done} points; their rows are in {}", args.out.display());
+                bail!("{}", stopped(done));
             }
             if progress.due() {
                 let message = format!("points ({name}, {:.1} points/s)", progress.rate(done));
@@ -151,13 +195,8 @@ fn measure<T: Scalar>(
         })?;
         summaries.push(summary);
     }
-    csv.flush().with_context(|| format!("writing {}", args.out.display()))?;
     progress.finish();
-    let summary_path = summary_path(&args.out);
-    write_summary(&summary_path, &lc, &summaries, args)?;
-    print_summary(&summaries);
-    println!("rows: {}\nsummary: {}", args.out.display(), summary_path.display());
-    Ok(())
+    Ok(summaries)
 }
 
 fn write_rows(csv: &mut impl Write, set: &str, batch: &[PointCounts]) -> std::io::Result<()> {
@@ -177,6 +216,7 @@ fn write_summary<T: Scalar>(
     path: &Path,
     lc: &LocalComplexity<T>,
     sets: &[SetSummary],
+    model: &Path,
     args: &Args,
 ) -> anyhow::Result<()> {
     let layers: Vec<_> = lc
@@ -187,7 +227,7 @@ fn write_summary<T: Scalar>(
         )
         .collect();
     let json = serde_json::json!({
-        "model": args.model,
+        "model": model,
         "precision": format!("{:?}", args.precision).to_lowercase(),
         "method": format!("{:?}", lc.options().method),
         "p": lc.p(),
@@ -247,8 +287,22 @@ fn lc_options(args: &Args, input_width: usize) -> anyhow::Result<LcOptions> {
     Ok(options)
 }
 
+/// How point sets are named: after the dataset and split (`mnist-test`) in `tessera lc`'s rows,
+/// after the split alone (`test`), as a training run names them, in a checkpoint folder's
+/// metrics. `.npy` sets are named after the file, random points `random`, either way.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum SetNames {
+    Dataset,
+    Split,
+}
+
 /// The point sets named on the command line, in order: datasets, .npy files, random points.
-fn point_sets(args: &PointArgs, seed: u64, input_width: usize) -> anyhow::Result<Vec<Box<dyn PointSource>>> {
+fn point_sets(
+    args: &PointArgs,
+    seed: u64,
+    input_width: usize,
+    names: SetNames,
+) -> anyhow::Result<Vec<Box<dyn PointSource>>> {
     let data_dir = DataDir::resolve(args.data_dir.as_deref());
     let mut sets: Vec<Box<dyn PointSource>> = Vec::new();
     let mut first_domain = None;
@@ -256,7 +310,11 @@ fn point_sets(args: &PointArgs, seed: u64, input_width: usize) -> anyhow::Result
         let selection = spec.load(&data_dir).with_context(|| format!("--points {spec}"))?;
         let dataset = &selection.dataset;
         first_domain.get_or_insert_with(|| (to_f64(dataset.domain().lower()), to_f64(dataset.domain().upper())));
-        let points = InMemoryPoints::new(spec.set_name(), dataset.dim(), dataset.to_f64())?;
+        let name = match names {
+            SetNames::Dataset => spec.set_name(),
+            SetNames::Split => spec.split.to_string(),
+        };
+        let points = InMemoryPoints::new(name, dataset.dim(), dataset.to_f64())?;
         sets.push(Box::new(points.with_indices(selection.indices)?));
     }
     for path in &args.npy {

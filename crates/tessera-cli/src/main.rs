@@ -3,6 +3,7 @@
 
 use clap::{Parser, Subcommand};
 
+mod checkpoint_folder;
 mod count;
 mod data;
 mod import;

@@ -33,28 +33,21 @@ fn what_to_pass_instead(path: &Path) -> Option<String> {
         });
     }
     if path.is_dir() && !path.join("architecture.json").exists() {
-        let checkpoints = path.join("checkpoints");
+        let checkpoints = path.join(tessera_train::checkpoint::CHECKPOINTS_DIR);
         if checkpoints.is_dir() {
-            let latest =
-                latest_checkpoint(&checkpoints).map_or(String::new(), |c| format!(" (the latest is {})", c.display()));
+            let latest = crate::checkpoint_folder::discover(&checkpoints)
+                .ok()
+                .and_then(|found| found.last().map(|c| format!(" (the latest is {})", c.path.display())))
+                .unwrap_or_default();
             return Some(format!(
-                "this is a training run directory: pass one of its checkpoints, {}/step_N{latest}",
+                "this is a training run directory: pass one of its checkpoints, {}/step_N{latest}, or the whole \
+                 run to `tessera lc` or `tessera slice` with --checkpoints",
                 checkpoints.display()
             ));
         }
         return Some("the directory has no architecture.json: not a tessera model directory".into());
     }
     None
-}
-
-/// The `step_N` folder with the largest N.
-fn latest_checkpoint(checkpoints: &Path) -> Option<std::path::PathBuf> {
-    std::fs::read_dir(checkpoints)
-        .ok()?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter_map(|p| Some((p.file_name()?.to_str()?.strip_prefix("step_")?.parse::<u64>().ok()?, p)))
-        .max_by_key(|(step, _)| *step)
-        .map(|(_, p)| p)
 }
 
 /// Import an ONNX file, printing the importer's notes (e.g. a dropped softmax) on stderr.
@@ -102,10 +95,12 @@ mod tests {
         let pt = message(&pickle);
         assert!(pt.contains("ONNX") && pt.contains("tessera import"), "{pt}");
         let run = dir.path().join("run");
-        std::fs::create_dir_all(run.join("checkpoints/step_10")).unwrap();
-        std::fs::create_dir_all(run.join("checkpoints/step_200")).unwrap();
+        let net = load_model(&model).unwrap();
+        net.save(&run.join("checkpoints/step_200")).unwrap();
+        net.save(&run.join("checkpoints/step_10")).unwrap();
         let run_message = message(&run);
-        assert!(run_message.contains("training run directory") && run_message.contains("step_200"), "{run_message}");
+        assert!(run_message.contains("training run directory") && run_message.contains("step_200)"), "{run_message}");
+        assert!(run_message.contains("--checkpoints"), "{run_message}");
     }
 
     #[test]

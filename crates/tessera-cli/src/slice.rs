@@ -1,6 +1,10 @@
 //! `tessera slice`: the exact partition of a 2-D slice of input space into the model's linear
 //! regions, drawn as PNG (and SVG), with a JSON summary (`num_regions`, per-layer counts).
 //! Progress (regions so far, layer, rate) goes to stderr; Ctrl-C stops it, writing nothing.
+//! With `--checkpoints`, the same slice at every checkpoint of a training run, drawn as one
+//! montage (`over_checkpoints`).
+
+mod over_checkpoints;
 
 use crate::region_work::RegionWork;
 use anyhow::{bail, Context};
@@ -8,15 +12,24 @@ use serde_json::json;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 use tessera_data::{DataDir, DatasetSpec};
+use tessera_net::Network;
 use tessera_plot::{draw_partition, BoundaryColours, Fill, PartitionStyle};
 use tessera_regions::{partition_slice_with_progress, Partition, PartitionOptions, Slice};
 
 /// Arguments of `tessera slice`.
 #[derive(clap::Args)]
+#[command(group(clap::ArgGroup::new("network").required(true).args(["model", "checkpoints"])))]
 pub struct Args {
     /// Model directory (architecture.json + weights.safetensors) or .onnx file.
     #[arg(long)]
-    model: PathBuf,
+    model: Option<PathBuf>,
+    /// Instead of --model, a folder of checkpoints of one training run: model directories or
+    /// .onnx files named by step (step_N/, step_N.onnx, N.onnx; a `tessera train` run directory
+    /// stands for its checkpoints/). The same slice is partitioned at every checkpoint; --out is
+    /// then one montage, a panel per step titled with its region count, and beside it a CSV of
+    /// step,regions (--out with extension .csv); --json gets every step's summary.
+    #[arg(long)]
+    checkpoints: Option<PathBuf>,
     /// The plane through three dataset points I,J,K (indices into --dataset): the square around
     /// their centroid, as in the paper.
     #[arg(long, value_delimiter = ',', conflicts_with_all = ["center", "center_index"])]
@@ -60,7 +73,7 @@ pub struct Args {
     /// Colour each layer's boundaries differently instead of black.
     #[arg(long)]
     per_layer_colours: bool,
-    /// Picture width in pixels.
+    /// Picture width in pixels (a montage's panels are 300 pixels each).
     #[arg(long, default_value_t = 800)]
     width: u32,
     /// Stop with an error past this many regions in a layer (default: what half the available
@@ -74,22 +87,33 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     if let Some(json) = &args.json {
         crate::output_paths::check_output_file(json)?;
     }
-    let net = crate::model::load_model(&args.model)?;
+    let Some(model) = &args.model else {
+        let dir = args.checkpoints.as_deref().context("give --model or --checkpoints")?;
+        return over_checkpoints::run(dir, &args);
+    };
+    let net = crate::model::load_model(model)?;
     let (slice, description) = build_slice(&args)?;
-    let max_regions =
-        args.max_regions.unwrap_or_else(|| crate::memory_limit::default_slice_max_regions(net.output_width()));
-    let options = PartitionOptions { max_regions, ..PartitionOptions::default() };
     let start = Instant::now();
-    let smaller = if args.through.is_some() { "shrink --padding" } else { "shrink --half-width" };
-    let work = RegionWork { label: "slice", doing: "partitioning the slice", smaller };
-    let partition = work.run(|progress| partition_slice_with_progress(&net, &slice, &options, progress))?;
+    let partition = partition(&net, &slice, &args, "slice")?;
     let seconds = start.elapsed().as_secs_f64();
     draw(&partition, &args)?;
     if let Some(path) = &args.json {
-        write_summary(path, &partition, &args, description, seconds)?;
+        let mut summary = step_summary(&partition, model, seconds)?;
+        summary["slice"] = description;
+        write_json(path, &summary)?;
     }
     println!("{} regions in {seconds:.2} s -> {}", partition.num_regions(), args.out.display());
     Ok(())
+}
+
+/// The exact partition of `slice` by `net`, with progress under `label` and Ctrl-C.
+fn partition(net: &Network<f64>, slice: &Slice, args: &Args, label: &str) -> anyhow::Result<Partition> {
+    let max_regions =
+        args.max_regions.unwrap_or_else(|| crate::memory_limit::default_slice_max_regions(net.output_width()));
+    let options = PartitionOptions { max_regions, ..PartitionOptions::default() };
+    let smaller = if args.through.is_some() { "shrink --padding" } else { "shrink --half-width" };
+    let work = RegionWork { label, doing: "partitioning the slice", smaller };
+    work.run(|progress| partition_slice_with_progress(net, slice, &options, progress))
 }
 
 /// The slice the arguments ask for, and a JSON description of how it was built.
@@ -128,32 +152,43 @@ fn dataset_points(args: &Args, indices: &[usize]) -> anyhow::Result<Vec<Vec<f64>
 }
 
 fn draw(partition: &Partition, args: &Args) -> anyhow::Result<()> {
-    let style = PartitionStyle {
-        width: args.width,
-        fill: if args.slope_norm { Fill::SlopeNorm } else { Fill::Random { seed: args.seed } },
-        boundaries: if args.per_layer_colours { BoundaryColours::PerLayer } else { BoundaryColours::Black },
-        title: Some(format!("Num Regions {}", partition.num_regions())),
-        ..PartitionStyle::default()
-    };
-    draw_partition(partition, &style, &args.out)?;
-    if args.svg && !args.out.extension().is_some_and(|e| e.eq_ignore_ascii_case("svg")) {
-        draw_partition(partition, &style, &args.out.with_extension("svg"))?;
+    let style = style(args, format!("Num Regions {}", partition.num_regions()));
+    for path in pictures(args) {
+        draw_partition(partition, &style, &path)?;
     }
     Ok(())
 }
 
-fn write_summary(
-    path: &Path,
-    partition: &Partition,
-    args: &Args,
-    slice: serde_json::Value,
-    seconds: f64,
-) -> anyhow::Result<()> {
+/// How the arguments ask partitions to be drawn, under `title`.
+fn style(args: &Args, title: String) -> PartitionStyle {
+    PartitionStyle {
+        width: args.width,
+        fill: if args.slope_norm { Fill::SlopeNorm } else { Fill::Random { seed: args.seed } },
+        boundaries: if args.per_layer_colours { BoundaryColours::PerLayer } else { BoundaryColours::Black },
+        title: Some(title),
+        ..PartitionStyle::default()
+    }
+}
+
+/// The pictures to write: --out, and with --svg its SVG twin.
+fn pictures(args: &Args) -> Vec<PathBuf> {
+    let mut paths = vec![args.out.clone()];
+    if args.svg && !args.out.extension().is_some_and(|e| e.eq_ignore_ascii_case("svg")) {
+        paths.push(args.out.with_extension("svg"));
+    }
+    paths
+}
+
+/// The JSON summary of one partition (regions, per-layer counts) of `model`, with its time.
+fn step_summary(partition: &Partition, model: &Path, seconds: f64) -> anyhow::Result<serde_json::Value> {
     let mut summary = serde_json::to_value(partition.summary())?;
-    summary["model"] = json!(args.model);
-    summary["slice"] = slice;
+    summary["model"] = json!(model);
     summary["seconds"] = json!(seconds);
-    let text = serde_json::to_string_pretty(&summary)?;
+    Ok(summary)
+}
+
+fn write_json(path: &Path, value: &serde_json::Value) -> anyhow::Result<()> {
+    let text = serde_json::to_string_pretty(value)?;
     std::fs::write(path, text + "\n").with_context(|| format!("writing {}", path.display()))
 }
 

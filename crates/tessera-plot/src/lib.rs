@@ -9,10 +9,13 @@
 //! [`draw_partitions_beside_chart`], or alone, [`draw_partition_grid`], each panel with its own
 //! style, e.g. the partition after each layer), values on a grid as colour maps
 //! ([`draw_grid_maps`]), the graph of one output over a slice coloured by region
-//! ([`draw_region_surface`]), with an embedded font (no system fonts needed).
+//! ([`draw_region_surface`]), with an embedded font (no system fonts needed); a run's standard
+//! charts from its metrics table ([`run_charts`]: accuracy and LC per radius against steps, for
+//! `tessera train` runs and checkpoint folders measured by `tessera lc --checkpoints` alike).
 //!
 //! What it must not do: compute anything it draws (no training, no LC, no partitions), read
-//! datasets or runs, or print.
+//! datasets or run directories (callers hand it what `tessera_train::MetricsTable` read), or
+//! print.
 
 mod colour;
 pub mod curves;
@@ -22,6 +25,7 @@ mod grid_map;
 mod montage;
 mod output;
 mod partition;
+pub mod run_charts;
 mod surface;
 
 pub use colour::Rgb;

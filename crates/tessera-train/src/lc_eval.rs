@@ -12,7 +12,8 @@
 
 use tessera_data::Domain;
 use tessera_lc::{
-    Directions, Frame, InMemoryPoints, LayerSelection, LcError, LcOptions, LocalComplexity, PointSource, UniformBox,
+    Directions, Frame, InMemoryPoints, LayerSelection, LcError, LcOptions, LocalComplexity, PointSource, SetSummary,
+    UniformBox,
 };
 use tessera_net::{Network, Scalar};
 
@@ -82,20 +83,29 @@ impl<T: Scalar> Evaluator<T> for LcEvaluator {
         for (set, coords) in &self.sets {
             let mut points = InMemoryPoints::new(set.as_str(), self.dim, coords.clone()).map_err(lc_error)?;
             let summary = lc.run(&mut points, |_| Ok::<(), LcError>(())).map_err(lc_error)?;
-            for radius in &summary.radii {
-                let key = |what: &str| format!("lc_{set}_r{}_{what}", radius.radius);
-                metrics.push((key("mean"), radius.total.mean));
-                metrics.push((key("std"), radius.total.std));
-                metrics.push((key("ci99"), radius.total.ci99));
-                if self.per_layer {
-                    for (layer, stat) in summary.layers.iter().zip(&radius.layers) {
-                        metrics.push((key(&format!("{layer}_mean")), stat.mean));
-                    }
-                }
-            }
+            metrics.extend(summary_metrics(&summary, self.per_layer));
         }
         Ok(metrics)
     }
+}
+
+/// The metrics columns of one point set's LC, as a run records them: per radius `R`,
+/// `lc_{SET}_r{R}_mean`, `_std` and `_ci99` of the total, and with `per_layer` the mean of each
+/// counted layer, `lc_{SET}_r{R}_{LAYER}_mean` (`tessera lc --checkpoints` writes the same).
+pub fn summary_metrics(summary: &SetSummary, per_layer: bool) -> Metrics {
+    let mut metrics = Metrics::new();
+    for radius in &summary.radii {
+        let key = |what: &str| format!("lc_{}_r{}_{what}", summary.set, radius.radius);
+        metrics.push((key("mean"), radius.total.mean));
+        metrics.push((key("std"), radius.total.std));
+        metrics.push((key("ci99"), radius.total.ci99));
+        if per_layer {
+            for (layer, stat) in summary.layers.iter().zip(&radius.layers) {
+                metrics.push((key(&format!("{layer}_mean")), stat.mean));
+            }
+        }
+    }
+    metrics
 }
 
 /// The layers `layers` names on `net`: "auto" is the convolutional layers if `net` has any.
