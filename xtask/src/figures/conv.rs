@@ -442,8 +442,8 @@ fn slice_count(scale: Scale) -> usize {
 /// plane), so the window is a small square of the plane around one image.
 fn window_share(scale: Scale) -> f64 {
     match scale {
-        Scale::Smoke => 0.002,
-        Scale::Cpu => 0.01,
+        Scale::Smoke => 0.005,
+        Scale::Cpu => 0.02,
         Scale::Paper => 0.05,
     }
 }

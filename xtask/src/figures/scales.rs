@@ -137,7 +137,7 @@ pub fn cnn_steps(scale: Scale) -> u64 {
 pub fn resnet_steps(scale: Scale) -> u64 {
     match scale {
         Scale::Smoke => 20,
-        Scale::Cpu => 6_000,
+        Scale::Cpu => 4_000,
         Scale::Paper => 500_000,
     }
 }
@@ -197,7 +197,15 @@ pub fn resnet_overrides(scale: Scale, steps: u64) -> Vec<String> {
             "lc.test_points=8",
             "lc.random_points=8",
         ],
-        Scale::Cpu => &["model.width=8", "data.train_size=5000", "train.batch_size=64"],
+        Scale::Cpu => &[
+            "model.width=8",
+            "data.train_size=5000",
+            "train.batch_size=64",
+            "eval.count=30",
+            "lc.train_points=128",
+            "lc.test_points=128",
+            "lc.random_points=128",
+        ],
         Scale::Paper => &[
             "train.batch_size=256",
             "train.checkpoint_every=10000",
@@ -242,7 +250,8 @@ pub fn resnet_reductions(scale: Scale) -> &'static str {
         }
         Scale::Cpu => {
             "cpu scale: width k = 8 (paper: 16), 5000 training images (paper: 50,000), batch 64 (paper: 256), \
-             6000 steps (paper: 5e5), LC with P = 20 on 256 (paper: 1024) train/test/random points, 40 evaluations"
+             4000 steps (paper: 5e5; about 51 epochs), LC with P = 20 on 128 (paper: 1024) train/test/random \
+             points, 30 evaluations (paper: ~50)"
         }
         Scale::Paper => {
             "paper scale: width k = 16, the 20,000 training images of shared/data (the paper: 50,000), batch 256, \
