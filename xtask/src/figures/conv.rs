@@ -394,7 +394,15 @@ impl Figure for ConvDeformation {
     fn setup(&self, scale: Scale) -> String {
         let (points, p) = conv_deformation_size(scale);
         format!(
-            "Paper: change of mean eccentricity and diameter of the neighbourhood graph per layer (0 = input) around              1000 training points, several r, CNN (Fig. 21) and ResNet18 (Fig. 23; lower). Here: the last              checkpoints of the shared CNN without BN and of the ResNet without BN; around the first {points}              training points of each run, 2P = {} cross-polytope vertices (P = {p}) for r ∈ {DEFORMATION_RADII:?}              embedded by each activation layer's output (tessera_lc::neighbourhood_deformation; every ReLU, the              CNN's dense-head ReLU included), measures averaged over points and shown as layer ℓ over layer 0.              Deviations: the ResNet's inputs are normalised per channel (std ≈ 0.25), the CNN's are in [0, 1], so              the same r is a larger neighbourhood relative to the data for the CNN; the paper leaves 'change'              undefined. CNN: {}. ResNet: {}.",
+            "Paper: change of mean eccentricity and diameter of the neighbourhood graph per layer (0 = input) around \
+             1000 training points, several r, CNN (Fig. 21) and ResNet18 (Fig. 23; lower). Here: the last \
+             checkpoints of the shared CNN without BN and of the ResNet without BN; around the first {points} \
+             training points of each run, 2P = {} cross-polytope vertices (P = {p}) for r ∈ {DEFORMATION_RADII:?} \
+             embedded by each activation layer's output (tessera_lc::neighbourhood_deformation; every ReLU, the \
+             CNN's dense-head ReLU included), measures averaged over points and shown as layer ℓ over layer 0. \
+             Deviations: the ResNet's inputs are normalised per channel (std 1), the CNN's are raw pixels in [0, \
+             1] (std ≈ 0.25), so the same r is about 4× larger relative to the data for the CNN; the paper leaves 'change' \
+             undefined. CNN: {}. ResNet: {}.",
             2 * p,
             cnn_reductions(scale),
             resnet_reductions(scale)
@@ -439,12 +447,21 @@ fn slice_count(scale: Scale) -> usize {
 /// Half-width of the slice window around the first test image, as a share of the largest
 /// distance of the three images from their centroid: the whole triangle of images holds far too
 /// many regions for a conv net (every channel x position of the first conv is a line in the
-/// plane), so the window is a small square of the plane around one image.
-fn window_share(scale: Scale) -> f64 {
-    match scale {
+/// plane), so the window is a small square of the plane around one image. The ResNet's
+/// partition is denser and slower to compute (measured with `tessera slice --center-index`,
+/// half-width 0.2 in the net's input units: 18,617 regions in 152 s for a 50-step k = 8 ResNet;
+/// a 200-step 16-channel CNN has 1,255 regions in 2.5 s at 0.1 and 37,920 in 160 s at 0.5), so
+/// it gets a quarter of the CNN's share beyond smoke scale.
+fn window_share(scale: Scale, network: &str) -> f64 {
+    let cnn = match scale {
         Scale::Smoke => 0.005,
         Scale::Cpu => 0.02,
         Scale::Paper => 0.05,
+    };
+    if network == "ResNet18" && scale != Scale::Smoke {
+        cnn / 4.0
+    } else {
+        cnn
     }
 }
 
@@ -505,7 +522,7 @@ struct NetworkSlices {
 
 fn slice_network(ctx: &Context, name: &'static str, request: &RunRequest) -> anyhow::Result<NetworkSlices> {
     let (dir, metrics) = ctx.store.finished(&request.config)?;
-    let slice = test_image_window(&load_run_data(&request.config)?, window_share(ctx.scale))?;
+    let slice = test_image_window(&load_run_data(&request.config)?, window_share(ctx.scale, name))?;
     let steps = log_spaced_subset(&checkpoint_steps(&dir)?, slice_count(ctx.scale));
     let mut partitions = Vec::new();
     let mut checks = Vec::new();
@@ -539,8 +556,16 @@ impl Figure for ConvSlices {
     }
     fn setup(&self, scale: Scale) -> String {
         format!(
-            "The shared CNN without BN and the ResNet18 without BN; the plane through test images 0, 1, 2              (airplane, automobile, bird) of each run's data (ResNet: normalised), restricted to a square centred              on image 0 of half-width {} × the largest image distance from the centroid (a conv net's first layer              alone puts a line in the plane per channel × position, so the whole triangle holds millions of              regions); exact partition (tessera-regions' slice engine: max pooling and residual sums exactly) at              {} log-spaced checkpoints, regions in random colours, the decision boundary in red, beside the LC              curves. CNN: {}. ResNet: {}.",
-            window_share(scale),
+            "The shared CNN without BN and the ResNet18 without BN; the plane through test images 0, 1, 2 \
+             (airplane, automobile, bird) of each run's data (ResNet: normalised), restricted to a square centred \
+             on image 0 of half-width {} (CNN) and {} (ResNet) × the largest image distance from the centroid (a \
+             conv net's first layer alone puts a line in the plane per channel × position, so the whole triangle \
+             holds millions of regions; the ResNet's partition is denser and slower to compute); exact partition \
+             (tessera-regions' slice engine: max pooling and residual sums exactly) at {} log-spaced \
+             checkpoints, regions in random colours, the decision boundary in red, beside the LC curves. \
+             CNN: {}. ResNet: {}.",
+            window_share(scale, "CNN"),
+            window_share(scale, "ResNet18"),
             slice_count(scale),
             cnn_reductions(scale),
             resnet_reductions(scale)
