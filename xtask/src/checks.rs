@@ -185,6 +185,23 @@ pub fn late_fall(name: &str, lc: &Curve, fraction: f64) -> Check {
     )
 }
 
+/// How much of its ascent peak a curve keeps at the end: the last-decade mean over the ascent's
+/// peak window (1 or more: no late descent; NaN without a peak).
+pub fn kept_share(lc: &Curve) -> f64 {
+    lc.ascent_peak(EARLY).map_or(f64::NAN, |p| lc.last_decade() / p.1)
+}
+
+/// `with` keeps strictly more of its peak at the end than `without` (`kept_share`): its late
+/// descent is weaker or absent (P1: BN removes the second descent; wd delays it).
+pub fn weaker_late_descent(name: &str, with: &Curve, without: &Curve) -> Check {
+    let (a, b) = (kept_share(with), kept_share(without));
+    Check::new(
+        format!("{name}: last-decade mean / peak window is higher than without"),
+        a > b,
+        format!("kept share {a:.3} vs {b:.3} without"),
+    )
+}
+
 /// `a` above `b` on average over `[from, to]` (strictly).
 pub fn above_over(name: &str, a: &Curve, b: &Curve, from: f64, to: f64) -> Check {
     let (ma, mb) = (a.mean_over(from, to), b.mean_over(from, to));
@@ -195,6 +212,17 @@ pub fn above_over(name: &str, a: &Curve, b: &Curve, from: f64, to: f64) -> Check
 fn step_range(from: f64, to: f64) -> String {
     let end = if to.is_finite() { format!("{to:.0}") } else { "end".to_string() };
     format!("{from:.0}–{end}")
+}
+
+/// `a` and `b` agree on average over the run: `|mean a − mean b| ≤ tolerance × |mean b|`.
+pub fn close_over(name: &str, a: &Curve, b: &Curve, tolerance: f64) -> Check {
+    let whole = |c: &Curve| c.mean_over(f64::NEG_INFINITY, f64::INFINITY);
+    let (ma, mb) = (whole(a), whole(b));
+    Check::new(
+        format!("{name} (within {:.0}%)", 100.0 * tolerance),
+        (ma - mb).abs() <= tolerance * mb.abs(),
+        format!("{ma:.3} vs {mb:.3} (mean over the run)"),
+    )
 }
 
 /// Delayed robustness: adversarial accuracy over the last decade exceeds its mean over
@@ -330,6 +358,17 @@ mod tests {
     }
 
     #[test]
+    fn weaker_late_descent_needs_more_of_the_peak_kept_at_the_end() {
+        let falls = curve(double_descent);
+        // Rises from the same trough to 8 and stays there: no late descent.
+        let stays = curve(|s| if s <= 50.0 { double_descent(s) } else { 8.0 });
+        assert!((kept_share(&stays) - 1.0).abs() < 1e-12);
+        assert!(weaker_late_descent("BN", &stays, &falls).passed());
+        assert!(!weaker_late_descent("BN", &falls, &stays).passed());
+        assert!(!weaker_late_descent("BN", &falls, &falls).passed(), "equal shares are not weaker");
+    }
+
+    #[test]
     fn above_over_is_strict() {
         let a = curve(flat);
         assert!(!above_over("train > test", &a, &a, 100.0, 1e4).passed());
@@ -341,6 +380,13 @@ mod tests {
     fn step_ranges_show_whole_steps_and_an_open_end() {
         assert_eq!(step_range(189.333, 1704.0), "189–1704");
         assert_eq!(step_range(1e4, f64::INFINITY), "10000–end");
+    }
+
+    #[test]
+    fn close_over_needs_the_means_within_the_tolerance() {
+        assert!(close_over("train ≈ test", &curve(flat), &curve(|_| 5.4), 0.1).passed());
+        assert!(!close_over("train ≈ test", &curve(flat), &curve(|_| 6.0), 0.1).passed());
+        assert!(!close_over("train ≈ test", &Curve::default(), &curve(flat), 0.1).passed(), "no data");
     }
 
     #[test]

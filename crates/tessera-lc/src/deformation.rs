@@ -22,8 +22,17 @@ pub struct GraphMeasures {
     pub diameter: f64,
 }
 
-/// Points whose neighbourhoods are embedded together in one forward pass (bounds memory).
+/// At most this many points' neighbourhoods are embedded together in one forward pass.
 const POINTS_PER_PASS: usize = 64;
+/// Values (every node's output over a pass's vertices) one pass may hold: 256 MiB of f64, so
+/// that wide conv nets (a ResNet's feature maps) embed fewer points per pass.
+const VALUES_PER_PASS: usize = 1 << 25;
+
+/// Points per forward pass for `net` with `vertices` vertices per point (at least 1).
+fn points_per_pass<T: Scalar>(net: &Network<T>, vertices: usize) -> usize {
+    let per_row: usize = (0..net.nodes().len()).map(|id| net.shape(id).iter().product::<usize>()).sum();
+    (VALUES_PER_PASS / (per_row * vertices).max(1)).clamp(1, POINTS_PER_PASS)
+}
 
 /// The measures of the neighbourhood graph on `vertices`: 2P rows of `dim` values, row-major,
 /// vertex `p` antipodal to vertex `p + P` (the order of [`Frame::vertices`]). Needs P >= 2: with
@@ -92,7 +101,7 @@ pub fn neighbourhood_deformation<T: Scalar>(
     let layers = net.activation_ids();
     let vertices_per_point = 2 * frame.p();
     let mut measures = Vec::with_capacity(centres.len() / d);
-    for chunk in centres.chunks(POINTS_PER_PASS * d) {
+    for chunk in centres.chunks(points_per_pass(net, vertices_per_point) * d) {
         let vertices: Vec<T> = chunk.chunks(d).flat_map(|c| frame.vertices(c, radius)).map(T::from_f64).collect();
         let input = Tensor::from_vec(net.input_shape(), vertices)?;
         let tape = net.forward_tape(&input, Mode::Eval)?;
@@ -188,6 +197,37 @@ mod tests {
         for (k, layer) in m[0].iter().enumerate() {
             let expected = c.powi(k as i32) * 0.4 * 2.0 * 2f64.sqrt();
             assert!(close(layer.mean_eccentricity, expected) && close(layer.diameter, expected), "{k}: {layer:?}");
+        }
+    }
+
+    #[test]
+    fn wide_conv_nets_embed_fewer_points_per_pass_and_the_split_does_not_change_the_measures() {
+        let resnet = tessera_net::preact_resnet18::<f64>([3, 32, 32], 16, 10, false).unwrap();
+        let per_pass = points_per_pass(&resnet, 50);
+        assert!((1..10).contains(&per_pass), "{per_pass}");
+        assert_eq!(points_per_pass(&mlp::<f64>(&[3, 3, 2], Activation::Relu).unwrap(), 50), POINTS_PER_PASS);
+        let spec = tessera_net::CnnSpec {
+            input: [1, 6, 6],
+            convs: vec![tessera_net::ConvLayer { channels: 2, stride: 1, max_pool: 2 }],
+            hidden: vec![4],
+            classes: 2,
+            activation: Activation::Relu,
+            batch_norm: false,
+        };
+        let mut net = tessera_net::cnn::<f64>(&spec).unwrap();
+        net.init_pytorch_default(1, 1.0);
+        let frame = Frame::random(36, 3, 2).unwrap();
+        let centres: Vec<f64> = (0..3 * 36).map(|k| (k as f64 * 0.37).sin()).collect();
+        let together = neighbourhood_deformation(&net, &frame, &centres, 0.3).unwrap();
+        assert_eq!(together[0].len(), 3, "input, conv ReLU, dense ReLU");
+        for (i, centre) in centres.chunks(36).enumerate() {
+            let alone = &neighbourhood_deformation(&net, &frame, centre, 0.3).unwrap()[0];
+            for (a, b) in alone.iter().zip(&together[i]) {
+                assert!(
+                    close(a.mean_eccentricity, b.mean_eccentricity) && close(a.diameter, b.diameter),
+                    "{a:?} {b:?}"
+                );
+            }
         }
     }
 

@@ -171,17 +171,41 @@ impl Figure for Dynamics {
 /// P1 Fig. 13: LC per hidden layer.
 pub struct Layerwise;
 
-impl Layerwise {
-    /// The per-layer LC columns of `set` at the drawn radius, in layer order.
-    fn layers(metrics: &MetricsTable, set: &str) -> Vec<(String, Curve)> {
-        let prefix = format!("lc_{set}_r{RADIUS}_");
-        metrics
-            .names()
-            .filter_map(|n| Some((n, n.strip_prefix(&prefix)?.strip_suffix("_mean")?)))
-            .filter(|(_, layer)| !layer.is_empty())
-            .map(|(n, layer)| (layer.to_string(), curve(metrics, n)))
-            .collect()
-    }
+/// The per-layer LC columns of point set `set` at radius `radius`, in layer order, named by
+/// layer (`layer_k`).
+pub fn layer_curves(metrics: &MetricsTable, set: &str, radius: &str) -> Vec<(String, Curve)> {
+    let prefix = format!("lc_{set}_r{radius}_");
+    let mut layers: Vec<(usize, String, Curve)> = metrics
+        .names()
+        .filter_map(|n| Some((n, n.strip_prefix(&prefix)?.strip_suffix("_mean")?)))
+        .filter(|(_, layer)| !layer.is_empty())
+        .map(|(n, layer)| {
+            let number = layer.strip_prefix("layer_").and_then(|k| k.parse().ok()).unwrap_or(usize::MAX);
+            (number, layer.to_string(), curve(metrics, n))
+        })
+        .collect();
+    // Columns come in name order (layer_10 before layer_2); layers go in network order.
+    layers.sort_by_key(|l| l.0);
+    layers.into_iter().map(|(_, name, c)| (name, c)).collect()
+}
+
+/// One chart per layer: the curves of `sets` (train, test, and random when given, in that
+/// order; each a list of `layer_curves`) for that layer.
+pub fn layer_charts(sets: &[Vec<(String, Curve)>], radius: &str) -> Vec<tessera_plot::curves::Chart> {
+    let colours = [("train", TRAIN), ("test", TEST), ("random", tessera_plot::curves::RANDOM)];
+    let first = sets.first().map_or(&[][..], |s| s.as_slice());
+    first
+        .iter()
+        .enumerate()
+        .map(|(k, (layer, _))| {
+            let mut chart = step_chart(format!("{layer}: LC, r = {radius}"), "local complexity", &[]);
+            for (set, (label, colour)) in sets.iter().zip(colours) {
+                let points = set[k].1.points.iter().map(|&(s, v)| (s.max(1.0), v)).collect();
+                chart.series.push(Series::new(label, points).with_color(colour));
+            }
+            chart
+        })
+        .collect()
 }
 
 impl Figure for Layerwise {
@@ -206,19 +230,9 @@ impl Figure for Layerwise {
     }
     fn run(&self, ctx: &Context) -> anyhow::Result<Outcome> {
         let metrics = ctx.metrics(&shared_run(ctx)?.config)?;
-        let (train, test) = (Self::layers(&metrics, "train"), Self::layers(&metrics, "test"));
+        let (train, test) = (layer_curves(&metrics, "train", RADIUS), layer_curves(&metrics, "test", RADIUS));
         anyhow::ensure!(train.len() >= 2 && train.len() == test.len(), "the run recorded no per-layer LC");
-        let charts: Vec<_> = train
-            .iter()
-            .zip(&test)
-            .map(|((layer, tr), (_, te))| {
-                let mut chart = step_chart(format!("{layer}: LC, r = {RADIUS}"), "local complexity", &[]);
-                let log = |c: &Curve| c.points.iter().map(|&(s, v)| (s.max(1.0), v)).collect();
-                chart.series.push(Series::new("train", log(tr)).with_color(TRAIN));
-                chart.series.push(Series::new("test", log(te)).with_color(TEST));
-                chart
-            })
-            .collect();
+        let charts = layer_charts(&[train.clone(), test.clone()], RADIUS);
         let out = ctx.figure_dir(self.id())?;
         let image = chart_files(&charts, charts.len(), &out, "layerwise")?;
         std::fs::write(out.join("metrics.csv"), metrics_csv(&metrics))?;

@@ -395,7 +395,7 @@ impl Figure for ToyFunction {
 }
 
 /// Radii of the deformation figure: two at or below the paper's "stable" 0.014, three above.
-const DEFORMATION_RADII: [f64; 5] = [0.005, 0.014, 0.05, 0.5, 2.0];
+pub(super) const DEFORMATION_RADII: [f64; 5] = [0.005, 0.014, 0.05, 0.5, 2.0];
 
 /// (points, P) of the deformation figure at `scale`.
 fn deformation_size(scale: Scale) -> (usize, usize) {
@@ -408,23 +408,28 @@ fn deformation_size(scale: Scale) -> (usize, usize) {
 
 /// Mean eccentricity and diameter per layer (mean over points), for one radius.
 #[derive(Clone, Debug, PartialEq)]
-struct LayerMeasures {
-    radius: f64,
-    eccentricity: Vec<f64>,
-    diameter: Vec<f64>,
+pub(super) struct LayerMeasures {
+    pub radius: f64,
+    pub eccentricity: Vec<f64>,
+    pub diameter: Vec<f64>,
 }
 
 impl LayerMeasures {
     /// The change of the mean eccentricity against the input: layer ℓ over layer 0.
-    fn relative_eccentricity(&self) -> Vec<f64> {
+    pub fn relative_eccentricity(&self) -> Vec<f64> {
         self.eccentricity.iter().map(|e| e / self.eccentricity[0]).collect()
+    }
+
+    /// The change of the diameter against the input: layer ℓ over layer 0.
+    pub fn relative_diameter(&self) -> Vec<f64> {
+        self.diameter.iter().map(|d| d / self.diameter[0]).collect()
     }
 }
 
 /// Deformation grows with depth at the largest radius (last layer's relative eccentricity above
 /// the first hidden layer's), and stays lower at the smallest radius than at the largest, at
 /// every hidden layer.
-fn deformation_checks(measures: &[LayerMeasures]) -> Vec<Check> {
+pub(super) fn deformation_checks(measures: &[LayerMeasures]) -> Vec<Check> {
     let (small, large) = (measures.first().expect("radii"), measures.last().expect("radii"));
     let (s, l) = (small.relative_eccentricity(), large.relative_eccentricity());
     let list = |v: &[f64]| v.iter().map(|x| format!("{x:.3}")).collect::<Vec<_>>().join(", ");
@@ -493,29 +498,62 @@ impl Figure for Deformation {
     fn run(&self, ctx: &Context) -> anyhow::Result<Outcome> {
         let request = super::dynamics::shared_run(ctx)?;
         let (dir, _) = ctx.store.finished(&request.config)?;
-        let checkpoint = checkpoint_dir(&dir, request.config.train.steps);
-        let net = Network::<f64>::load(&checkpoint).with_context(|| format!("loading {}", checkpoint.display()))?;
         let (points, p) = deformation_size(ctx.scale);
-        let data = load_run_data(&request.config)?;
-        let n = points.min(data.train.len());
-        let centres: Vec<f64> = data.train.images()[..n * net.input_width()].iter().map(|&v| f64::from(v)).collect();
-        let frame = Frame::random(net.input_width(), p, FRAME_SEED)?;
-        let mut measures = Vec::new();
-        for &radius in &DEFORMATION_RADII {
-            let per_point = neighbourhood_deformation(&net, &frame, &centres, radius)?;
-            let layers = per_point[0].len();
-            let mean = |f: &dyn Fn(usize, usize) -> f64| -> Vec<f64> {
-                (0..layers).map(|l| (0..n).map(|i| f(i, l)).sum::<f64>() / n as f64).collect()
-            };
-            measures.push(LayerMeasures {
-                radius,
-                eccentricity: mean(&|i, l| per_point[i][l].mean_eccentricity),
-                diameter: mean(&|i, l| per_point[i][l].diameter),
-            });
-        }
+        let measures = deformation_of_run(&request, &dir, points, p)?;
         let out = ctx.figure_dir(self.id())?;
-        let chart = |title: &str, pick: &dyn Fn(&LayerMeasures) -> Vec<f64>| Chart {
-            title: title.into(),
+        let image = deformation_files(&[("", &measures)], &out, "deformation")?;
+        let checks = deformation_checks(&measures).into_iter().map(|c| c.late_phase(ctx.scale)).collect();
+        Ok(Outcome {
+            images: vec![image],
+            checks,
+            notes: vec![
+                format!("Run: {}. Data: deformation.csv (absolute and relative measures).", ctx.shown(&dir)),
+                departure_note(&measures),
+            ],
+        })
+    }
+}
+
+/// The deformation measures of a finished run's last checkpoint around its first `points`
+/// training points, with P = `p`, at every radius of `DEFORMATION_RADII`.
+pub(super) fn deformation_of_run(
+    request: &RunRequest,
+    dir: &std::path::Path,
+    points: usize,
+    p: usize,
+) -> anyhow::Result<Vec<LayerMeasures>> {
+    let checkpoint = checkpoint_dir(dir, request.config.train.steps);
+    let net = Network::<f64>::load(&checkpoint).with_context(|| format!("loading {}", checkpoint.display()))?;
+    let data = load_run_data(&request.config)?;
+    let n = points.min(data.train.len());
+    let centres: Vec<f64> = data.train.images()[..n * net.input_width()].iter().map(|&v| f64::from(v)).collect();
+    let frame = Frame::random(net.input_width(), p, FRAME_SEED)?;
+    let mut measures = Vec::new();
+    for &radius in &DEFORMATION_RADII {
+        let per_point = neighbourhood_deformation(&net, &frame, &centres, radius)?;
+        let layers = per_point[0].len();
+        let mean = |f: &dyn Fn(usize, usize) -> f64| -> Vec<f64> {
+            (0..layers).map(|l| (0..n).map(|i| f(i, l)).sum::<f64>() / n as f64).collect()
+        };
+        measures.push(LayerMeasures {
+            radius,
+            eccentricity: mean(&|i, l| per_point[i][l].mean_eccentricity),
+            diameter: mean(&|i, l| per_point[i][l].diameter),
+        });
+    }
+    Ok(measures)
+}
+
+/// Draw the relative eccentricity and diameter per layer of each labelled network (one row of
+/// two charts each) as `out/STEM.png` and `.svg`, and write `out/STEM.csv`; the PNG's path.
+pub(super) fn deformation_files(
+    networks: &[(&str, &[LayerMeasures])],
+    out: &std::path::Path,
+    stem: &str,
+) -> anyhow::Result<PathBuf> {
+    let chart =
+        |name: &str, title: &str, measures: &[LayerMeasures], pick: &dyn Fn(&LayerMeasures) -> Vec<f64>| Chart {
+            title: if name.is_empty() { title.to_string() } else { format!("{name}: {title}") },
             x_label: "layer (0 = input)".into(),
             y_label: "layer ℓ / layer 0".into(),
             series: measures
@@ -530,29 +568,29 @@ impl Figure for Deformation {
                 .collect(),
             ..Chart::default()
         };
-        let charts = [
-            chart("mean eccentricity, change against the input", &|m| m.relative_eccentricity()),
-            chart("diameter, change against the input", &|m| m.diameter.iter().map(|d| d / m.diameter[0]).collect()),
-        ];
-        let image = png_and_svg(&out, "deformation", |path| Ok(draw_charts(&charts, 2, path)?))?;
-        let mut csv = String::from("radius,layer,mean_eccentricity,diameter,relative_eccentricity,relative_diameter\n");
-        for m in &measures {
+    let charts: Vec<Chart> = networks
+        .iter()
+        .flat_map(|&(name, measures)| {
+            [
+                chart(name, "mean eccentricity, change against the input", measures, &|m| m.relative_eccentricity()),
+                chart(name, "diameter, change against the input", measures, &|m| m.relative_diameter()),
+            ]
+        })
+        .collect();
+    let image = png_and_svg(out, stem, |path| Ok(draw_charts(&charts, 2, path)?))?;
+    let mut csv =
+        String::from("network,radius,layer,mean_eccentricity,diameter,relative_eccentricity,relative_diameter\n");
+    for &(name, measures) in networks {
+        for m in measures {
             for l in 0..m.eccentricity.len() {
                 let (e, d) = (m.eccentricity[l], m.diameter[l]);
-                writeln!(csv, "{},{l},{e},{d},{},{}", m.radius, e / m.eccentricity[0], d / m.diameter[0])?;
+                writeln!(csv, "{name},{},{l},{e},{d},{},{}", m.radius, e / m.eccentricity[0], d / m.diameter[0])?;
             }
         }
-        std::fs::write(out.join("deformation.csv"), csv)?;
-        let checks = deformation_checks(&measures).into_iter().map(|c| c.late_phase(ctx.scale)).collect();
-        Ok(Outcome {
-            images: vec![image],
-            checks,
-            notes: vec![
-                format!("Run: {}. Data: deformation.csv (absolute and relative measures).", ctx.shown(&dir)),
-                departure_note(&measures),
-            ],
-        })
     }
+    let data = out.join(format!("{stem}.csv"));
+    std::fs::write(&data, csv).with_context(|| format!("writing {}", data.display()))?;
+    Ok(image)
 }
 
 #[cfg(test)]

@@ -56,7 +56,7 @@ fn triads(scale: Scale) -> usize {
 
 /// The positive `steps` nearest (in log) to `count` log-spaced targets from the first positive
 /// step to the last, ascending and without repeats.
-fn log_spaced_subset(steps: &[u64], count: usize) -> Vec<u64> {
+pub(super) fn log_spaced_subset(steps: &[u64], count: usize) -> Vec<u64> {
     let positive: Vec<u64> = steps.iter().copied().filter(|&s| s > 0).collect();
     let (Some(&first), Some(&last)) = (positive.first(), positive.last()) else { return Vec::new() };
     let (lo, hi) = ((first as f64).ln(), (last as f64).ln());
@@ -213,7 +213,7 @@ fn busiest_mid_step(counts: &[(u64, usize)], steps: u64) -> Option<(u64, usize)>
 
 /// P2 Fig. 7 / P1 Fig. 1's claim for the grokking run: the slice's region count falls from the
 /// mid-training maximum to the end.
-fn regions_fall(counts: &[(u64, usize)], steps: u64) -> Check {
+pub(super) fn regions_fall(counts: &[(u64, usize)], steps: u64) -> Check {
     let (from, to) = mid_training(steps);
     let middle = busiest_mid_step(counts, steps);
     let last = counts.last().copied();
@@ -291,7 +291,7 @@ fn slices_at(request: &RunRequest, dir: &Path, steps: &[u64]) -> anyhow::Result<
         .collect()
 }
 
-fn load_step(dir: &Path, step: u64) -> anyhow::Result<Network<f64>> {
+pub(super) fn load_step(dir: &Path, step: u64) -> anyhow::Result<Network<f64>> {
     let checkpoint = checkpoint_dir(dir, step);
     Network::<f64>::load(&checkpoint).with_context(|| format!("loading {}", checkpoint.display()))
 }

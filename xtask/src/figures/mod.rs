@@ -1,6 +1,7 @@
 //! The figure specs. Each figure says which training runs it needs at each scale, produces
 //! pictures and data, and checks that the paper's phenomenon appears.
 
+mod conv;
 mod dynamics;
 mod geometry;
 mod grokking_geometry;
@@ -122,6 +123,11 @@ pub fn all() -> Vec<Box<dyn Figure>> {
     figures.extend(sweep::all().into_iter().map(|s| Box::new(s) as Box<dyn Figure>));
     figures.push(Box::new(grokking_geometry::GrokkingSlices));
     figures.push(Box::new(grokking_geometry::BoundaryDomains));
+    figures.extend(conv::sweeps().into_iter().map(|s| Box::new(s) as Box<dyn Figure>));
+    figures.push(Box::new(conv::CnnRobustness));
+    figures.push(Box::new(conv::ResnetLayerwise));
+    figures.push(Box::new(conv::ConvDeformation));
+    figures.push(Box::new(conv::ConvSlices));
     figures
 }
 

@@ -18,7 +18,7 @@ pub struct Setting {
 }
 
 impl Setting {
-    fn new(label: impl Into<String>, overrides: &[String]) -> Self {
+    pub fn new(label: impl Into<String>, overrides: &[String]) -> Self {
         Self { label: label.into(), overrides: overrides.to_vec() }
     }
 }
@@ -70,12 +70,25 @@ pub fn lc(set: &str) -> String {
     format!("lc_{set}_r{RADIUS}_mean")
 }
 
+/// What every run of a sweep shares: the config file, the overrides of a scale, the LC radius
+/// drawn and checked, and what the scale reduces against the paper.
+pub struct Base {
+    pub config_file: &'static str,
+    /// Overrides of every run at a scale, for a run of the given steps.
+    pub overrides: fn(Scale, u64) -> Vec<String>,
+    pub radius: &'static str,
+    pub reductions: fn(Scale) -> &'static str,
+}
+
+/// The MNIST runs' base (so a setting equal to the shared run's is the shared run).
+pub const MNIST: Base = Base { config_file: MNIST_CONFIG, overrides: mnist_overrides, radius: RADIUS, reductions };
+
 /// A sweep figure.
 pub struct Sweep {
     pub id: &'static str,
     pub title: &'static str,
     pub reference: &'static str,
-    pub config_file: &'static str,
+    pub base: Base,
     /// The paper's setup and every deviation from it.
     pub about: &'static str,
     pub settings: fn(Scale) -> Vec<Setting>,
@@ -87,18 +100,18 @@ pub struct Sweep {
 }
 
 impl Sweep {
-    /// The run configs of setting `k` (one per seed).
-    fn requests(&self, ctx: &Context) -> anyhow::Result<Vec<Vec<RunRequest>>> {
+    /// The run configs of every setting (one per seed).
+    pub fn requests(&self, ctx: &Context) -> anyhow::Result<Vec<Vec<RunRequest>>> {
         let steps = (self.steps)(ctx.scale);
         (self.settings)(ctx.scale)
             .into_iter()
             .map(|setting| {
                 (0..ctx.seeds)
                     .map(|seed| {
-                        let mut overrides = mnist_overrides(ctx.scale, steps);
+                        let mut overrides = (self.base.overrides)(ctx.scale, steps);
                         overrides.extend(setting.overrides.iter().cloned());
                         overrides.push(format!("seed={seed}"));
-                        let config = ctx.config(self.config_file, &overrides)?;
+                        let config = ctx.config(self.base.config_file, &overrides)?;
                         Ok(RunRequest { label: format!("{} {} seed {seed}", self.id, setting.label), config })
                     })
                     .collect()
@@ -120,12 +133,13 @@ impl Figure for Sweep {
     fn setup(&self, scale: Scale) -> String {
         let labels: Vec<String> = (self.settings)(scale).into_iter().map(|s| s.label).collect();
         format!(
-            "{} Settings: {}. {} steps per run; LC drawn at r = {RADIUS}. Base config {} with the shared overrides; {}.",
+            "{} Settings: {}. {} steps per run; LC drawn at r = {}. Base config {} with the shared overrides; {}.",
             self.about,
             labels.join(", "),
             (self.steps)(scale),
-            self.config_file,
-            reductions(scale)
+            self.base.radius,
+            self.base.config_file,
+            (self.base.reductions)(scale)
         )
     }
     fn runs(&self, ctx: &Context) -> anyhow::Result<Vec<RunRequest>> {
@@ -228,7 +242,7 @@ pub fn all() -> Vec<Sweep> {
             id: "depth-sweep",
             title: "LC dynamics of MNIST MLPs of depth 2–5",
             reference: "P1 Fig. 3, P2 Fig. 27",
-            config_file: MNIST_CONFIG,
+            base: MNIST,
             about: "Paper: depth ∈ {2, 3, 4, 5} (linear layers), width 200, 1K MNIST, r ∈ {0.05, 0.5}. As the paper.",
             settings: |_| [2, 3, 4, 5].map(|d| Setting::new(format!("depth {d}"), &[hidden(d, 200)])).into(),
             steps: full,
@@ -260,7 +274,7 @@ pub fn all() -> Vec<Sweep> {
             id: "width-sweep",
             title: "LC dynamics of MNIST MLPs of width 20–500",
             reference: "P1 Fig. 6, P2 Fig. 14",
-            config_file: MNIST_CONFIG,
+            base: MNIST,
             about: "Paper: depth 3, width ∈ {20, 100, 500, 1000, 2000}. Here: depth 4 (3 hidden layers) so that \
                     width 200 is the run shared with the other figures; widths 1000 and 2000 only at paper scale; \
                     at cpu scale 3e4 steps (paper.md §7 D: 3e4–5e4) so the width-500 run fits the hour.",
@@ -289,7 +303,7 @@ pub fn all() -> Vec<Sweep> {
             id: "grokking-depth",
             title: "Grokking with ×8 initialisation at depths 2, 4, 6, and the LC collapse",
             reference: "P1 Figs. 8–9, P2 Figs. 7, 10, 29",
-            config_file: "configs/mnist_mlp_init8.toml",
+            base: Base { config_file: "configs/mnist_mlp_init8.toml", ..MNIST },
             about: "Paper: MLP width 200, every parameter ×8 after init, depth 2–6 (Fig. 9: 2, 4, 6), r = 0.05. As the paper.",
             settings: |_| [2, 4, 6].map(|d| Setting::new(format!("depth {d}"), &[hidden(d, 200)])).into(),
             steps: full,
@@ -312,7 +326,7 @@ pub fn all() -> Vec<Sweep> {
             id: "train-size",
             title: "Training-set size with true labels",
             reference: "P1 Fig. 10, P2 Figs. 13, 28",
-            config_file: MNIST_CONFIG,
+            base: MNIST,
             about: "Paper: depth 3 width 200, n from 1K up (P2 Table 1: 1K–60K). Here: depth 4 (the shared \
                     run is n = 1000), n ∈ {1000, 2000, 5000, 10000}.",
             settings: |scale| {
@@ -341,7 +355,7 @@ pub fn all() -> Vec<Sweep> {
             id: "train-size-random-labels",
             title: "Training-set size with random labels",
             reference: "P1 Fig. 11, P2 Figs. 31–33, 36",
-            config_file: MNIST_CONFIG,
+            base: MNIST,
             about: "Paper: as train-size with uniformly random training labels. Here: depth 4, n ∈ {250, 500, 1000, 2000}; \
                     at cpu scale 5e4 steps (paper.md §7 F).",
             settings: |_| {
@@ -368,7 +382,7 @@ pub fn all() -> Vec<Sweep> {
             id: "weight-decay",
             title: "Weight-decay sweep on the MNIST MLP",
             reference: "P2 Fig. 30 (P1 Fig. 7 is its CNN version)",
-            config_file: MNIST_CONFIG,
+            base: MNIST,
             about: "Paper: AdamW weight decay swept (values not given). Here: wd ∈ {0, 0.01, 0.1, 1} on the depth-4 \
                     width-200 MLP (wd = 0.01 is the shared run).",
             settings: |_| {
@@ -393,7 +407,7 @@ pub fn all() -> Vec<Sweep> {
             id: "batch-norm-mlp",
             title: "Batch norm after every hidden dense layer removes the late LC descent",
             reference: "P2 Fig. 12 (MLP proxy, paper.md §7 H proxy 1)",
-            config_file: MNIST_CONFIG,
+            base: MNIST,
             about: "Paper: CNN/ResNet with and without BN on CIFAR10. Here: the depth-4 width-200 MNIST MLP with \
                     BatchNorm before every hidden ReLU (LC on the BN outputs, eval mode) against the shared run.",
             settings: |_| {
