@@ -12,11 +12,13 @@ use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 use tessera_data::{DataDir, DatasetSpec};
 use tessera_lc::{
-    Directions, Frame, InMemoryPoints, LayerSelection, LcOptions, LocalComplexity, Method, PointCounts, PointSource,
-    SetSummary, UniformBox, ZeroSign,
+    Directions, Frame, InMemoryPoints, LcOptions, LocalComplexity, Method, PointCounts, PointSource, SetSummary,
+    UniformBox, ZeroSign,
 };
 use tessera_net::{Network, Scalar};
 use tessera_progress::{Reporter, Status};
+use tessera_train::config::{CountedLayers, LayerGroup};
+use tessera_train::lc_eval::layer_selection;
 
 /// Arguments of `tessera lc`.
 #[derive(clap::Args)]
@@ -47,9 +49,12 @@ pub struct Args {
     /// Count an exact zero pre-activation as positive (default: zero is its own sign).
     #[arg(long)]
     zero_positive: bool,
-    /// Count only these activation layers (numbered from 1), comma separated.
-    #[arg(long, value_delimiter = ',')]
-    layers: Vec<usize>,
+    /// Which activation layers to count: "all", "conv" (those fed by feature maps: a CNN's
+    /// conv layers, a ResNet's block ReLUs), "auto" (as a training run counts: "conv" when the
+    /// network has feature maps, else "all"), or layer numbers from 1, comma separated.
+    /// Default: "all" with --model, "auto" with --checkpoints.
+    #[arg(long, value_name = "auto|all|conv|K,K,...", value_parser = parse_layers)]
+    layers: Option<CountedLayers>,
     /// How vertices are evaluated (all give the same counts).
     #[arg(long, value_enum, default_value_t = MethodArg::Linearized)]
     method: MethodArg,
@@ -128,7 +133,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     crate::output_paths::check_output_file(&args.out)?;
     let net = crate::model::load_model(model)?;
     let mut sets = point_sets(&args.points, args.frame.seed, net.input_width(), SetNames::Dataset)?;
-    let options = lc_options(&args, net.input_width())?;
+    let options = lc_options(&args, &net)?;
     match args.precision {
         Precision::F64 => measure(&net, options, &mut sets, model, &args),
         Precision::F32 => measure(&net.cast::<f32>(), options, &mut sets, model, &args),
@@ -257,7 +262,36 @@ fn print_summary(sets: &[SetSummary]) {
     }
 }
 
-fn lc_options(args: &Args, input_width: usize) -> anyhow::Result<LcOptions> {
+/// `--layers`: a named group or layer numbers from 1.
+fn parse_layers(text: &str) -> Result<CountedLayers, String> {
+    let group = match text {
+        "auto" => Some(LayerGroup::Auto),
+        "all" => Some(LayerGroup::All),
+        "conv" => Some(LayerGroup::Conv),
+        _ => None,
+    };
+    if let Some(group) = group {
+        return Ok(CountedLayers::Named(group));
+    }
+    let numbers = text.split(',').map(|k| match k.trim().parse::<usize>() {
+        Ok(0) | Err(_) => Err(format!("'{k}' is not a layer number from 1 (or give auto, all or conv)")),
+        Ok(number) => Ok(number),
+    });
+    numbers.collect::<Result<Vec<_>, _>>().map(CountedLayers::Numbers)
+}
+
+/// `--layers` as given, for the settings a checkpoint folder's measurement is resumed with.
+fn layers_text(layers: &CountedLayers) -> String {
+    match layers {
+        CountedLayers::Named(LayerGroup::Auto) => "auto".into(),
+        CountedLayers::Named(LayerGroup::All) => "all".into(),
+        CountedLayers::Named(LayerGroup::Conv) => "conv".into(),
+        CountedLayers::Numbers(numbers) => numbers.iter().map(usize::to_string).collect::<Vec<_>>().join(","),
+    }
+}
+
+fn lc_options<T: Scalar>(args: &Args, net: &Network<T>) -> anyhow::Result<LcOptions> {
+    let input_width = net.input_width();
     let frame_args = &args.frame;
     let directions = match (&frame_args.file, frame_args.per_point_frames) {
         (Some(_), true) => bail!("--frame and --per-point-frames exclude each other"),
@@ -272,9 +306,9 @@ fn lc_options(args: &Args, input_width: usize) -> anyhow::Result<LcOptions> {
     if args.reference_compatible {
         options = options.reference_compatible();
     }
-    if !args.layers.is_empty() {
-        options.layers = LayerSelection::Only(args.layers.clone());
-    }
+    let default_layers = if args.checkpoints.is_some() { LayerGroup::Auto } else { LayerGroup::All };
+    let layers = args.layers.clone().unwrap_or(CountedLayers::Named(default_layers));
+    options.layers = layer_selection(&layers, net);
     if args.zero_positive {
         options.zero = ZeroSign::Positive;
     }
@@ -396,5 +430,49 @@ mod tests {
         );
         let message = parse(&["--points", "mnist:test:x"]).err().unwrap().to_string();
         assert!(message.contains("--points") && message.contains("DATASET:SPLIT[:N[:seed=S]]"), "{message}");
+    }
+
+    #[derive(clap::Parser)]
+    struct LcCli {
+        #[command(flatten)]
+        lc: Args,
+    }
+
+    /// The layers `tessera lc ARGS` counts on a small CNN (two conv layers, then a dense one).
+    fn counted_on_cnn(extra: &[&str]) -> Vec<String> {
+        let line = ["lc", "--random", "1", "--out", "x.csv"].into_iter().chain(extra.iter().copied());
+        let args = <LcCli as clap::Parser>::try_parse_from(line).unwrap().lc;
+        let spec = tessera_net::CnnSpec {
+            input: [1, 6, 6],
+            convs: vec![tessera_net::ConvLayer { channels: 2, stride: 1, max_pool: 0 }; 2],
+            hidden: vec![4],
+            classes: 3,
+            ..tessera_net::CnnSpec::small_cifar()
+        };
+        let net = tessera_net::cnn::<f64>(&spec).unwrap();
+        let options = lc_options(&args, &net).unwrap();
+        let lc = LocalComplexity::new(&net, options).unwrap();
+        lc.layers().iter().map(|l| l.column.clone()).collect()
+    }
+
+    #[test]
+    fn a_model_counts_every_layer_and_a_checkpoint_folder_the_conv_layers_as_a_run_does() {
+        assert_eq!(counted_on_cnn(&["--model", "m"]), ["layer_1", "layer_2", "layer_3"]);
+        assert_eq!(counted_on_cnn(&["--checkpoints", "c"]), ["layer_1", "layer_2"]);
+        assert_eq!(counted_on_cnn(&["--model", "m", "--layers", "conv"]), ["layer_1", "layer_2"]);
+        assert_eq!(counted_on_cnn(&["--checkpoints", "c", "--layers", "all"]), ["layer_1", "layer_2", "layer_3"]);
+        assert_eq!(counted_on_cnn(&["--model", "m", "--layers", "3,1"]), ["layer_1", "layer_3"]);
+    }
+
+    #[test]
+    fn layers_are_a_group_or_numbers_from_one() {
+        assert_eq!(parse_layers("auto"), Ok(CountedLayers::Named(LayerGroup::Auto)));
+        assert_eq!(parse_layers("1,3"), Ok(CountedLayers::Numbers(vec![1, 3])));
+        for bad in ["0", "1,x", "conv,1", ""] {
+            assert!(parse_layers(bad).unwrap_err().contains("is not a layer number from 1"), "{bad}");
+        }
+        for layers in ["auto", "all", "conv", "2,5"] {
+            assert_eq!(layers_text(&parse_layers(layers).unwrap()), layers);
+        }
     }
 }

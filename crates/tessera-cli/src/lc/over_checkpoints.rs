@@ -8,7 +8,7 @@
 //! the steps not in the metrics yet are measured and appended. A line per checkpoint goes to
 //! stderr; Ctrl-C stops after the current batch, keeping the steps already written.
 
-use super::{lc_options, point_sets, run_sets, Args, Precision, SetNames};
+use super::{layers_text, lc_options, point_sets, run_sets, Args, Precision, SetNames};
 use crate::checkpoint_folder::{Checkpoint, CheckpointSeries};
 use anyhow::{bail, Context};
 use serde_json::{json, Value};
@@ -34,7 +34,7 @@ pub(super) fn run(dir: &Path, args: &Args) -> anyhow::Result<()> {
         .map(|mut source| read_all(source.as_mut()))
         .collect::<anyhow::Result<Vec<_>>>()?;
     check_distinct_names(&sets)?;
-    let options = lc_options(args, width)?;
+    let options = lc_options(args, series.first())?;
     let done = prepare_out(&args.out, &settings(dir, args, &sets)?)?;
     let pending = pending(series.checkpoints(), &done, &args.out)?;
     if pending.len() < series.checkpoints().len() {
@@ -146,7 +146,7 @@ fn settings(dir: &Path, args: &Args, sets: &[InMemoryPoints]) -> anyhow::Result<
         "radius": args.radius,
         "reference_compatible": args.reference_compatible,
         "zero_positive": args.zero_positive,
-        "layers": args.layers,
+        "layers": args.layers.as_ref().map(layers_text),
         "precision": format!("{:?}", args.precision).to_lowercase(),
     }))
 }
