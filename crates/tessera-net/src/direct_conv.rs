@@ -1,0 +1,368 @@
+//! Direct 3x3 convolution (stride 1, padding 1) in f32 on AVX-512 or AVX2 + FMA: forward,
+//! input gradient and weight gradient of one sample, without im2col.
+//!
+//! With few channels (the 16- to 64-channel stages of a ResNet, a CNN's first layers) an
+//! im2col + GEMM convolution copies every input value nine times and packs it for the GEMM, for
+//! only `cout` multiply-adds per copied value. Here the sample is copied once, into a
+//! zero-bordered `[C][H + 2][W + 2]` buffer, and the kernels read their vectors of output
+//! positions (16 or 8 along a row: the width must be a multiple of 8) straight from it at the
+//! nine kernel offsets, with the output channels of a block in registers.
+//!
+//! Sums run over input channels and kernel cells in that order (the weight gradient: over
+//! positions in lanes, then across lanes), so results differ from the im2col path by
+//! floating-point reassociation only.
+
+use crate::conv::{ConvGroup, Window};
+
+/// The instruction set a plane geometry runs on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Isa {
+    /// 16 lanes; rows of a multiple of 16 positions.
+    Avx512,
+    /// 8 lanes (AVX2 + FMA); rows of a multiple of 8 positions.
+    Avx2,
+}
+
+impl Isa {
+    /// The widest instruction set this CPU has that fits rows of `width` positions.
+    fn for_width(width: usize) -> Option<Isa> {
+        #[cfg(target_arch = "x86_64")]
+        {
+            if width.is_multiple_of(16) && is_x86_feature_detected!("avx512f") {
+                return Some(Isa::Avx512);
+            }
+            if width.is_multiple_of(8) && is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
+                return Some(Isa::Avx2);
+            }
+        }
+        let _ = width;
+        None
+    }
+
+    fn lanes(self) -> usize {
+        match self {
+            Isa::Avx512 => 16,
+            Isa::Avx2 => 8,
+        }
+    }
+}
+
+/// Whether the direct kernels handle this convolution: f32 on a CPU with AVX-512 or AVX2 + FMA,
+/// one group, a 3x3 kernel with stride 1 and padding 1, and rows of a multiple of 8 positions.
+pub(crate) fn applies<T: 'static>(group: &ConvGroup, groups: usize) -> bool {
+    let w = &group.window;
+    std::any::TypeId::of::<T>() == std::any::TypeId::of::<f32>()
+        && groups == 1
+        && w.kernel == [3, 3]
+        && w.stride == [1, 1]
+        && w.padding == [1, 1]
+        && w.in_hw == w.out_hw
+        && w.in_hw[0] > 0
+        && Isa::for_width(w.in_hw[1]).is_some()
+}
+
+/// View a slice of `T` as f32; `applies` checked that `T` is f32.
+pub(crate) fn as_f32<T: 'static>(s: &[T]) -> &[f32] {
+    assert_eq!(std::any::TypeId::of::<T>(), std::any::TypeId::of::<f32>());
+    // SAFETY: T is f32 (asserted above).
+    unsafe { std::slice::from_raw_parts(s.as_ptr().cast(), s.len()) }
+}
+
+/// Mutable `as_f32`.
+pub(crate) fn as_f32_mut<T: 'static>(s: &mut [T]) -> &mut [f32] {
+    assert_eq!(std::any::TypeId::of::<T>(), std::any::TypeId::of::<f32>());
+    // SAFETY: T is f32 (asserted above).
+    unsafe { std::slice::from_raw_parts_mut(s.as_mut_ptr().cast(), s.len()) }
+}
+
+/// The weights `[cout][cin][3][3]` rearranged as the correlation kernel reads them,
+/// `[cin][ky][kx][cout]` (the output channels of one cell side by side).
+pub(crate) fn forward_weights(weight: &[f32], cin: usize, cout: usize, out: &mut Vec<f32>) {
+    out.resize(weight.len(), 0.0);
+    for co in 0..cout {
+        for ci in 0..cin {
+            for k in 0..9 {
+                out[(ci * 9 + k) * cout + co] = weight[(co * cin + ci) * 9 + k];
+            }
+        }
+    }
+}
+
+/// The weights of the input gradient: a correlation of the padded output gradient with the
+/// kernel turned by 180 degrees and the channel roles swapped, `[cout][ky][kx][cin]` holding
+/// `w[co][ci][2 - ky][2 - kx]`.
+pub(crate) fn input_grad_weights(weight: &[f32], cin: usize, cout: usize, out: &mut Vec<f32>) {
+    out.resize(weight.len(), 0.0);
+    for co in 0..cout {
+        for ci in 0..cin {
+            for k in 0..9 {
+                out[(co * 9 + 8 - k) * cin + ci] = weight[(co * cin + ci) * 9 + k];
+            }
+        }
+    }
+}
+
+/// The geometry of one sample's planes and the instruction set that runs on them.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Planes {
+    h: usize,
+    w: usize,
+    isa: Isa,
+}
+
+impl Planes {
+    /// The planes of a window that `applies` accepted.
+    pub(crate) fn of(window: &Window) -> Self {
+        let isa = Isa::for_width(window.in_hw[1]).expect("direct convolution on a CPU or width it does not fit");
+        Self { h: window.in_hw[0], w: window.in_hw[1], isa }
+    }
+    fn padded_width(self) -> usize {
+        self.w + 2
+    }
+    fn padded_len(self) -> usize {
+        (self.h + 2) * (self.w + 2)
+    }
+    fn len(self) -> usize {
+        self.h * self.w
+    }
+    fn vectors(self) -> usize {
+        self.len() / self.isa.lanes()
+    }
+    /// Offset in a padded plane of the top-left kernel cell of output vector `v`.
+    #[inline(always)]
+    fn corner(self, v: usize) -> usize {
+        let p = v * self.isa.lanes();
+        (p / self.w) * self.padded_width() + p % self.w
+    }
+
+    /// Copy `channels` planes of `x` into `padded` with a zero border.
+    pub(crate) fn pad(self, x: &[f32], channels: usize, padded: &mut Vec<f32>) {
+        padded.clear();
+        padded.resize(channels * self.padded_len(), 0.0);
+        let pw = self.padded_width();
+        for (src, dst) in x.chunks_exact(self.len()).zip(padded.chunks_exact_mut(self.padded_len())) {
+            for (row, out) in src.chunks_exact(self.w).zip(dst[pw + 1..].chunks_mut(pw)) {
+                out[..self.w].copy_from_slice(row);
+            }
+        }
+    }
+
+    /// `out[co][p] = sum_{ci, ky, kx} weights[ci][ky][kx][co] * padded[ci][p + (ky, kx)]`:
+    /// the forward pass with `forward_weights`, the input gradient with `input_grad_weights`.
+    pub(crate) fn correlate(self, padded: &[f32], cin: usize, weights: &[f32], cout: usize, out: &mut [f32]) {
+        assert!(padded.len() >= cin * self.padded_len() && weights.len() >= cin * 9 * cout);
+        assert!(out.len() >= cout * self.len() && self.w.is_multiple_of(self.isa.lanes()));
+        // SAFETY: `Isa::for_width` found the instruction set on this CPU; the asserts above
+        // bound every access (a vector at a kernel offset ends at most at its padded row's end).
+        #[cfg(target_arch = "x86_64")]
+        unsafe {
+            match self.isa {
+                Isa::Avx512 => avx512::correlate(self, padded, cin, weights, cout, out),
+                Isa::Avx2 => avx2::correlate(self, padded, cin, weights, cout, out),
+            }
+        }
+    }
+
+    /// `dw[co][ci][ky][kx] += sum_p grad[co][p] * padded[ci][p + (ky, kx)]`.
+    pub(crate) fn weight_grad(self, padded: &[f32], cin: usize, grad: &[f32], cout: usize, dw: &mut [f32]) {
+        assert!(padded.len() >= cin * self.padded_len() && grad.len() >= cout * self.len());
+        assert!(dw.len() >= cout * cin * 9 && self.w.is_multiple_of(self.isa.lanes()));
+        // SAFETY: as in `correlate`.
+        #[cfg(target_arch = "x86_64")]
+        unsafe {
+            match self.isa {
+                Isa::Avx512 => avx512::weight_grad(self, padded, cin, grad, cout, dw),
+                Isa::Avx2 => avx2::weight_grad(self, padded, cin, grad, cout, dw),
+            }
+        }
+    }
+}
+
+/// The kernels for one instruction set: `$features` for `target_feature`, vectors of type `$v`
+/// holding `LANES` floats, `CHANNEL_BLOCK x VECTOR_BLOCK` accumulators in the forward kernel and
+/// `CHANNEL_BLOCK x 3` in the weight gradient.
+macro_rules! kernels {
+    ($module:ident, $features:literal, $v:ty, $lanes:literal, $channel_block:literal, $vector_block:literal,
+     $zero:ident, $load:ident, $store:ident, $set1:ident, $fmadd:ident, $hsum:path) => {
+        mod $module {
+            #[allow(unused_imports)]
+            use super::horizontal_sum_256;
+            use super::Planes;
+            use std::arch::x86_64::*;
+
+            const LANES: usize = $lanes;
+            const CHANNEL_BLOCK: usize = $channel_block;
+            const VECTOR_BLOCK: usize = $vector_block;
+
+            #[target_feature(enable = $features)]
+            pub(super) unsafe fn correlate(
+                p: Planes,
+                padded: &[f32],
+                cin: usize,
+                weights: &[f32],
+                cout: usize,
+                out: &mut [f32],
+            ) {
+                let paired = p.vectors() / VECTOR_BLOCK * VECTOR_BLOCK;
+                let mut co = 0;
+                while co < cout {
+                    let block = if cout - co >= CHANNEL_BLOCK { CHANNEL_BLOCK } else { 1 };
+                    for v in (0..paired).step_by(VECTOR_BLOCK) {
+                        match block {
+                            CHANNEL_BLOCK => correlate_block::<CHANNEL_BLOCK, VECTOR_BLOCK>(
+                                p, padded, cin, weights, cout, co, v, out,
+                            ),
+                            _ => correlate_block::<1, VECTOR_BLOCK>(p, padded, cin, weights, cout, co, v, out),
+                        }
+                    }
+                    for v in paired..p.vectors() {
+                        match block {
+                            CHANNEL_BLOCK => {
+                                correlate_block::<CHANNEL_BLOCK, 1>(p, padded, cin, weights, cout, co, v, out)
+                            }
+                            _ => correlate_block::<1, 1>(p, padded, cin, weights, cout, co, v, out),
+                        }
+                    }
+                    co += block;
+                }
+            }
+
+            /// Output channels `co..co + B` at output vectors `v..v + V`, kept in `B * V` registers.
+            #[inline(always)]
+            #[allow(clippy::too_many_arguments)]
+            unsafe fn correlate_block<const B: usize, const V: usize>(
+                p: Planes,
+                padded: &[f32],
+                cin: usize,
+                weights: &[f32],
+                cout: usize,
+                co: usize,
+                v: usize,
+                out: &mut [f32],
+            ) {
+                let pw = p.padded_width();
+                let corners: [usize; V] = std::array::from_fn(|j| p.corner(v + j));
+                let mut acc = [[$zero(); V]; B];
+                for ci in 0..cin {
+                    let plane = padded.as_ptr().add(ci * p.padded_len());
+                    let cell_weights = weights.as_ptr().add(ci * 9 * cout + co);
+                    for k in 0..9 {
+                        let shift = (k / 3) * pw + k % 3;
+                        let inputs: [$v; V] = std::array::from_fn(|j| $load(plane.add(corners[j] + shift)));
+                        for (b, acc) in acc.iter_mut().enumerate() {
+                            let w = $set1(*cell_weights.add(k * cout + b));
+                            for (a, &x) in acc.iter_mut().zip(&inputs) {
+                                *a = $fmadd(w, x, *a);
+                            }
+                        }
+                    }
+                }
+                for (b, acc) in acc.iter().enumerate() {
+                    for (j, a) in acc.iter().enumerate() {
+                        $store(out.as_mut_ptr().add((co + b) * p.len() + (v + j) * LANES), *a);
+                    }
+                }
+            }
+
+            #[target_feature(enable = $features)]
+            pub(super) unsafe fn weight_grad(
+                p: Planes,
+                padded: &[f32],
+                cin: usize,
+                grad: &[f32],
+                cout: usize,
+                dw: &mut [f32],
+            ) {
+                let mut co = 0;
+                while co < cout {
+                    let block = if cout - co >= CHANNEL_BLOCK { CHANNEL_BLOCK } else { 1 };
+                    for ci in 0..cin {
+                        for ky in 0..3 {
+                            match block {
+                                CHANNEL_BLOCK => {
+                                    weight_grad_block::<CHANNEL_BLOCK>(p, padded, cin, grad, co, ci, ky, dw)
+                                }
+                                _ => weight_grad_block::<1>(p, padded, cin, grad, co, ci, ky, dw),
+                            }
+                        }
+                    }
+                    co += block;
+                }
+            }
+
+            /// The weight gradient of output channels `co..co + B`, input channel `ci` and kernel row
+            /// `ky` (three columns): `3 * B` registers summed over every output vector.
+            #[inline(always)]
+            #[allow(clippy::too_many_arguments)]
+            unsafe fn weight_grad_block<const B: usize>(
+                p: Planes,
+                padded: &[f32],
+                cin: usize,
+                grad: &[f32],
+                co: usize,
+                ci: usize,
+                ky: usize,
+                dw: &mut [f32],
+            ) {
+                let plane = padded.as_ptr().add(ci * p.padded_len() + ky * p.padded_width());
+                let mut acc = [[$zero(); 3]; B];
+                for v in 0..p.vectors() {
+                    let corner = plane.add(p.corner(v));
+                    let inputs: [$v; 3] = std::array::from_fn(|kx| $load(corner.add(kx)));
+                    for (b, acc) in acc.iter_mut().enumerate() {
+                        let g = $load(grad.as_ptr().add((co + b) * p.len() + v * LANES));
+                        for (a, &x) in acc.iter_mut().zip(&inputs) {
+                            *a = $fmadd(g, x, *a);
+                        }
+                    }
+                }
+                for (b, acc) in acc.iter().enumerate() {
+                    for (kx, a) in acc.iter().enumerate() {
+                        dw[((co + b) * cin + ci) * 9 + ky * 3 + kx] += $hsum(*a);
+                    }
+                }
+            }
+        }
+    };
+}
+
+#[cfg(target_arch = "x86_64")]
+kernels!(
+    avx512,
+    "avx512f",
+    __m512,
+    16,
+    8,
+    2,
+    _mm512_setzero_ps,
+    _mm512_loadu_ps,
+    _mm512_storeu_ps,
+    _mm512_set1_ps,
+    _mm512_fmadd_ps,
+    _mm512_reduce_add_ps
+);
+#[cfg(target_arch = "x86_64")]
+kernels!(
+    avx2,
+    "avx2,fma",
+    __m256,
+    8,
+    4,
+    2,
+    _mm256_setzero_ps,
+    _mm256_loadu_ps,
+    _mm256_storeu_ps,
+    _mm256_set1_ps,
+    _mm256_fmadd_ps,
+    horizontal_sum_256
+);
+
+/// The sum of the eight lanes of an AVX vector.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+unsafe fn horizontal_sum_256(v: std::arch::x86_64::__m256) -> f32 {
+    use std::arch::x86_64::*;
+    let quad = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    let pair = _mm_add_ps(quad, _mm_movehl_ps(quad, quad));
+    _mm_cvtss_f32(_mm_add_ss(pair, _mm_shuffle_ps(pair, pair, 1)))
+}
