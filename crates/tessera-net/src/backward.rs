@@ -333,16 +333,16 @@ impl<T: Scalar> Network<T> {
             .zip(as_f32(&g.data).par_chunks(per_task * out_w))
             .map(|((mut dx_part, xs), gs)| {
                 let (mut dw, mut db) = (vec![0.0f32; param_lens.0], vec![0.0f32; param_lens.1]);
-                let mut padded = Vec::new();
+                let (mut padded, mut flat) = (Vec::new(), Vec::new());
                 for (s, (xi, gi)) in xs.chunks(in_w).zip(gs.chunks(out_w)).enumerate() {
                     if param_lens.0 > 0 {
                         planes.pad(xi, cin, &mut padded);
-                        planes.weight_grad(&padded, cin, gi, cout, &mut dw);
+                        planes.weight_grad(&padded, cin, gi, cout, &mut flat, &mut dw);
                         db.iter_mut().zip(gi.chunks(plen)).for_each(|(b, gc)| *b += fast_sum(gc));
                     }
                     if let Some(d) = dx_part.as_deref_mut() {
                         planes.pad(gi, cout, &mut padded);
-                        planes.correlate(&padded, cout, &flipped, cin, &mut d[s * in_w..(s + 1) * in_w]);
+                        planes.correlate(&padded, cout, &flipped, cin, &mut flat, &mut d[s * in_w..(s + 1) * in_w]);
                     }
                 }
                 (dw, db)

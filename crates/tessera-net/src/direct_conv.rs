@@ -4,9 +4,9 @@
 //! With few channels (the 16- to 64-channel stages of a ResNet, a CNN's first layers) an
 //! im2col + GEMM convolution copies every input value nine times and packs it for the GEMM, for
 //! only `cout` multiply-adds per copied value. Here the sample is copied once, into a
-//! zero-bordered `[C][H + 2][W + 2]` buffer, and the kernels read their vectors of output
-//! positions (16 or 8 along a row: the width must be a multiple of 8) straight from it at the
-//! nine kernel offsets, with the output channels of a block in registers.
+//! zero-bordered `[C][H + 2][W + 2]` buffer, and the kernels read vectors of 16 (or 8) output
+//! positions straight from it at the nine kernel offsets (see `Planes`), with the output
+//! channels of a block in registers.
 //!
 //! Sums run over input channels and kernel cells in that order (the weight gradient: over
 //! positions in lanes, then across lanes), so results differ from the im2col path by
@@ -14,28 +14,27 @@
 
 use crate::conv::{ConvGroup, Window};
 
-/// The instruction set a plane geometry runs on.
+/// The instruction set the kernels run on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Isa {
-    /// 16 lanes; rows of a multiple of 16 positions.
+    /// 16 lanes.
     Avx512,
-    /// 8 lanes (AVX2 + FMA); rows of a multiple of 8 positions.
+    /// 8 lanes (AVX2 + FMA).
     Avx2,
 }
 
 impl Isa {
-    /// The widest instruction set this CPU has that fits rows of `width` positions.
-    fn for_width(width: usize) -> Option<Isa> {
+    /// The widest instruction set this CPU has.
+    fn detect() -> Option<Isa> {
         #[cfg(target_arch = "x86_64")]
         {
-            if width.is_multiple_of(16) && is_x86_feature_detected!("avx512f") {
+            if is_x86_feature_detected!("avx512f") {
                 return Some(Isa::Avx512);
             }
-            if width.is_multiple_of(8) && is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
+            if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
                 return Some(Isa::Avx2);
             }
         }
-        let _ = width;
         None
     }
 
@@ -48,7 +47,7 @@ impl Isa {
 }
 
 /// Whether the direct kernels handle this convolution: f32 on a CPU with AVX-512 or AVX2 + FMA,
-/// one group, a 3x3 kernel with stride 1 and padding 1, and rows of a multiple of 8 positions.
+/// one group, a 3x3 kernel with stride 1 and padding 1.
 pub(crate) fn applies<T: 'static>(group: &ConvGroup, groups: usize) -> bool {
     let w = &group.window;
     std::any::TypeId::of::<T>() == std::any::TypeId::of::<f32>()
@@ -58,7 +57,8 @@ pub(crate) fn applies<T: 'static>(group: &ConvGroup, groups: usize) -> bool {
         && w.padding == [1, 1]
         && w.in_hw == w.out_hw
         && w.in_hw[0] > 0
-        && Isa::for_width(w.in_hw[1]).is_some()
+        && w.in_hw[1] > 0
+        && Isa::detect().is_some()
 }
 
 /// View a slice of `T` as f32; `applies` checked that `T` is f32.
@@ -103,6 +103,11 @@ pub(crate) fn input_grad_weights(weight: &[f32], cin: usize, cout: usize, out: &
 }
 
 /// The geometry of one sample's planes and the instruction set that runs on them.
+///
+/// The kernels see a padded plane `[H + 2][W + 2]` as one flat row and compute outputs at the
+/// flat positions `y * (W + 2) + x` for every `x < W + 2` (the two extra columns per row, and
+/// the rounding up to whole vectors, are discarded): a vector of consecutive positions then
+/// reads consecutive inputs at every kernel offset, whatever the width.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Planes {
     h: usize,
@@ -113,7 +118,7 @@ pub(crate) struct Planes {
 impl Planes {
     /// The planes of a window that `applies` accepted.
     pub(crate) fn of(window: &Window) -> Self {
-        let isa = Isa::for_width(window.in_hw[1]).expect("direct convolution on a CPU or width it does not fit");
+        let isa = Isa::detect().expect("direct convolution on a CPU without AVX2");
         Self { h: window.in_hw[0], w: window.in_hw[1], isa }
     }
     fn padded_width(self) -> usize {
@@ -122,25 +127,25 @@ impl Planes {
     fn padded_len(self) -> usize {
         (self.h + 2) * (self.w + 2)
     }
-    fn len(self) -> usize {
-        self.h * self.w
+    /// Zeros after the last padded plane: the discarded positions of its last vectors read
+    /// up to `lanes + 2` values past it.
+    fn slack(self) -> usize {
+        self.isa.lanes() + 2 * self.padded_width() + 2
+    }
+    /// Flat output positions per channel, whole vectors.
+    fn span(self) -> usize {
+        (self.h * self.padded_width()).next_multiple_of(self.isa.lanes())
     }
     fn vectors(self) -> usize {
-        self.len() / self.isa.lanes()
-    }
-    /// Offset in a padded plane of the top-left kernel cell of output vector `v`.
-    #[inline(always)]
-    fn corner(self, v: usize) -> usize {
-        let p = v * self.isa.lanes();
-        (p / self.w) * self.padded_width() + p % self.w
+        self.span() / self.isa.lanes()
     }
 
     /// Copy `channels` planes of `x` into `padded` with a zero border.
     pub(crate) fn pad(self, x: &[f32], channels: usize, padded: &mut Vec<f32>) {
         padded.clear();
-        padded.resize(channels * self.padded_len(), 0.0);
+        padded.resize(channels * self.padded_len() + self.slack(), 0.0);
         let pw = self.padded_width();
-        for (src, dst) in x.chunks_exact(self.len()).zip(padded.chunks_exact_mut(self.padded_len())) {
+        for (src, dst) in x.chunks_exact(self.h * self.w).zip(padded.chunks_exact_mut(self.padded_len())) {
             for (row, out) in src.chunks_exact(self.w).zip(dst[pw + 1..].chunks_mut(pw)) {
                 out[..self.w].copy_from_slice(row);
             }
@@ -149,30 +154,61 @@ impl Planes {
 
     /// `out[co][p] = sum_{ci, ky, kx} weights[ci][ky][kx][co] * padded[ci][p + (ky, kx)]`:
     /// the forward pass with `forward_weights`, the input gradient with `input_grad_weights`.
-    pub(crate) fn correlate(self, padded: &[f32], cin: usize, weights: &[f32], cout: usize, out: &mut [f32]) {
-        assert!(padded.len() >= cin * self.padded_len() && weights.len() >= cin * 9 * cout);
-        assert!(out.len() >= cout * self.len() && self.w.is_multiple_of(self.isa.lanes()));
-        // SAFETY: `Isa::for_width` found the instruction set on this CPU; the asserts above
-        // bound every access (a vector at a kernel offset ends at most at its padded row's end).
+    /// `flat` is scratch for the flat outputs.
+    pub(crate) fn correlate(
+        self,
+        padded: &[f32],
+        cin: usize,
+        weights: &[f32],
+        cout: usize,
+        flat: &mut Vec<f32>,
+        out: &mut [f32],
+    ) {
+        assert!(padded.len() >= cin * self.padded_len() + self.slack() && weights.len() >= cin * 9 * cout);
+        let (span, pw, w) = (self.span(), self.padded_width(), self.w);
+        flat.resize(cout * span, 0.0);
+        // SAFETY: `Isa::detect` found the instruction set on this CPU; with the slack asserted
+        // above, every vector read at a kernel offset lies inside `padded`.
         #[cfg(target_arch = "x86_64")]
         unsafe {
             match self.isa {
-                Isa::Avx512 => avx512::correlate(self, padded, cin, weights, cout, out),
-                Isa::Avx2 => avx2::correlate(self, padded, cin, weights, cout, out),
+                Isa::Avx512 => avx512::correlate(self, padded, cin, weights, cout, flat),
+                Isa::Avx2 => avx2::correlate(self, padded, cin, weights, cout, flat),
+            }
+        }
+        for (o, f) in out[..cout * self.h * w].chunks_exact_mut(self.h * w).zip(flat.chunks_exact(span)) {
+            for (row, src) in o.chunks_exact_mut(w).zip(f.chunks(pw)) {
+                row.copy_from_slice(&src[..w]);
             }
         }
     }
 
-    /// `dw[co][ci][ky][kx] += sum_p grad[co][p] * padded[ci][p + (ky, kx)]`.
-    pub(crate) fn weight_grad(self, padded: &[f32], cin: usize, grad: &[f32], cout: usize, dw: &mut [f32]) {
-        assert!(padded.len() >= cin * self.padded_len() && grad.len() >= cout * self.len());
-        assert!(dw.len() >= cout * cin * 9 && self.w.is_multiple_of(self.isa.lanes()));
+    /// `dw[co][ci][ky][kx] += sum_p grad[co][p] * padded[ci][p + (ky, kx)]`; `flat` is scratch
+    /// for the gradient at flat positions (zero at the discarded ones).
+    pub(crate) fn weight_grad(
+        self,
+        padded: &[f32],
+        cin: usize,
+        grad: &[f32],
+        cout: usize,
+        flat: &mut Vec<f32>,
+        dw: &mut [f32],
+    ) {
+        assert!(padded.len() >= cin * self.padded_len() + self.slack() && dw.len() >= cout * cin * 9);
+        let (span, pw, w) = (self.span(), self.padded_width(), self.w);
+        flat.clear();
+        flat.resize(cout * span, 0.0);
+        for (g, f) in grad[..cout * self.h * w].chunks_exact(self.h * w).zip(flat.chunks_exact_mut(span)) {
+            for (row, dst) in g.chunks_exact(w).zip(f.chunks_mut(pw)) {
+                dst[..w].copy_from_slice(row);
+            }
+        }
         // SAFETY: as in `correlate`.
         #[cfg(target_arch = "x86_64")]
         unsafe {
             match self.isa {
-                Isa::Avx512 => avx512::weight_grad(self, padded, cin, grad, cout, dw),
-                Isa::Avx2 => avx2::weight_grad(self, padded, cin, grad, cout, dw),
+                Isa::Avx512 => avx512::weight_grad(self, padded, cin, flat, cout, dw),
+                Isa::Avx2 => avx2::weight_grad(self, padded, cin, flat, cout, dw),
             }
         }
     }
@@ -241,7 +277,7 @@ macro_rules! kernels {
                 out: &mut [f32],
             ) {
                 let pw = p.padded_width();
-                let corners: [usize; V] = std::array::from_fn(|j| p.corner(v + j));
+                let corners: [usize; V] = std::array::from_fn(|j| (v + j) * LANES);
                 let mut acc = [[$zero(); V]; B];
                 for ci in 0..cin {
                     let plane = padded.as_ptr().add(ci * p.padded_len());
@@ -259,7 +295,7 @@ macro_rules! kernels {
                 }
                 for (b, acc) in acc.iter().enumerate() {
                     for (j, a) in acc.iter().enumerate() {
-                        $store(out.as_mut_ptr().add((co + b) * p.len() + (v + j) * LANES), *a);
+                        $store(out.as_mut_ptr().add((co + b) * p.span() + (v + j) * LANES), *a);
                     }
                 }
             }
@@ -307,10 +343,10 @@ macro_rules! kernels {
                 let plane = padded.as_ptr().add(ci * p.padded_len() + ky * p.padded_width());
                 let mut acc = [[$zero(); 3]; B];
                 for v in 0..p.vectors() {
-                    let corner = plane.add(p.corner(v));
+                    let corner = plane.add(v * LANES);
                     let inputs: [$v; 3] = std::array::from_fn(|kx| $load(corner.add(kx)));
                     for (b, acc) in acc.iter_mut().enumerate() {
-                        let g = $load(grad.as_ptr().add((co + b) * p.len() + v * LANES));
+                        let g = $load(grad.as_ptr().add((co + b) * p.span() + v * LANES));
                         for (a, &x) in acc.iter_mut().zip(&inputs) {
                             *a = $fmadd(g, x, *a);
                         }

@@ -418,10 +418,13 @@ fn direct_conv_forward(group: &ConvGroup, weight: &[f32], x: &[f32], out: &mut [
     let mut weights = Vec::new();
     direct_conv::forward_weights(weight, cin, cout, &mut weights);
     let (in_w, out_w) = (cin * group.window.in_len(), cout * group.window.out_len());
-    out.par_chunks_mut(out_w).zip(x.par_chunks(in_w)).for_each_init(Vec::new, |padded, (o, xi)| {
-        planes.pad(xi, cin, padded);
-        planes.correlate(padded, cin, &weights, cout, o);
-    });
+    out.par_chunks_mut(out_w).zip(x.par_chunks(in_w)).for_each_init(
+        || (Vec::new(), Vec::new()),
+        |(padded, flat), (o, xi)| {
+            planes.pad(xi, cin, padded);
+            planes.correlate(padded, cin, &weights, cout, flat, o);
+        },
+    );
 }
 
 /// The `spatial`-long blocks of channel `c` in every row (of `width`) of a batch.
