@@ -334,14 +334,16 @@ impl<T: Scalar> Network<T> {
             .map(|((mut dx_part, xs), gs)| {
                 let (mut dw, mut db) = (vec![0.0f32; param_lens.0], vec![0.0f32; param_lens.1]);
                 let (mut padded, mut flat) = (Vec::new(), Vec::new());
-                for (s, (xi, gi)) in xs.chunks(in_w).zip(gs.chunks(out_w)).enumerate() {
-                    if param_lens.0 > 0 {
-                        planes.pad(xi, cin, &mut padded);
-                        planes.weight_grad(&padded, cin, gi, cout, &mut flat, &mut dw);
+                if param_lens.0 > 0 {
+                    planes.pad(xs, &mut padded);
+                    planes.weight_grad(&padded, cin, gs, cout, xs.len() / in_w, &mut flat, &mut dw);
+                    for gi in gs.chunks(out_w) {
                         db.iter_mut().zip(gi.chunks(plen)).for_each(|(b, gc)| *b += fast_sum(gc));
                     }
+                }
+                for (s, gi) in gs.chunks(out_w).enumerate() {
                     if let Some(d) = dx_part.as_deref_mut() {
-                        planes.pad(gi, cout, &mut padded);
+                        planes.pad(gi, &mut padded);
                         planes.correlate(&padded, cout, &flipped, cin, &mut flat, &mut d[s * in_w..(s + 1) * in_w]);
                     }
                 }

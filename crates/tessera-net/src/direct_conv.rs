@@ -140,10 +140,12 @@ impl Planes {
         self.span() / self.isa.lanes()
     }
 
-    /// Copy `channels` planes of `x` into `padded` with a zero border.
-    pub(crate) fn pad(self, x: &[f32], channels: usize, padded: &mut Vec<f32>) {
+    /// Copy the planes of `x` (any number of samples, one after the other) into `padded` with a
+    /// zero border.
+    pub(crate) fn pad(self, x: &[f32], padded: &mut Vec<f32>) {
+        let planes = x.len() / (self.h * self.w);
         padded.clear();
-        padded.resize(channels * self.padded_len() + self.slack(), 0.0);
+        padded.resize(planes * self.padded_len() + self.slack(), 0.0);
         let pw = self.padded_width();
         for (src, dst) in x.chunks_exact(self.h * self.w).zip(padded.chunks_exact_mut(self.padded_len())) {
             for (row, out) in src.chunks_exact(self.w).zip(dst[pw + 1..].chunks_mut(pw)) {
@@ -183,22 +185,26 @@ impl Planes {
         }
     }
 
-    /// `dw[co][ci][ky][kx] += sum_p grad[co][p] * padded[ci][p + (ky, kx)]`; `flat` is scratch
-    /// for the gradient at flat positions (zero at the discarded ones).
+    /// `dw[co][ci][ky][kx] += sum_{s, p} grad[s][co][p] * padded[s][ci][p + (ky, kx)]` over
+    /// `samples` samples (padded together by `pad`): small planes sum over several samples in
+    /// registers before reducing across lanes. `flat` is scratch for the gradient at flat
+    /// positions (zero at the discarded ones).
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn weight_grad(
         self,
         padded: &[f32],
         cin: usize,
         grad: &[f32],
         cout: usize,
+        samples: usize,
         flat: &mut Vec<f32>,
         dw: &mut [f32],
     ) {
-        assert!(padded.len() >= cin * self.padded_len() + self.slack() && dw.len() >= cout * cin * 9);
+        assert!(padded.len() >= samples * cin * self.padded_len() + self.slack() && dw.len() >= cout * cin * 9);
         let (span, pw, w) = (self.span(), self.padded_width(), self.w);
         flat.clear();
-        flat.resize(cout * span, 0.0);
-        for (g, f) in grad[..cout * self.h * w].chunks_exact(self.h * w).zip(flat.chunks_exact_mut(span)) {
+        flat.resize(samples * cout * span, 0.0);
+        for (g, f) in grad[..samples * cout * self.h * w].chunks_exact(self.h * w).zip(flat.chunks_exact_mut(span)) {
             for (row, dst) in g.chunks_exact(w).zip(f.chunks_mut(pw)) {
                 dst[..w].copy_from_slice(row);
             }
@@ -207,8 +213,8 @@ impl Planes {
         #[cfg(target_arch = "x86_64")]
         unsafe {
             match self.isa {
-                Isa::Avx512 => avx512::weight_grad(self, padded, cin, flat, cout, dw),
-                Isa::Avx2 => avx2::weight_grad(self, padded, cin, flat, cout, dw),
+                Isa::Avx512 => avx512::weight_grad(self, padded, cin, flat, cout, samples, dw),
+                Isa::Avx2 => avx2::weight_grad(self, padded, cin, flat, cout, samples, dw),
             }
         }
     }
@@ -307,6 +313,7 @@ macro_rules! kernels {
                 cin: usize,
                 grad: &[f32],
                 cout: usize,
+                samples: usize,
                 dw: &mut [f32],
             ) {
                 let mut co = 0;
@@ -315,10 +322,10 @@ macro_rules! kernels {
                     for ci in 0..cin {
                         for ky in 0..3 {
                             match block {
-                                CHANNEL_BLOCK => {
-                                    weight_grad_block::<CHANNEL_BLOCK>(p, padded, cin, grad, co, ci, ky, dw)
-                                }
-                                _ => weight_grad_block::<1>(p, padded, cin, grad, co, ci, ky, dw),
+                                CHANNEL_BLOCK => weight_grad_block::<CHANNEL_BLOCK>(
+                                    p, padded, cin, grad, cout, samples, co, ci, ky, dw,
+                                ),
+                                _ => weight_grad_block::<1>(p, padded, cin, grad, cout, samples, co, ci, ky, dw),
                             }
                         }
                     }
@@ -327,7 +334,8 @@ macro_rules! kernels {
             }
 
             /// The weight gradient of output channels `co..co + B`, input channel `ci` and kernel row
-            /// `ky` (three columns): `3 * B` registers summed over every output vector.
+            /// `ky` (three columns): `3 * B` registers summed over every output vector of every
+            /// sample.
             #[inline(always)]
             #[allow(clippy::too_many_arguments)]
             unsafe fn weight_grad_block<const B: usize>(
@@ -335,20 +343,25 @@ macro_rules! kernels {
                 padded: &[f32],
                 cin: usize,
                 grad: &[f32],
+                cout: usize,
+                samples: usize,
                 co: usize,
                 ci: usize,
                 ky: usize,
                 dw: &mut [f32],
             ) {
-                let plane = padded.as_ptr().add(ci * p.padded_len() + ky * p.padded_width());
                 let mut acc = [[$zero(); 3]; B];
-                for v in 0..p.vectors() {
-                    let corner = plane.add(v * LANES);
-                    let inputs: [$v; 3] = std::array::from_fn(|kx| $load(corner.add(kx)));
-                    for (b, acc) in acc.iter_mut().enumerate() {
-                        let g = $load(grad.as_ptr().add((co + b) * p.span() + v * LANES));
-                        for (a, &x) in acc.iter_mut().zip(&inputs) {
-                            *a = $fmadd(g, x, *a);
+                for s in 0..samples {
+                    let plane = padded.as_ptr().add((s * cin + ci) * p.padded_len() + ky * p.padded_width());
+                    let grads = grad.as_ptr().add((s * cout + co) * p.span());
+                    for v in 0..p.vectors() {
+                        let corner = plane.add(v * LANES);
+                        let inputs: [$v; 3] = std::array::from_fn(|kx| $load(corner.add(kx)));
+                        for (b, acc) in acc.iter_mut().enumerate() {
+                            let g = $load(grads.add(b * p.span() + v * LANES));
+                            for (a, &x) in acc.iter_mut().zip(&inputs) {
+                                *a = $fmadd(g, x, *a);
+                            }
                         }
                     }
                 }

@@ -421,7 +421,7 @@ fn direct_conv_forward(group: &ConvGroup, weight: &[f32], x: &[f32], out: &mut [
     out.par_chunks_mut(out_w).zip(x.par_chunks(in_w)).for_each_init(
         || (Vec::new(), Vec::new()),
         |(padded, flat), (o, xi)| {
-            planes.pad(xi, cin, padded);
+            planes.pad(xi, padded);
             planes.correlate(padded, cin, &weights, cout, flat, o);
         },
     );
