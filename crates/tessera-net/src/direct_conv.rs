@@ -415,3 +415,77 @@ unsafe fn horizontal_sum_256(v: std::arch::x86_64::__m256) -> f32 {
     let pair = _mm_add_ps(quad, _mm_movehl_ps(quad, quad));
     _mm_cvtss_f32(_mm_add_ss(pair, _mm_shuffle_ps(pair, pair, 1)))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Plain loops: `out[co][y][x] = sum w[ci][ky][kx][co] x[ci][y + ky - 1][x + kx - 1]` and
+    /// `dw[co][ci][k] = sum g[s][co][y][x] x[s][ci][y + ky - 1][x + kx - 1]`.
+    fn reference(
+        h: usize,
+        w: usize,
+        x: &[f32],
+        cin: usize,
+        wt: &[f32],
+        g: &[f32],
+        cout: usize,
+    ) -> (Vec<f32>, Vec<f32>) {
+        let samples = x.len() / (cin * h * w);
+        let at = |s: usize, ci: usize, y: isize, xx: isize| {
+            let inside = y >= 0 && xx >= 0 && (y as usize) < h && (xx as usize) < w;
+            if inside {
+                x[((s * cin + ci) * h + y as usize) * w + xx as usize]
+            } else {
+                0.0
+            }
+        };
+        let (mut out, mut dw) = (vec![0.0; cout * h * w], vec![0.0; cout * cin * 9]);
+        for s in 0..samples {
+            for co in 0..cout {
+                for (p, o) in out[co * h * w..(co + 1) * h * w].iter_mut().enumerate() {
+                    let (y, xx) = ((p / w) as isize, (p % w) as isize);
+                    for ci in 0..cin {
+                        for k in 0..9 {
+                            let v = at(s, ci, y + (k / 3) as isize - 1, xx + (k % 3) as isize - 1);
+                            if s == 0 {
+                                *o += wt[(ci * 9 + k) * cout + co] * v;
+                            }
+                            dw[(co * cin + ci) * 9 + k] += g[(s * cout + co) * h * w + p] * v;
+                        }
+                    }
+                }
+            }
+        }
+        (out, dw)
+    }
+
+    /// Every instruction set this CPU has (the CI machine may lack AVX-512, this one AVX2
+    /// paths would otherwise go untested) gives the plain loops' results to f32 rounding.
+    #[test]
+    fn kernels_of_every_instruction_set_equal_plain_loops() {
+        let isas = [Isa::Avx512, Isa::Avx2]
+            .into_iter()
+            .filter(|&isa| Isa::detect().is_some_and(|best| best == isa || isa == Isa::Avx2));
+        let value = |i: usize| ((i * 7919 % 1009) as f32 / 1009.0) - 0.5;
+        for isa in isas {
+            for (h, w, cin, cout) in [(3, 5, 2, 9), (4, 4, 3, 17), (2, 16, 1, 8), (5, 8, 4, 3)] {
+                let samples = 2;
+                let x: Vec<f32> = (0..samples * cin * h * w).map(value).collect();
+                let wt: Vec<f32> = (0..cin * 9 * cout).map(|i| value(i + 5)).collect();
+                let g: Vec<f32> = (0..samples * cout * h * w).map(|i| value(i + 11)).collect();
+                let (expected_out, expected_dw) = reference(h, w, &x, cin, &wt, &g, cout);
+                let planes = Planes { h, w, isa };
+                let (mut padded, mut flat) = (Vec::new(), Vec::new());
+                planes.pad(&x, &mut padded);
+                let mut out = vec![0.0; cout * h * w];
+                planes.correlate(&padded, cin, &wt, cout, &mut flat, &mut out);
+                let mut dw = vec![0.0; cout * cin * 9];
+                planes.weight_grad(&padded, cin, &g, cout, samples, &mut flat, &mut dw);
+                for (a, b) in out.iter().zip(&expected_out).chain(dw.iter().zip(&expected_dw)) {
+                    assert!((a - b).abs() < 1e-4, "{isa:?} {h}x{w} {cin}->{cout}: {a} against {b}");
+                }
+            }
+        }
+    }
+}
