@@ -1,7 +1,8 @@
 //! Reverse-mode gradients of every op: parameter gradients (training) and input gradients
 //! (adversarial attacks), from a forward `Tape`.
 
-use crate::conv::{avg_pool_adjoint, col2im, im2col, samples_per_gemm, SideBySide, Window};
+use crate::conv::{avg_pool_adjoint, col2im, im2col, samples_per_gemm, ConvGroup, SideBySide, Window};
+use crate::direct_conv::{self, as_f32, as_f32_mut, Planes};
 use crate::forward::{channel_blocks, on_thread_pool, rows_per_task, Tape, ELEMENTWISE_CHUNK};
 use crate::op::{Activation, Mode, Op};
 use crate::scalar::{fast_sum, gemm, MatRef};
@@ -213,6 +214,9 @@ impl<T: Scalar> Network<T> {
         param_out: Option<&mut [Vec<T>]>,
     ) -> Option<Tensor<T>> {
         let (group, groups) = self.conv_group(id);
+        if direct_conv::applies::<T>(&group, groups) {
+            return self.direct_conv_backward(id, &group, x, g, want_dx, param_out);
+        }
         let w: Window = group.window;
         let weight = &self.params(id).tensors[0];
         let (rows, plen, cout_g) = (w.col_rows(), w.out_len(), group.cout);
@@ -290,6 +294,69 @@ impl<T: Scalar> Network<T> {
             add_into(&mut out[0], &dw);
             if out.len() > 1 {
                 add_into(&mut out[1], &db);
+            }
+        }
+        dx
+    }
+
+    /// `conv_backward` by the direct kernels (`direct_conv::applies`): per sample, the weight
+    /// gradient from the padded input and the input gradient from the padded output gradient,
+    /// over tasks of samples that each keep a partial dW.
+    fn direct_conv_backward(
+        &self,
+        id: NodeId,
+        group: &ConvGroup,
+        x: &Tensor<T>,
+        g: &Tensor<T>,
+        want_dx: bool,
+        param_out: Option<&mut [Vec<T>]>,
+    ) -> Option<Tensor<T>> {
+        let (cin, cout) = (group.window.channels, group.cout);
+        let planes = Planes::of(&group.window);
+        let weight = as_f32(&self.params(id).tensors[0]);
+        let mut flipped = Vec::new();
+        if want_dx {
+            direct_conv::input_grad_weights(weight, cin, cout, &mut flipped);
+        }
+        let (in_w, out_w, plen) = (x.width(), g.width(), group.window.out_len());
+        let per_task = x.batch.div_ceil(4 * rayon::current_num_threads().max(1)).max(1);
+        let param_lens = if param_out.is_some() { (weight.len(), cout) } else { (0, 0) };
+        let mut dx = want_dx.then(|| Tensor::zeros(x.batch, &x.shape));
+        let tasks = x.batch.div_ceil(per_task);
+        let dx_parts: Vec<Option<&mut [f32]>> = match dx.as_mut() {
+            Some(dx) => as_f32_mut(&mut dx.data).chunks_mut(per_task * in_w).map(Some).collect(),
+            None => (0..tasks).map(|_| None).collect(),
+        };
+        let (dw, db) = dx_parts
+            .into_par_iter()
+            .zip(as_f32(&x.data).par_chunks(per_task * in_w))
+            .zip(as_f32(&g.data).par_chunks(per_task * out_w))
+            .map(|((mut dx_part, xs), gs)| {
+                let (mut dw, mut db) = (vec![0.0f32; param_lens.0], vec![0.0f32; param_lens.1]);
+                let (mut padded, mut flat) = (Vec::new(), Vec::new());
+                if param_lens.0 > 0 {
+                    planes.pad(xs, &mut padded);
+                    planes.weight_grad(&padded, cin, gs, cout, xs.len() / in_w, &mut flat, &mut dw);
+                    for gi in gs.chunks(out_w) {
+                        db.iter_mut().zip(gi.chunks(plen)).for_each(|(b, gc)| *b += fast_sum(gc));
+                    }
+                }
+                for (s, gi) in gs.chunks(out_w).enumerate() {
+                    if let Some(d) = dx_part.as_deref_mut() {
+                        planes.pad(gi, &mut padded);
+                        planes.correlate(&padded, cout, &flipped, cin, &mut flat, &mut d[s * in_w..(s + 1) * in_w]);
+                    }
+                }
+                (dw, db)
+            })
+            .reduce(
+                || (vec![0.0; param_lens.0], vec![0.0; param_lens.1]),
+                |a, b| (add_vecs(a.0, &b.0), add_vecs(a.1, &b.1)),
+            );
+        if let Some(out) = param_out {
+            add_into(as_f32_mut(&mut out[0]), &dw);
+            if out.len() > 1 {
+                add_into(as_f32_mut(&mut out[1]), &db);
             }
         }
         dx

@@ -2,6 +2,7 @@
 //! that backward reads.
 
 use crate::conv::{avg_pool_sample, conv_samples, max_pool_sample, samples_per_gemm, ConvGroup, Window};
+use crate::direct_conv::{self, as_f32, as_f32_mut, Planes};
 use crate::op::{Activation, Mode, Op};
 use crate::scalar::{fast_sum, gemm, MatRef};
 use crate::{NetError, Network, NodeId, Result, Scalar, Tensor};
@@ -165,13 +166,17 @@ impl<T: Scalar> Network<T> {
                 let w = group.window;
                 let p = self.params(id);
                 out.prepare(x.batch, out_shape);
-                let (in_w, out_w, per_gemm) = (x.width(), out.width(), samples_per_gemm(&w));
-                out.data.par_chunks_mut(per_gemm * out_w).zip(x.data.par_chunks(per_gemm * in_w)).for_each_init(
-                    || (Vec::new(), Vec::new()),
-                    |(col, wide), (o, xi)| {
-                        conv_samples(&group, groups, &p.tensors[0], xi, o, xi.len() / in_w, col, wide)
-                    },
-                );
+                if direct_conv::applies::<T>(&group, groups) {
+                    direct_conv_forward(&group, as_f32(&p.tensors[0]), as_f32(&x.data), as_f32_mut(&mut out.data));
+                } else {
+                    let (in_w, out_w, per_gemm) = (x.width(), out.width(), samples_per_gemm(&w));
+                    out.data.par_chunks_mut(per_gemm * out_w).zip(x.data.par_chunks(per_gemm * in_w)).for_each_init(
+                        || (Vec::new(), Vec::new()),
+                        |(col, wide), (o, xi)| {
+                            conv_samples(&group, groups, &p.tensors[0], xi, o, xi.len() / in_w, col, wide)
+                        },
+                    );
+                }
                 if let Some(bias) = p.tensors.get(1) {
                     add_channel_offsets(out, bias, w.out_len(), offsets);
                 }
@@ -404,6 +409,22 @@ impl<T: Scalar> Network<T> {
             }
         }
     }
+}
+
+/// A 3x3 stride-1 convolution of every sample by the direct kernels (`direct_conv::applies`).
+fn direct_conv_forward(group: &ConvGroup, weight: &[f32], x: &[f32], out: &mut [f32]) {
+    let (cin, cout) = (group.window.channels, group.cout);
+    let planes = Planes::of(&group.window);
+    let mut weights = Vec::new();
+    direct_conv::forward_weights(weight, cin, cout, &mut weights);
+    let (in_w, out_w) = (cin * group.window.in_len(), cout * group.window.out_len());
+    out.par_chunks_mut(out_w).zip(x.par_chunks(in_w)).for_each_init(
+        || (Vec::new(), Vec::new()),
+        |(padded, flat), (o, xi)| {
+            planes.pad(xi, padded);
+            planes.correlate(padded, cin, &weights, cout, flat, o);
+        },
+    );
 }
 
 /// The `spatial`-long blocks of channel `c` in every row (of `width`) of a batch.

@@ -19,6 +19,7 @@ pub mod backward;
 pub mod builders;
 mod channels;
 pub mod conv;
+mod direct_conv;
 mod error;
 pub mod forward;
 mod init;

@@ -9,6 +9,8 @@ use proptest::prelude::*;
 use tessera_net::{GraphBuilder, Mode, Network, Op, Tensor, Wants};
 
 const TOL: f64 = 1e-12;
+/// Sums of up to a few hundred f32 products, relative to the largest magnitude.
+const F32_TOL: f64 = 1e-5;
 
 /// Geometry shared by conv and pooling: input `[C, H, W]`, kernel, stride, padding, output size.
 #[derive(Clone, Copy, Debug)]
@@ -224,6 +226,45 @@ proptest! {
             prop_assert!(relative_max_diff(&grads.params[1], &db) < TOL);
         }
         prop_assert!(relative_max_diff(&grads.input.unwrap().data, &dx) < TOL);
+    }
+
+    /// The f32 path of 3x3 stride-1 'same' convolutions (direct kernels on AVX2 and AVX-512
+    /// CPUs): channel counts that do and do not fill a register block of 4 or 8, planes that
+    /// fill whole vectors and planes that do not.
+    #[test]
+    fn conv3x3_f32_forward_and_backward_equal_f64_direct_loops_to_f32_rounding(
+        cin in 1usize..=6, cout in 1usize..=17, h in 1usize..=6, w in 1usize..=17, bias: bool, batch in 1usize..=3,
+        seed: u64,
+    ) {
+        let g = Geometry {
+            channels: cin, in_hw: [h, w], kernel: [3, 3], stride: [1, 1],
+            padding: [1, 1], ceil_mode: false,
+        };
+        let op = Op::Conv2d {
+            in_channels: cin, out_channels: cout, kernel: [3, 3], stride: [1, 1], padding: [1, 1], bias, groups: 1,
+        };
+        // Weights and inputs rounded to f32 first, so that only the f32 arithmetic differs.
+        let net = single_op_net(&g, op, seed).cast::<f32>();
+        let exact = net.cast::<f64>();
+        let mut r = rng(seed ^ 1);
+        let x = random_batch::<f32>(&mut r, batch, &g.in_shape());
+        let x64 = Tensor::from_vec(&g.in_shape(), x.data.iter().map(|&v| f64::from(v)).collect()).unwrap();
+        let params = exact.trainable();
+        let expected = direct_conv(&g, cout, 1, params[0], bias.then(|| params[1]), &x64);
+        let tape = net.forward_tape(&x, Mode::Eval).unwrap();
+        let y: Vec<f64> = tape.output().data.iter().map(|&v| f64::from(v)).collect();
+        prop_assert!(relative_max_diff(&y, &expected) < F32_TOL);
+
+        let gy = random_batch::<f32>(&mut r, batch, &tape.output().shape);
+        let gy64: Vec<f64> = gy.data.iter().map(|&v| f64::from(v)).collect();
+        let grads = net.backward(&tape, &gy, Wants::ALL);
+        let (dw, db, dx) = direct_conv_backward(&g, cout, 1, params[0], &x64, &gy64);
+        let widen = |v: &[f32]| v.iter().map(|&v| f64::from(v)).collect::<Vec<f64>>();
+        prop_assert!(relative_max_diff(&widen(&grads.params[0]), &dw) < F32_TOL);
+        if bias {
+            prop_assert!(relative_max_diff(&widen(&grads.params[1]), &db) < F32_TOL);
+        }
+        prop_assert!(relative_max_diff(&widen(&grads.input.unwrap().data), &dx) < F32_TOL);
     }
 
     #[test]
