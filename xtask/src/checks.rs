@@ -281,7 +281,17 @@ pub fn within(name: &str, value: f64, low: f64, high: f64) -> Check {
 
 /// Values that must strictly increase along the listed order (a sweep's ordering claim).
 pub fn strictly_increasing(name: &str, labelled: &[(String, f64)]) -> Check {
-    let holds = labelled.len() >= 2 && labelled.windows(2).all(|w| w[1].1 > w[0].1);
+    strictly_ordered(name, labelled, |a, b| b > a)
+}
+
+/// Values that must strictly decrease along the listed order.
+pub fn strictly_decreasing(name: &str, labelled: &[(String, f64)]) -> Check {
+    strictly_ordered(name, labelled, |a, b| b < a)
+}
+
+/// At least two values, every neighbouring pair `in_order`; the detail lists them as measured.
+fn strictly_ordered(name: &str, labelled: &[(String, f64)], in_order: impl Fn(f64, f64) -> bool) -> Check {
+    let holds = labelled.len() >= 2 && labelled.windows(2).all(|w| in_order(w[0].1, w[1].1));
     let mut detail = String::new();
     for (label, v) in labelled {
         let _ = write!(detail, "{label}: {v:.3}; ");
@@ -431,6 +441,11 @@ mod tests {
         assert!(strictly_increasing("grows", &label(&[1.0, 2.0, 3.0])).passed());
         assert!(!strictly_increasing("grows", &label(&[1.0, 2.0, 2.0])).passed());
         assert!(!strictly_increasing("grows", &label(&[1.0])).passed());
+        assert!(strictly_decreasing("falls", &label(&[3.0, 2.0, 1.0])).passed());
+        assert!(!strictly_decreasing("falls", &label(&[3.7, 3.9, 4.4])).passed());
+        assert!(!strictly_decreasing("falls", &label(&[2.0, 2.0])).passed());
+        let detail = strictly_decreasing("falls", &label(&[3.7, 3.9])).detail;
+        assert!(detail.contains("3.700") && !detail.contains("-3.7"), "{detail}");
     }
 
     #[test]

@@ -393,12 +393,11 @@ pub fn all() -> Vec<Sweep> {
             steps: full,
             panels: &["train_acc", "test_acc", "lc_train_r0.05_mean", "lc_random_r0.05_mean"],
             checks: |c, scale| {
-                let negated_peak = |curve: &Curve| -peak(curve);
-                let mut lowers = c.per_setting(&lc("train"), negated_peak);
-                lowers.truncate(3);
-                vec![checks::strictly_increasing(
+                let mut peaks = c.per_setting(&lc("train"), peak);
+                peaks.truncate(3);
+                vec![checks::strictly_decreasing(
                     "stronger wd (0 → 0.01 → 0.1) lowers the train-LC ascent peak (P1; P2 calls it non-monotone)",
-                    &lowers,
+                    &peaks,
                 )
                 .late_phase(scale)]
             },
