@@ -280,14 +280,11 @@ fn parse_layers(text: &str) -> Result<CountedLayers, String> {
     numbers.collect::<Result<Vec<_>, _>>().map(CountedLayers::Numbers)
 }
 
-/// `--layers` as given, for the settings a checkpoint folder's measurement is resumed with.
-fn layers_text(layers: &CountedLayers) -> String {
-    match layers {
-        CountedLayers::Named(LayerGroup::Auto) => "auto".into(),
-        CountedLayers::Named(LayerGroup::All) => "all".into(),
-        CountedLayers::Named(LayerGroup::Conv) => "conv".into(),
-        CountedLayers::Numbers(numbers) => numbers.iter().map(usize::to_string).collect::<Vec<_>>().join(","),
-    }
+/// The layers counted: `--layers`, else every layer for one model and, for a checkpoint folder,
+/// those a training run counts.
+fn counted_layers(args: &Args) -> CountedLayers {
+    let default = if args.checkpoints.is_some() { LayerGroup::Auto } else { LayerGroup::All };
+    args.layers.clone().unwrap_or(CountedLayers::Named(default))
 }
 
 fn lc_options<T: Scalar>(args: &Args, net: &Network<T>) -> anyhow::Result<LcOptions> {
@@ -306,9 +303,7 @@ fn lc_options<T: Scalar>(args: &Args, net: &Network<T>) -> anyhow::Result<LcOpti
     if args.reference_compatible {
         options = options.reference_compatible();
     }
-    let default_layers = if args.checkpoints.is_some() { LayerGroup::Auto } else { LayerGroup::All };
-    let layers = args.layers.clone().unwrap_or(CountedLayers::Named(default_layers));
-    options.layers = layer_selection(&layers, net);
+    options.layers = layer_selection(&counted_layers(args), net);
     if args.zero_positive {
         options.zero = ZeroSign::Positive;
     }
@@ -465,14 +460,22 @@ mod tests {
     }
 
     #[test]
+    fn the_default_layers_are_recorded_as_the_group_they_stand_for() {
+        let counted = |extra: &[&str]| {
+            let line = ["lc", "--random", "1", "--out", "x"].into_iter().chain(extra.iter().copied());
+            counted_layers(&<LcCli as clap::Parser>::try_parse_from(line).unwrap().lc)
+        };
+        assert_eq!(counted(&["--checkpoints", "c"]), counted(&["--checkpoints", "c", "--layers", "auto"]));
+        assert_eq!(counted(&["--model", "m"]), CountedLayers::Named(LayerGroup::All));
+        assert_eq!(serde_json::to_value(counted(&["--checkpoints", "c"])).unwrap(), "auto");
+    }
+
+    #[test]
     fn layers_are_a_group_or_numbers_from_one() {
         assert_eq!(parse_layers("auto"), Ok(CountedLayers::Named(LayerGroup::Auto)));
         assert_eq!(parse_layers("1,3"), Ok(CountedLayers::Numbers(vec![1, 3])));
         for bad in ["0", "1,x", "conv,1", ""] {
             assert!(parse_layers(bad).unwrap_err().contains("is not a layer number from 1"), "{bad}");
-        }
-        for layers in ["auto", "all", "conv", "2,5"] {
-            assert_eq!(layers_text(&parse_layers(layers).unwrap()), layers);
         }
     }
 }

@@ -8,7 +8,7 @@
 //! the steps not in the metrics yet are measured and appended. A line per checkpoint goes to
 //! stderr; Ctrl-C stops after the current batch, keeping the steps already written.
 
-use super::{layers_text, lc_options, point_sets, run_sets, Args, Precision, SetNames};
+use super::{counted_layers, lc_options, point_sets, run_sets, Args, Precision, SetNames};
 use crate::checkpoint_folder::{Checkpoint, CheckpointSeries};
 use anyhow::{bail, Context};
 use serde_json::{json, Value};
@@ -146,7 +146,7 @@ fn settings(dir: &Path, args: &Args, sets: &[InMemoryPoints]) -> anyhow::Result<
         "radius": args.radius,
         "reference_compatible": args.reference_compatible,
         "zero_positive": args.zero_positive,
-        "layers": args.layers.as_ref().map(layers_text),
+        "layers": counted_layers(args),
         "precision": format!("{:?}", args.precision).to_lowercase(),
     }))
 }
