@@ -23,6 +23,10 @@ def main():
     parser.add_argument("--batch", type=int, default=200)
     parser.add_argument("--steps", type=int, default=200, help="steps per timed repetition")
     parser.add_argument("--repeat", type=int, default=5, help="timed repetitions; the best is reported")
+    parser.add_argument(
+        "--min-seconds", type=float, default=0.0,
+        help="repeat --steps steps within one timed repetition until this long has passed",
+    )
     args = parser.parse_args()
 
     torch.set_num_threads(args.threads)
@@ -50,8 +54,11 @@ def main():
     best = float("inf")
     for _ in range(args.repeat):
         start = time.perf_counter()
-        steps(args.steps)
-        best = min(best, time.perf_counter() - start)
+        passes = 0
+        while passes == 0 or time.perf_counter() - start < args.min_seconds:
+            steps(args.steps)
+            passes += 1
+        best = min(best, (time.perf_counter() - start) / passes)
     print(
         f"torch {torch.__version__} {args.dtype} threads={args.threads} batch={args.batch}: "
         f"best {best:.3f} s for {args.steps} steps, {args.steps / best:.1f} steps/s"
