@@ -357,7 +357,7 @@ impl<T: Scalar> Run<'_, '_, T> {
         let kept_slots: Vec<usize> = staying.iter().map(|&b| self.book.slot[b].expect("tracked")).collect();
         for v in self.values.iter_mut().flatten() {
             if let DirRows::PerPoint(t) = &mut v.dirs {
-                *t = select_blocks(t, &kept_slots, num_dirs);
+                keep_blocks(t, &kept_slots, num_dirs);
             }
         }
         self.book.slot.iter_mut().for_each(|s| *s = None);
@@ -488,9 +488,15 @@ impl<T: Scalar> DirectionValues<T> for RowDirections<'_, T> {
     }
 }
 
-/// The blocks of `block_rows` rows at positions `keep` (in that order).
-fn select_blocks<T: Scalar>(t: &Tensor<T>, keep: &[usize], block_rows: usize) -> Tensor<T> {
+/// Keep only the blocks of `block_rows` rows at the increasing positions `keep`, in place.
+fn keep_blocks<T: Scalar>(t: &mut Tensor<T>, keep: &[usize], block_rows: usize) {
+    debug_assert!(keep.windows(2).all(|w| w[0] < w[1]), "blocks move forward only");
     let block = block_rows * t.width();
-    let data = keep.iter().flat_map(|&k| t.data[k * block..(k + 1) * block].iter().copied()).collect();
-    Tensor { shape: t.shape.clone(), batch: keep.len() * block_rows, data }
+    for (new, &old) in keep.iter().enumerate() {
+        if new != old {
+            t.data.copy_within(old * block..(old + 1) * block, new * block);
+        }
+    }
+    t.data.truncate(keep.len() * block);
+    t.batch = keep.len() * block_rows;
 }
