@@ -90,23 +90,33 @@ pub fn drop_optimizer_state(dir: &Path) -> Result<()> {
 
 /// The resumable checkpoint with the highest step, if any.
 pub fn latest_resumable(run_dir: &Path) -> Result<Option<(u64, PathBuf)>> {
-    let root = run_dir.join(CHECKPOINTS_DIR);
-    if !root.is_dir() {
-        return Ok(None);
-    }
-    let mut best: Option<(u64, PathBuf)> = None;
-    for entry in std::fs::read_dir(&root).map_err(|e| TrainError::file(&root, e))? {
-        let path = entry.map_err(|e| TrainError::file(&root, e))?.path();
-        let Some(step) = path.file_name().and_then(|n| n.to_str()).and_then(|n| n.strip_prefix("step_")?.parse().ok())
-        else {
-            continue;
-        };
-        let resumable = path.join(STATE_FILE).is_file() && read_state(&path)?.resumable;
-        if resumable && best.as_ref().is_none_or(|(s, _)| step > *s) {
+    let mut best = None;
+    for (step, path) in checkpoint_folders(run_dir)? {
+        if path.join(STATE_FILE).is_file() && read_state(&path)?.resumable {
             best = Some((step, path));
         }
     }
     Ok(best)
+}
+
+/// Every `step_N` folder under `RUN/checkpoints`, by increasing step (none if the run has no
+/// checkpoints folder yet).
+pub fn checkpoint_folders(run_dir: &Path) -> Result<Vec<(u64, PathBuf)>> {
+    let root = run_dir.join(CHECKPOINTS_DIR);
+    if !root.is_dir() {
+        return Ok(Vec::new());
+    }
+    let mut folders = Vec::new();
+    for entry in std::fs::read_dir(&root).map_err(|e| TrainError::file(&root, e))? {
+        let path = entry.map_err(|e| TrainError::file(&root, e))?.path();
+        if let Some(step) =
+            path.file_name().and_then(|n| n.to_str()).and_then(|n| n.strip_prefix("step_")?.parse().ok())
+        {
+            folders.push((step, path));
+        }
+    }
+    folders.sort_unstable_by_key(|(step, _)| *step);
+    Ok(folders)
 }
 
 /// Read a resumable checkpoint: the network, the optimizer state (into `optimizer`, built from
@@ -217,5 +227,17 @@ mod tests {
         assert_eq!(fresh, opt);
         assert_eq!((state.step, state.batch_seed), (1, 5));
         assert!(load_checkpoint::<f64>(&later, &mut fresh).is_err());
+    }
+
+    #[test]
+    fn checkpoint_folders_are_ordered_by_step_number_and_skip_other_names() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(checkpoint_folders(dir.path()).unwrap().is_empty());
+        for name in ["step_10", "step_9", "step_100", "notes", "step_x"] {
+            std::fs::create_dir_all(dir.path().join(CHECKPOINTS_DIR).join(name)).unwrap();
+        }
+        let steps: Vec<u64> = checkpoint_folders(dir.path()).unwrap().into_iter().map(|(s, _)| s).collect();
+        assert_eq!(steps, vec![9, 10, 100]);
+        assert_eq!(latest_resumable(dir.path()).unwrap(), None, "folders without state are not resumable");
     }
 }

@@ -52,13 +52,9 @@ struct Curves {
 
 /// The checkpoint steps of a run folder, ascending.
 pub(super) fn checkpoint_steps(run: &Path) -> anyhow::Result<Vec<u64>> {
-    let root = run.join("checkpoints");
-    let mut steps: Vec<u64> = std::fs::read_dir(&root)
-        .with_context(|| format!("listing {}", root.display()))?
-        .filter_map(|e| e.ok()?.file_name().to_str()?.strip_prefix("step_")?.parse().ok())
-        .collect();
-    steps.sort_unstable();
-    Ok(steps)
+    let root = run.join(tessera_train::checkpoint::CHECKPOINTS_DIR);
+    anyhow::ensure!(root.is_dir(), "{} has no checkpoints", run.display());
+    Ok(tessera_train::checkpoint::checkpoint_folders(run)?.into_iter().map(|(step, _)| step).collect())
 }
 
 /// Running sums: `[a, a + b, a + b + c, ..]`.
