@@ -1,6 +1,6 @@
 //! The slice row of `xtask bench` (issue 13) on its own: the exact partition of the plane
 //! through MNIST training points 0, 1, 2 (padding 1.2) by a model directory, repeated. Prints
-//! each repetition's time and rate, the regions after each kinked layer, and a digest of every
+//! each repetition's time (wall and CPU) and rate, the regions after each kinked layer, and a digest of every
 //! bit of the partition (polygons, codes, areas, output maps, boundaries, decision boundary),
 //! so that two builds can be checked to give the same partition bit for bit.
 //!
@@ -29,11 +29,15 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let options = PartitionOptions::default();
     let mut last = None;
     for _ in 0..repetitions.max(1) {
-        let start = Instant::now();
+        let (start, cpu) = (Instant::now(), cpu_seconds());
         let partition = partition_slice(&net, &slice, &options)?;
         let seconds = start.elapsed().as_secs_f64();
         let regions = partition.num_regions();
-        println!("{regions} regions in {seconds:.3} s: {:.1}k regions/s", regions as f64 / seconds / 1e3);
+        println!(
+            "{regions} regions in {seconds:.3} s ({:.2} s CPU): {:.1}k regions/s",
+            cpu_seconds() - cpu,
+            regions as f64 / seconds / 1e3
+        );
         last = Some(partition);
     }
     let partition = last.expect("at least one repetition");
@@ -44,10 +48,20 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     Ok(())
 }
 
+/// CPU time of this process so far (user + system, all threads; Linux, else 0).
+fn cpu_seconds() -> f64 {
+    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else { return 0.0 };
+    // Fields after the command name (which ends at the last ')'): utime and stime are the 12th
+    // and 13th, in clock ticks of 1/100 s.
+    let fields: Vec<&str> = stat.rsplit_once(')').map_or(vec![], |(_, rest)| rest.split_whitespace().collect());
+    let ticks = |i: usize| fields.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    (ticks(11) + ticks(12)) / 100.0
+}
+
 /// FNV-1a over the bits of everything a partition holds, in order.
 fn digest(p: &Partition) -> u64 {
     let mut h = Fnv(0xcbf2_9ce4_8422_2325);
-    let mut point = |h: &mut Fnv, q: Point| q.iter().for_each(|v| h.write_u64(v.to_bits()));
+    let point = |h: &mut Fnv, q: Point| q.iter().for_each(|v| h.write_u64(v.to_bits()));
     for r in &p.regions {
         r.polygon.iter().for_each(|&q| point(&mut h, q));
         r.code.iter().for_each(|&c| h.write_u64(c));
