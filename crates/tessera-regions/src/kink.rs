@@ -12,6 +12,7 @@
 use crate::affine::{PieceRows, UnitAffine};
 use crate::cell::{max_magnitude, Affine, Cell, Point, Side, NO_LABEL, REL_TOL};
 use crate::code::{layer_code, layer_seed, unit_key};
+use crate::vertex_scan::vertex_extremes;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use tessera_net::{Activation, Network, NodeId, Op, Tensor};
@@ -385,23 +386,25 @@ impl KinkLayer {
         }
     }
 
-    /// This layer's output rows for each `(parent, head)`: the parent's input rows with the
-    /// parent's base states, then the states of the chain ending at `head` (`NO_LABEL`: none),
-    /// applied (slopes for activations, winners for max pooling).
-    pub fn apply(
+    /// This layer's output rows for each `(parent, head)`, written into `out` (its buffer
+    /// reused): the parent's input rows with the parent's base states, then the states of the
+    /// chain ending at `head` (`NO_LABEL`: none), applied (slopes for activations, winners for
+    /// max pooling).
+    pub fn apply_into(
         &self,
         pre: &Tensor<f64>,
         rows: usize,
         states: &[PieceStates],
         pieces: &[(usize, u32)],
         out_shape: &[usize],
-    ) -> Tensor<f64> {
-        let mut out = Tensor::zeros(rows * pieces.len(), out_shape);
+        out: &mut Tensor<f64>,
+    ) {
+        // Every value is written below, so a reused buffer needs no zeros.
+        out.prepare(rows * pieces.len(), out_shape);
         out.data
             .par_chunks_mut(rows * self.units)
             .zip(pieces.par_iter())
             .for_each(|(dst, &(parent, head))| self.write_output(pre, rows, parent, &states[parent], head, dst));
-        out
     }
 
     /// Write the `rows` output rows of region `parent` in its base states, then the states of
@@ -463,16 +466,10 @@ fn classify_neurons(vertices: &[Point], maps: &[f64], width: usize, dim: usize) 
     let a2 = if dim == 2 { &maps[2 * width..3 * width] } else { a1 };
     // Per neuron: the largest and smallest value at a vertex, and the largest magnitude of the
     // terms (the tolerance scale of `Cell::side`).
-    let (mut high, mut low, mut magnitude) = (vec![f64::MIN; width], vec![f64::MAX; width], vec![0.0f64; width]);
-    for p in vertices {
-        for i in 0..width {
-            let (t1, t2) = (a1[i] * p[0], a2[i] * p[1]);
-            let v = c[i] + t1 + t2;
-            high[i] = high[i].max(v);
-            low[i] = low[i].min(v);
-            magnitude[i] = magnitude[i].max(c[i].abs() + t1.abs() + t2.abs());
-        }
-    }
+    let mut scratch = vec![0.0; 3 * width];
+    let (high, rest) = scratch.split_at_mut(width);
+    let (low, magnitude) = rest.split_at_mut(width);
+    vertex_extremes(vertices, [c, a1, a2], [high, low, magnitude]);
     let mut cutting = Vec::new();
     let states = (0..width)
         .map(|i| {

@@ -37,6 +37,7 @@ pub mod polytope;
 mod progress;
 mod refinement;
 mod slice;
+mod vertex_scan;
 mod walk;
 
 pub use cell::Point;

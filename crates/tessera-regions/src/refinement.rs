@@ -19,6 +19,7 @@ use crate::progress::CountProgress;
 use crate::walk::{NodeWalk, Values};
 use rayon::prelude::*;
 use std::sync::atomic::Ordering;
+use std::sync::Mutex;
 use tessera_net::{Network, NodeId, OffsetRows, Tensor};
 
 /// Regions per chunk however wide the maps: enough to keep both cores busy splitting.
@@ -68,6 +69,27 @@ struct Chunk<C> {
     values: Values,
 }
 
+/// Tensors whose buffers pass from one chunk to the next, so that a chunk's maps reuse memory
+/// instead of allocating, faulting in and zeroing fresh pages. It holds at most as many
+/// tensors as were ever in use at once.
+#[derive(Default)]
+struct TensorPool(Mutex<Vec<Tensor<f64>>>);
+
+impl TensorPool {
+    /// A tensor to overwrite (`Tensor::prepare` it first).
+    fn take(&self) -> Tensor<f64> {
+        self.0.lock().expect("tensor pool").pop().unwrap_or_else(Tensor::empty)
+    }
+
+    fn give(&self, tensor: Tensor<f64>) {
+        self.0.lock().expect("tensor pool").push(tensor);
+    }
+
+    fn give_values(&self, values: Values) {
+        values.into_iter().flatten().for_each(|t| self.give(t));
+    }
+}
+
 struct Engine<'a> {
     net: &'a Network<f64>,
     walk: NodeWalk<'a>,
@@ -76,6 +98,7 @@ struct Engine<'a> {
     fused: Vec<Option<FusedLinear>>,
     limits: Limits,
     progress: &'a CountProgress,
+    pool: TensorPool,
 }
 
 /// Partition `cell` by the network restricted to the affine family of inputs whose `DIM + 1`
@@ -92,7 +115,7 @@ pub(crate) fn refine<C: Cell>(
     progress.layers.store(layers.len(), Ordering::Relaxed);
     let walk = NodeWalk::new(net, &layers, C::DIM + 1);
     let fused = layers.iter().map(|layer| FusedLinear::after(net, &walk.last_use, layer)).collect();
-    let engine = Engine { net, walk, fused, limits, progress, layers: layers.clone() };
+    let engine = Engine { net, walk, fused, limits, progress, layers: layers.clone(), pool: TensorPool::default() };
     let mut out = Outcome {
         regions_after: vec![0; layers.len()],
         boundaries: vec![Vec::new(); layers.len()],
@@ -150,6 +173,7 @@ impl Engine<'_> {
         loop {
             let group: Vec<Piece<C>> = pieces.by_ref().take(batch).collect();
             if group.is_empty() {
+                self.pool.give_values(chunk.values);
                 return Ok(());
             }
             let child = self.children(&chunk, l, &states, group);
@@ -168,7 +192,9 @@ impl Engine<'_> {
             Some(fused) => values[fused.node] = Some(self.fused_output(pre, layer, fused, states, &group)),
             None => {
                 let pieces: Vec<(usize, u32)> = group.iter().map(|p| (p.parent, p.head)).collect();
-                values[layer.node] = Some(layer.apply(pre, C::DIM + 1, states, &pieces, self.net.shape(layer.node)))
+                let mut post = self.pool.take();
+                layer.apply_into(pre, C::DIM + 1, states, &pieces, self.net.shape(layer.node), &mut post);
+                values[layer.node] = Some(post);
             }
         }
         let codes = group
@@ -216,13 +242,18 @@ impl Engine<'_> {
             })
             .collect();
         let through_node = |pieces: &[(usize, u32)]| {
-            let post = layer.apply(pre, rows, states, pieces, &[layer.units]);
-            self.net.apply_affine(fused.node, &[&post], OffsetRows::EveryNth(rows))
+            let (mut post, mut out) = (self.pool.take(), self.pool.take());
+            layer.apply_into(pre, rows, states, pieces, &[layer.units], &mut post);
+            self.net.apply_affine_into(fused.node, &[&post], OffsetRows::EveryNth(rows), &mut out);
+            self.pool.give(post);
+            out
         };
         let (direct_out, base_out) = (through_node(&direct), through_node(&parents));
         let in_w = pre.width();
         let block = rows * self.net.shape(fused.node).iter().product::<usize>();
-        let mut out = Tensor::zeros(rows * group.len(), self.net.shape(fused.node));
+        // Every block is copied over below, so a reused buffer needs no zeros.
+        let mut out = self.pool.take();
+        out.prepare(rows * group.len(), self.net.shape(fused.node));
         out.data.par_chunks_mut(block).zip(group.par_iter().zip(&sources)).for_each(|(dst, (piece, source))| {
             match *source {
                 Source::Direct(k) => dst.copy_from_slice(&direct_out.data[k * block..(k + 1) * block]),
@@ -239,6 +270,8 @@ impl Engine<'_> {
                 }
             }
         });
+        self.pool.give(direct_out);
+        self.pool.give(base_out);
         out
     }
 
@@ -250,5 +283,6 @@ impl Engine<'_> {
         for (r, (cell, code)) in chunk.cells.into_iter().zip(chunk.codes).enumerate() {
             out.regions.push(FinalRegion { cell, code, output: output.data[r * stride..(r + 1) * stride].to_vec() });
         }
+        self.pool.give_values(chunk.values);
     }
 }
