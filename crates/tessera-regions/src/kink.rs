@@ -464,27 +464,20 @@ fn classify_neurons(vertices: &[Point], maps: &[f64], width: usize, dim: usize) 
     let (c, a1) = (&maps[..width], &maps[width..2 * width]);
     // Paths have no second slope; their points have `u2 = 0`, so any row serves.
     let a2 = if dim == 2 { &maps[2 * width..3 * width] } else { a1 };
-    // Per neuron: the largest and smallest value at a vertex, and the largest magnitude of the
-    // terms (the tolerance scale of `Cell::side`).
-    let mut scratch = vec![0.0; 3 * width];
-    let (high, rest) = scratch.split_at_mut(width);
-    let (low, magnitude) = rest.split_at_mut(width);
-    vertex_extremes(vertices, [c, a1, a2], [high, low, magnitude]);
+    let mut states = Vec::with_capacity(width);
     let mut cutting = Vec::new();
-    let states = (0..width)
-        .map(|i| {
-            let tol = REL_TOL * magnitude[i];
-            match (high[i] > tol, low[i] < -tol) {
-                (true, true) => {
-                    cutting.push(i as u32);
-                    0
-                }
-                (false, true) => 0,
-                // Positive, or zero on the whole cell: the side the forward pass gives 0.
-                _ => 1,
+    vertex_extremes(vertices, [c, a1, a2], |i, e| {
+        let tol = REL_TOL * e.magnitude;
+        states.push(match (e.high > tol, e.low < -tol) {
+            (true, true) => {
+                cutting.push(i as u32);
+                0
             }
-        })
-        .collect();
+            (false, true) => 0,
+            // Positive, or zero on the whole cell: the side the forward pass gives 0.
+            _ => 1,
+        });
+    });
     (states, cutting)
 }
 

@@ -12,26 +12,36 @@ use crate::cell::Point;
 /// Neurons per block.
 const LANES: usize = 8;
 
-/// Per neuron `i` of the map rows `c`, `a1`, `a2` (`c + a1 u1 + a2 u2`) over `vertices`:
-/// the largest value, the smallest, and the largest `|c| + |a1 u1| + |a2 u2|` (the scale of
-/// the rounding in the value), written into `high`, `low` and `magnitude`.
-pub(crate) fn vertex_extremes(vertices: &[Point], rows: [&[f64]; 3], out: [&mut [f64]; 3]) {
+/// The extremes of one neuron over a cell's vertices.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) struct Extremes {
+    /// The largest value at a vertex.
+    pub high: f64,
+    /// The smallest value at a vertex.
+    pub low: f64,
+    /// The largest `|c| + |a1 u1| + |a2 u2|` at a vertex: the scale of the value's rounding.
+    pub magnitude: f64,
+}
+
+/// Hand `visit` each neuron `i` of the map rows `c`, `a1`, `a2` (`c + a1 u1 + a2 u2`) in
+/// order, with its extremes over `vertices`.
+pub(crate) fn vertex_extremes(vertices: &[Point], rows: [&[f64]; 3], visit: impl FnMut(usize, Extremes)) {
     #[cfg(target_arch = "x86_64")]
     if std::arch::is_x86_feature_detected!("avx2") {
         // SAFETY: the CPU has AVX2, the only feature the function is compiled with.
-        return unsafe { extremes_avx2(vertices, rows, out) };
+        return unsafe { extremes_avx2(vertices, rows, visit) };
     }
-    extremes(vertices, rows, out)
+    extremes(vertices, rows, visit)
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
-fn extremes_avx2(vertices: &[Point], rows: [&[f64]; 3], out: [&mut [f64]; 3]) {
-    extremes(vertices, rows, out)
+fn extremes_avx2(vertices: &[Point], rows: [&[f64]; 3], visit: impl FnMut(usize, Extremes)) {
+    extremes(vertices, rows, visit)
 }
 
 #[inline(always)]
-fn extremes(vertices: &[Point], [c, a1, a2]: [&[f64]; 3], [high, low, magnitude]: [&mut [f64]; 3]) {
+fn extremes(vertices: &[Point], [c, a1, a2]: [&[f64]; 3], mut visit: impl FnMut(usize, Extremes)) {
     let width = c.len();
     let blocks = width / LANES * LANES;
     for start in (0..blocks).step_by(LANES) {
@@ -46,9 +56,9 @@ fn extremes(vertices: &[Point], [c, a1, a2]: [&[f64]; 3], [high, low, magnitude]
                 m[k] = m[k].max(size);
             }
         }
-        high[block.clone()].copy_from_slice(&h);
-        low[block.clone()].copy_from_slice(&l);
-        magnitude[block].copy_from_slice(&m);
+        for k in 0..LANES {
+            visit(start + k, Extremes { high: h[k], low: l[k], magnitude: m[k] });
+        }
     }
     for i in blocks..width {
         let (mut h, mut l, mut m) = (f64::MIN, f64::MAX, 0.0f64);
@@ -58,7 +68,7 @@ fn extremes(vertices: &[Point], [c, a1, a2]: [&[f64]; 3], [high, low, magnitude]
             l = l.min(v);
             m = m.max(size);
         }
-        (high[i], low[i], magnitude[i]) = (h, l, m);
+        visit(i, Extremes { high: h, low: l, magnitude: m });
     }
 }
 
@@ -85,17 +95,17 @@ mod tests {
             .map(|r| (0..width).map(|i| ((i * 7 + r * 13) as f64 * 0.37).sin() * 10f64.powi(r as i32 - 1)).collect())
             .collect();
         let vertices = [[0.3, -1.2], [1.7, 0.4], [-0.9, 2.2], [0.1, 0.05], [-2.0, -0.3]];
-        let mut got = [vec![0.0; width], vec![0.0; width], vec![0.0; width]];
-        let [h, l, m] = &mut got;
-        vertex_extremes(&vertices, [&rows[0], &rows[1], &rows[2]], [h, l, m]);
-        for i in 0..width {
+        let mut got = Vec::new();
+        vertex_extremes(&vertices, [&rows[0], &rows[1], &rows[2]], |i, e| got.push((i, e)));
+        assert_eq!(got.iter().map(|g| g.0).collect::<Vec<_>>(), (0..width).collect::<Vec<_>>());
+        for (i, e) in got {
             let values: Vec<(f64, f64)> =
                 vertices.iter().map(|p| value_and_size(rows[0][i], rows[1][i], rows[2][i], p)).collect();
             let high = values.iter().fold(f64::MIN, |a, v| a.max(v.0));
             let low = values.iter().fold(f64::MAX, |a, v| a.min(v.0));
             let size = values.iter().fold(0.0f64, |a, v| a.max(v.1));
             assert_eq!(
-                [got[0][i], got[1][i], got[2][i]].map(f64::to_bits),
+                [e.high, e.low, e.magnitude].map(f64::to_bits),
                 [high, low, size].map(f64::to_bits),
                 "neuron {i}"
             );
