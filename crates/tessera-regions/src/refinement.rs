@@ -18,7 +18,7 @@ use crate::kink::{kink_layers, CellRefinement, KinkLayer, Piece, PieceStates};
 use crate::progress::CountProgress;
 use crate::walk::{NodeWalk, Values};
 use rayon::prelude::*;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 use tessera_net::{Network, NodeId, OffsetRows, Tensor};
 
@@ -51,6 +51,25 @@ pub(crate) struct Outcome<C: Cell> {
     pub regions_after: Vec<usize>,
     /// Boundary pieces made by each kinked layer, with the unit that makes each.
     pub boundaries: Vec<Vec<(C::Boundary, u32)>>,
+}
+
+/// What the descent below one chunk found, in depth-first order.
+struct Found<C: Cell> {
+    regions: Vec<FinalRegion<C>>,
+    /// Per kinked layer, its boundary pieces with the unit that makes each.
+    boundaries: Vec<Vec<(C::Boundary, u32)>>,
+}
+
+impl<C: Cell> Found<C> {
+    fn new(layers: usize) -> Self {
+        Self { regions: Vec::new(), boundaries: vec![Vec::new(); layers] }
+    }
+
+    /// Append what a later chunk found.
+    fn append(&mut self, later: Found<C>) {
+        self.regions.extend(later.regions);
+        self.boundaries.iter_mut().zip(later.boundaries).for_each(|(b, l)| b.extend(l));
+    }
 }
 
 /// Where a piece's output rows of a fused node come from.
@@ -99,6 +118,8 @@ struct Engine<'a> {
     limits: Limits,
     progress: &'a CountProgress,
     pool: TensorPool,
+    /// Regions after each kinked layer so far.
+    regions_after: Vec<AtomicUsize>,
 }
 
 /// Partition `cell` by the network restricted to the affine family of inputs whose `DIM + 1`
@@ -115,22 +136,23 @@ pub(crate) fn refine<C: Cell>(
     progress.layers.store(layers.len(), Ordering::Relaxed);
     let walk = NodeWalk::new(net, &layers, C::DIM + 1);
     let fused = layers.iter().map(|layer| FusedLinear::after(net, &walk.last_use, layer)).collect();
-    let engine = Engine { net, walk, fused, limits, progress, layers: layers.clone(), pool: TensorPool::default() };
-    let mut out = Outcome {
-        regions_after: vec![0; layers.len()],
-        boundaries: vec![Vec::new(); layers.len()],
-        layers,
-        regions: Vec::new(),
-    };
+    let regions_after = layers.iter().map(|_| AtomicUsize::new(0)).collect();
+    let engine = Engine { net, walk, fused, limits, progress, layers, pool: TensorPool::default(), regions_after };
     let mut values = vec![None; net.nodes().len()];
     values[0] = Some(rows.reshaped(net.input_shape()));
-    engine.descend(Chunk { cells: vec![cell], codes: vec![Vec::new()], values }, 1, &mut out)?;
-    Ok(out)
+    let mut found = Found::new(engine.layers.len());
+    engine.descend(Chunk { cells: vec![cell], codes: vec![Vec::new()], values }, 1, &mut found)?;
+    Ok(Outcome {
+        regions_after: engine.regions_after.iter().map(|n| n.load(Ordering::Relaxed)).collect(),
+        boundaries: found.boundaries,
+        regions: found.regions,
+        layers: engine.layers,
+    })
 }
 
 impl Engine<'_> {
     /// Run `chunk` through the nodes from `from` on.
-    fn descend<C: Cell>(&self, mut chunk: Chunk<C>, from: NodeId, out: &mut Outcome<C>) -> Result<()> {
+    fn descend<C: Cell>(&self, mut chunk: Chunk<C>, from: NodeId, out: &mut Found<C>) -> Result<()> {
         match self.walk.advance(&mut chunk.values, from) {
             Some(l) => self.split_layer(chunk, l, out),
             None => {
@@ -141,8 +163,9 @@ impl Engine<'_> {
     }
 
     /// Split every region of `chunk` by kinked layer `l`, then continue with the pieces in
-    /// chunks that fit the memory limit.
-    fn split_layer<C: Cell>(&self, chunk: Chunk<C>, l: usize, out: &mut Outcome<C>) -> Result<()> {
+    /// chunks that fit the memory limit. The chunks descend in parallel, each into its own
+    /// `Found`, appended in order, so the result is that of a sequential depth-first descent.
+    fn split_layer<C: Cell>(&self, chunk: Chunk<C>, l: usize, out: &mut Found<C>) -> Result<()> {
         self.progress.check_cancelled()?;
         self.progress.layer.store(l + 1, Ordering::Relaxed);
         let layer = &self.layers[l];
@@ -161,24 +184,35 @@ impl Engine<'_> {
             pieces.extend(r.pieces);
             out.boundaries[l].extend(r.boundaries);
         }
-        out.regions_after[l] += pieces.len();
-        if out.regions_after[l] > self.limits.max_regions {
+        let regions = self.regions_after[l].fetch_add(pieces.len(), Ordering::Relaxed) + pieces.len();
+        if regions > self.limits.max_regions {
             let (limit, name) = (self.limits.max_regions, layer.name.clone());
             return Err(RegionError::TooManyRegions { limit, node: layer.node, name });
         }
         let produced = self.fused[l].as_ref().map_or(layer.node, |f| f.node);
         let per_piece = self.walk.bytes_per_piece(&chunk.values, layer.node, produced);
         let batch = (self.limits.chunk_bytes / per_piece).max(MIN_CHUNK);
+        let mut groups = Vec::with_capacity(pieces.len().div_ceil(batch));
         let mut pieces = pieces.into_iter();
         loop {
             let group: Vec<Piece<C>> = pieces.by_ref().take(batch).collect();
             if group.is_empty() {
-                self.pool.give_values(chunk.values);
-                return Ok(());
+                break;
             }
-            let child = self.children(&chunk, l, &states, group);
-            self.descend(child, produced + 1, out)?;
+            groups.push(group);
         }
+        let found: Vec<Found<C>> = groups
+            .into_par_iter()
+            .map(|group| {
+                let mut found = Found::new(self.layers.len());
+                let child = self.children(&chunk, l, &states, group);
+                self.descend(child, produced + 1, &mut found)?;
+                Ok(found)
+            })
+            .collect::<Result<_>>()?;
+        found.into_iter().for_each(|f| out.append(f));
+        self.pool.give_values(chunk.values);
+        Ok(())
     }
 
     /// The chunk of `group`'s pieces: their maps past kinked layer `l` (past its fused node,
@@ -276,7 +310,7 @@ impl Engine<'_> {
     }
 
     /// Hand the chunk's regions, with their output maps, to the outcome.
-    fn emit<C: Cell>(&self, chunk: Chunk<C>, out: &mut Outcome<C>) {
+    fn emit<C: Cell>(&self, chunk: Chunk<C>, out: &mut Found<C>) {
         let output = chunk.values[self.net.output_id()].as_ref().expect("output value");
         let stride = (C::DIM + 1) * output.width();
         self.progress.regions.fetch_add(chunk.cells.len(), Ordering::Relaxed);
