@@ -12,6 +12,7 @@
 use crate::affine::{PieceRows, UnitAffine};
 use crate::cell::{max_magnitude, Affine, Cell, Point, Side, NO_LABEL, REL_TOL};
 use crate::code::{layer_code, layer_seed, unit_key};
+use crate::simd::with_avx2;
 use crate::vertex_scan::vertex_extremes;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -401,14 +402,14 @@ impl KinkLayer {
     ) {
         // Every value is written below, so a reused buffer needs no zeros.
         out.prepare(rows * pieces.len(), out_shape);
-        out.data
-            .par_chunks_mut(rows * self.units)
-            .zip(pieces.par_iter())
-            .for_each(|(dst, &(parent, head))| self.write_output(pre, rows, parent, &states[parent], head, dst));
+        out.data.par_chunks_mut(rows * self.units).zip(pieces.par_iter()).for_each(|(dst, &(parent, head))| {
+            with_avx2(|| self.write_output(pre, rows, parent, &states[parent], head, dst))
+        });
     }
 
     /// Write the `rows` output rows of region `parent` in its base states, then the states of
     /// the chain ending at `head`.
+    #[inline(always)]
     fn write_output(
         &self,
         pre: &Tensor<f64>,

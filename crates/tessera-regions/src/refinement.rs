@@ -16,6 +16,7 @@ use crate::error::{RegionError, Result};
 use crate::fused::FusedLinear;
 use crate::kink::{kink_layers, CellRefinement, KinkLayer, Piece, PieceStates};
 use crate::progress::CountProgress;
+use crate::simd::with_avx2;
 use crate::walk::{NodeWalk, Values};
 use rayon::prelude::*;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -95,9 +96,16 @@ struct Chunk<C> {
 struct TensorPool(Mutex<Vec<Tensor<f64>>>);
 
 impl TensorPool {
-    /// A tensor to overwrite (`Tensor::prepare` it first).
-    fn take(&self) -> Tensor<f64> {
-        self.0.lock().expect("tensor pool").pop().unwrap_or_else(Tensor::empty)
+    /// A tensor to overwrite with `len` values (`Tensor::prepare` it first): the shortest held
+    /// one at least that long, else the longest, so that `prepare` seldom grows (and zeroes)
+    /// a buffer.
+    fn take(&self, len: usize) -> Tensor<f64> {
+        let mut held = self.0.lock().expect("tensor pool");
+        let fit = |t: &Tensor<f64>| (t.data.len() < len, t.data.len().abs_diff(len));
+        match (0..held.len()).min_by_key(|&i| fit(&held[i])) {
+            Some(i) => held.swap_remove(i),
+            None => Tensor::empty(),
+        }
     }
 
     fn give(&self, tensor: Tensor<f64>) {
@@ -226,7 +234,7 @@ impl Engine<'_> {
             Some(fused) => values[fused.node] = Some(self.fused_output(pre, layer, fused, states, &group)),
             None => {
                 let pieces: Vec<(usize, u32)> = group.iter().map(|p| (p.parent, p.head)).collect();
-                let mut post = self.pool.take();
+                let mut post = self.pool.take((C::DIM + 1) * pieces.len() * layer.units);
                 layer.apply_into(pre, C::DIM + 1, states, &pieces, self.net.shape(layer.node), &mut post);
                 values[layer.node] = Some(post);
             }
@@ -234,7 +242,8 @@ impl Engine<'_> {
         let codes = group
             .iter()
             .map(|p| {
-                let mut code = chunk.codes[p.parent].clone();
+                let mut code = Vec::with_capacity(self.layers.len());
+                code.extend_from_slice(&chunk.codes[p.parent]);
                 code.push(p.code);
                 code
             })
@@ -275,8 +284,10 @@ impl Engine<'_> {
                 }
             })
             .collect();
+        let block = rows * self.net.shape(fused.node).iter().product::<usize>();
         let through_node = |pieces: &[(usize, u32)]| {
-            let (mut post, mut out) = (self.pool.take(), self.pool.take());
+            let mut post = self.pool.take(rows * pieces.len() * layer.units);
+            let mut out = self.pool.take(block * pieces.len());
             layer.apply_into(pre, rows, states, pieces, &[layer.units], &mut post);
             self.net.apply_affine_into(fused.node, &[&post], OffsetRows::EveryNth(rows), &mut out);
             self.pool.give(post);
@@ -284,14 +295,13 @@ impl Engine<'_> {
         };
         let (direct_out, base_out) = (through_node(&direct), through_node(&parents));
         let in_w = pre.width();
-        let block = rows * self.net.shape(fused.node).iter().product::<usize>();
         // Every block is copied over below, so a reused buffer needs no zeros.
-        let mut out = self.pool.take();
+        let mut out = self.pool.take(block * group.len());
         out.prepare(rows * group.len(), self.net.shape(fused.node));
         out.data.par_chunks_mut(block).zip(group.par_iter().zip(&sources)).for_each(|(dst, (piece, source))| {
             match *source {
                 Source::Direct(k) => dst.copy_from_slice(&direct_out.data[k * block..(k + 1) * block]),
-                Source::Columns(slot) => {
+                Source::Columns(slot) => with_avx2(|| {
                     dst.copy_from_slice(&base_out.data[slot * block..(slot + 1) * block]);
                     let src = &pre.data[piece.parent * rows * in_w..(piece.parent + 1) * rows * in_w];
                     let base = &states[piece.parent].base;
@@ -301,7 +311,7 @@ impl Engine<'_> {
                             fused.add_column(d, u, layer.kink.output_change(s, u, from, state, r == 0));
                         }
                     }
-                }
+                }),
             }
         });
         self.pool.give(direct_out);

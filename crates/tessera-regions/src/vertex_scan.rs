@@ -1,13 +1,12 @@
 //! The inner loop of every slice: each neuron's largest and smallest pre-activation over a
 //! cell's vertices, and the largest magnitude of the terms that make them up.
 //!
-//! Neurons go in blocks of `LANES` held in registers while the vertices stream past, and the
-//! loop is compiled a second time for AVX2, taken when the CPU has it (the workspace builds
-//! for baseline x86-64, whose SSE2 holds two lanes). Either way every lane does the same
-//! operations in the same order (no fused multiply-add), so the results are bit for bit those
-//! of the plain loop.
+//! Neurons go in blocks of `LANES` held in registers while the vertices stream past, compiled
+//! for AVX2 when the CPU has it (`simd`). Every lane does the same operations in the same
+//! order, so the results are bit for bit those of the plain loop.
 
 use crate::cell::Point;
+use crate::simd::with_avx2;
 
 /// Neurons per block.
 const LANES: usize = 8;
@@ -26,18 +25,7 @@ pub(crate) struct Extremes {
 /// Hand `visit` each neuron `i` of the map rows `c`, `a1`, `a2` (`c + a1 u1 + a2 u2`) in
 /// order, with its extremes over `vertices`.
 pub(crate) fn vertex_extremes(vertices: &[Point], rows: [&[f64]; 3], visit: impl FnMut(usize, Extremes)) {
-    #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx2") {
-        // SAFETY: the CPU has AVX2, the only feature the function is compiled with.
-        return unsafe { extremes_avx2(vertices, rows, visit) };
-    }
-    extremes(vertices, rows, visit)
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-fn extremes_avx2(vertices: &[Point], rows: [&[f64]; 3], visit: impl FnMut(usize, Extremes)) {
-    extremes(vertices, rows, visit)
+    with_avx2(|| extremes(vertices, rows, visit))
 }
 
 #[inline(always)]
