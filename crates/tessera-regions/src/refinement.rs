@@ -5,7 +5,8 @@
 //! all regions of a chunk at once (their maps are `DIM + 1` consecutive rows: constant, then
 //! slopes). A kinked node splits every region (in parallel), and its pieces continue
 //! depth-first in chunks of bounded memory, so the number of regions in flight never grows
-//! with the size of the partition.
+//! with the size of the partition. The chunks under one split descend in parallel, and their
+//! results are appended in chunk order: the partition of a sequential descent, bit for bit.
 //!
 //! When a kinked layer feeds a dense or conv node, its pieces get that node's output directly
 //! from their parent's (see `fused`).
