@@ -71,18 +71,19 @@ pub(crate) fn side(points: &[Point], f: &Affine, floor: f64) -> Side {
 
 /// Sign class of each value: -1, 0 (within `tol` of zero) or +1.
 pub(crate) fn classes(values: &[f64], tol: f64) -> Vec<i8> {
-    values
-        .iter()
-        .map(|&v| {
-            if v > tol {
-                1
-            } else if v < -tol {
-                -1
-            } else {
-                0
-            }
-        })
-        .collect()
+    values.iter().map(|&v| sign_class(v, tol)).collect()
+}
+
+/// Sign class of a value: -1, 0 (within `tol` of zero) or +1.
+#[inline]
+pub(crate) fn sign_class(v: f64, tol: f64) -> i8 {
+    if v > tol {
+        1
+    } else if v < -tol {
+        -1
+    } else {
+        0
+    }
 }
 
 /// The point where `f` vanishes on the segment `p q`, given `f(p)` and `f(q)` of opposite

@@ -12,6 +12,8 @@
 use crate::affine::{PieceRows, UnitAffine};
 use crate::cell::{max_magnitude, Affine, Cell, Point, Side, NO_LABEL, REL_TOL};
 use crate::code::{layer_code, layer_seed, unit_key};
+use crate::simd::with_avx2;
+use crate::vertex_scan::vertex_extremes;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use tessera_net::{Activation, Network, NodeId, Op, Tensor};
@@ -385,27 +387,29 @@ impl KinkLayer {
         }
     }
 
-    /// This layer's output rows for each `(parent, head)`: the parent's input rows with the
-    /// parent's base states, then the states of the chain ending at `head` (`NO_LABEL`: none),
-    /// applied (slopes for activations, winners for max pooling).
-    pub fn apply(
+    /// This layer's output rows for each `(parent, head)`, written into `out` (its buffer
+    /// reused): the parent's input rows with the parent's base states, then the states of the
+    /// chain ending at `head` (`NO_LABEL`: none), applied (slopes for activations, winners for
+    /// max pooling).
+    pub fn apply_into(
         &self,
         pre: &Tensor<f64>,
         rows: usize,
         states: &[PieceStates],
         pieces: &[(usize, u32)],
         out_shape: &[usize],
-    ) -> Tensor<f64> {
-        let mut out = Tensor::zeros(rows * pieces.len(), out_shape);
-        out.data
-            .par_chunks_mut(rows * self.units)
-            .zip(pieces.par_iter())
-            .for_each(|(dst, &(parent, head))| self.write_output(pre, rows, parent, &states[parent], head, dst));
-        out
+        out: &mut Tensor<f64>,
+    ) {
+        // Every value is written below, so a reused buffer needs no zeros.
+        out.prepare(rows * pieces.len(), out_shape);
+        out.data.par_chunks_mut(rows * self.units).zip(pieces.par_iter()).for_each(|(dst, &(parent, head))| {
+            with_avx2(|| self.write_output(pre, rows, parent, &states[parent], head, dst))
+        });
     }
 
     /// Write the `rows` output rows of region `parent` in its base states, then the states of
     /// the chain ending at `head`.
+    #[inline(always)]
     fn write_output(
         &self,
         pre: &Tensor<f64>,
@@ -461,33 +465,20 @@ fn classify_neurons(vertices: &[Point], maps: &[f64], width: usize, dim: usize) 
     let (c, a1) = (&maps[..width], &maps[width..2 * width]);
     // Paths have no second slope; their points have `u2 = 0`, so any row serves.
     let a2 = if dim == 2 { &maps[2 * width..3 * width] } else { a1 };
-    // Per neuron: the largest and smallest value at a vertex, and the largest magnitude of the
-    // terms (the tolerance scale of `Cell::side`).
-    let (mut high, mut low, mut magnitude) = (vec![f64::MIN; width], vec![f64::MAX; width], vec![0.0f64; width]);
-    for p in vertices {
-        for i in 0..width {
-            let (t1, t2) = (a1[i] * p[0], a2[i] * p[1]);
-            let v = c[i] + t1 + t2;
-            high[i] = high[i].max(v);
-            low[i] = low[i].min(v);
-            magnitude[i] = magnitude[i].max(c[i].abs() + t1.abs() + t2.abs());
-        }
-    }
+    let mut states = Vec::with_capacity(width);
     let mut cutting = Vec::new();
-    let states = (0..width)
-        .map(|i| {
-            let tol = REL_TOL * magnitude[i];
-            match (high[i] > tol, low[i] < -tol) {
-                (true, true) => {
-                    cutting.push(i as u32);
-                    0
-                }
-                (false, true) => 0,
-                // Positive, or zero on the whole cell: the side the forward pass gives 0.
-                _ => 1,
+    vertex_extremes(vertices, [c, a1, a2], |i, e| {
+        let tol = REL_TOL * e.magnitude;
+        states.push(match (e.high > tol, e.low < -tol) {
+            (true, true) => {
+                cutting.push(i as u32);
+                0
             }
-        })
-        .collect();
+            (false, true) => 0,
+            // Positive, or zero on the whole cell: the side the forward pass gives 0.
+            _ => 1,
+        });
+    });
     (states, cutting)
 }
 

@@ -36,7 +36,9 @@ pub mod polygon;
 pub mod polytope;
 mod progress;
 mod refinement;
+mod simd;
 mod slice;
+mod vertex_scan;
 mod walk;
 
 pub use cell::Point;

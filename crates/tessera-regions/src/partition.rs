@@ -8,7 +8,7 @@ use crate::error::Result;
 use crate::kink::{argmax_cells, fixed_winner, KinkLayer};
 use crate::polygon::{Polygon, Segment};
 use crate::progress::CountProgress;
-use crate::refinement::{refine, FinalRegion, Limits};
+use crate::refinement::{refine, Limits};
 use crate::slice::Slice;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -222,7 +222,17 @@ pub fn partition_slice_with_progress(
     rows.extend_from_slice(&slice.directions[1]);
     let rows = Tensor::from_vec(&[net.input_width()], rows)?;
     let outcome = refine(net, rows, domain, options.limits(), progress)?;
-    let decision_boundary = if options.decision_boundary { decision_boundary(&outcome.regions) } else { Vec::new() };
+    // Each region with its piece of the decision boundary, in parallel and in order.
+    let (regions, segments): (Vec<Region>, Vec<Vec<DecisionSegment>>) = outcome
+        .regions
+        .into_par_iter()
+        .map(|r| {
+            let output = output_functions(&r.output);
+            let segments = if options.decision_boundary { decision_segments(&r.cell, &output) } else { Vec::new() };
+            (Region { area: r.cell.area(), polygon: r.cell.into_points(), code: r.code, output }, segments)
+        })
+        .unzip();
+    let decision_boundary = segments.into_iter().flatten().collect();
     let layers = outcome
         .layers
         .iter()
@@ -230,7 +240,6 @@ pub fn partition_slice_with_progress(
         .zip(outcome.boundaries)
         .map(|((layer, regions), boundary)| layer_partition(layer, regions, boundary))
         .collect();
-    let regions = outcome.regions.into_iter().map(region).collect();
     Ok(Partition { slice: slice.clone(), domain_area, layers, regions, decision_boundary })
 }
 
@@ -250,38 +259,20 @@ fn output_functions(output: &[f64]) -> Vec<Affine> {
     PieceRows::new(output, output.len() / 3).units()
 }
 
-fn region(r: FinalRegion<Polygon>) -> Region {
-    let area = r.cell.area();
-    let output = output_functions(&r.output);
-    Region { polygon: r.cell.into_points(), code: r.code, area, output }
-}
-
 /// Where the top output changes (several outputs) or the output's sign changes (one
-/// output), computed exactly inside each region.
-fn decision_boundary(regions: &[FinalRegion<Polygon>]) -> Vec<DecisionSegment> {
-    regions
-        .par_iter()
-        .flat_map_iter(|r| {
-            let fs = output_functions(&r.output);
-            let segments: Vec<DecisionSegment> = if fs.len() > 1 && fixed_winner(&r.cell, fs.len(), |k| fs[k]).is_some()
-            {
-                Vec::new()
-            } else if fs.len() == 1 {
-                r.cell
-                    .chord(&fs[0])
-                    .map(|s| DecisionSegment { from: s.from, to: s.to, classes: [0, 0] })
-                    .into_iter()
-                    .collect()
-            } else {
-                argmax_cells(&r.cell, &fs)
-                    .boundaries
-                    .into_iter()
-                    .map(|(s, classes)| DecisionSegment { from: s.from, to: s.to, classes })
-                    .collect()
-            };
-            segments
-        })
-        .collect()
+/// output) inside `cell`, on which the outputs are `fs`.
+fn decision_segments(cell: &Polygon, fs: &[Affine]) -> Vec<DecisionSegment> {
+    if fs.len() > 1 && fixed_winner(cell, fs.len(), |k| fs[k]).is_some() {
+        Vec::new()
+    } else if fs.len() == 1 {
+        cell.chord(&fs[0]).map(|s| DecisionSegment { from: s.from, to: s.to, classes: [0, 0] }).into_iter().collect()
+    } else {
+        argmax_cells(cell, fs)
+            .boundaries
+            .into_iter()
+            .map(|(s, classes)| DecisionSegment { from: s.from, to: s.to, classes })
+            .collect()
+    }
 }
 
 #[cfg(test)]

@@ -1,7 +1,7 @@
 //! Convex polygons of slice coordinates: validation, area, splitting and clipping by lines.
 //! Edges carry labels so that a computation can tell which cut made which edge.
 
-use crate::cell::{classes, crossing, eval, tolerance, Affine, Cell, Point, NO_LABEL, REL_TOL};
+use crate::cell::{crossing, eval, sign_class, tolerance, Affine, Cell, Point, NO_LABEL, REL_TOL};
 use serde::{Deserialize, Serialize};
 
 /// A convex polygon with counter-clockwise vertices.
@@ -149,9 +149,14 @@ impl Cell for Polygon {
     }
 
     fn split(&self, f: &Affine, floor: f64, label: u32) -> Option<(Self, Self, Segment)> {
-        let values: Vec<f64> = self.points.iter().map(|&p| eval(f, p)).collect();
-        let class = classes(&values, tolerance(&self.points, f, floor));
-        if !(class.contains(&1) && class.contains(&-1)) {
+        // Values are recomputed rather than stored: a split should not allocate beyond its parts.
+        let tol = tolerance(&self.points, f, floor);
+        let value_class = |p: Point| {
+            let v = eval(f, p);
+            (v, sign_class(v, tol))
+        };
+        let classes = || self.points.iter().map(|&p| value_class(p).1);
+        if !(classes().any(|c| c == 1) && classes().any(|c| c == -1)) {
             return None;
         }
         let n = self.points.len();
@@ -161,7 +166,7 @@ impl Cell for Polygon {
         for i in 0..n {
             let j = (i + 1) % n;
             let (p, l) = (self.points[i], self.labels[i]);
-            let (cp, cq) = (class[i], class[j]);
+            let ((vp, cp), (vq, cq)) = (value_class(p), value_class(self.points[j]));
             if cp >= 0 {
                 if cp == 0 && cq < 0 {
                     cut_start = pos.points.len();
@@ -172,7 +177,7 @@ impl Cell for Polygon {
                 neg.push(p, if cp == 0 && cq > 0 { label } else { l });
             }
             if cp * cq < 0 {
-                let x = crossing(p, self.points[j], values[i], values[j]);
+                let x = crossing(p, self.points[j], vp, vq);
                 if cp > 0 {
                     cut_start = pos.points.len();
                     pos.push(x, label);

@@ -5,7 +5,8 @@
 //! all regions of a chunk at once (their maps are `DIM + 1` consecutive rows: constant, then
 //! slopes). A kinked node splits every region (in parallel), and its pieces continue
 //! depth-first in chunks of bounded memory, so the number of regions in flight never grows
-//! with the size of the partition.
+//! with the size of the partition. The chunks under one split descend in parallel, and their
+//! results are appended in chunk order: the partition of a sequential descent, bit for bit.
 //!
 //! When a kinked layer feeds a dense or conv node, its pieces get that node's output directly
 //! from their parent's (see `fused`).
@@ -16,9 +17,11 @@ use crate::error::{RegionError, Result};
 use crate::fused::FusedLinear;
 use crate::kink::{kink_layers, CellRefinement, KinkLayer, Piece, PieceStates};
 use crate::progress::CountProgress;
+use crate::simd::with_avx2;
 use crate::walk::{NodeWalk, Values};
 use rayon::prelude::*;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
 use tessera_net::{Network, NodeId, OffsetRows, Tensor};
 
 /// Regions per chunk however wide the maps: enough to keep both cores busy splitting.
@@ -52,6 +55,25 @@ pub(crate) struct Outcome<C: Cell> {
     pub boundaries: Vec<Vec<(C::Boundary, u32)>>,
 }
 
+/// What the descent below one chunk found, in depth-first order.
+struct Found<C: Cell> {
+    regions: Vec<FinalRegion<C>>,
+    /// Per kinked layer, its boundary pieces with the unit that makes each.
+    boundaries: Vec<Vec<(C::Boundary, u32)>>,
+}
+
+impl<C: Cell> Found<C> {
+    fn new(layers: usize) -> Self {
+        Self { regions: Vec::new(), boundaries: vec![Vec::new(); layers] }
+    }
+
+    /// Append what a later chunk found.
+    fn append(&mut self, later: Found<C>) {
+        self.regions.extend(later.regions);
+        self.boundaries.iter_mut().zip(later.boundaries).for_each(|(b, l)| b.extend(l));
+    }
+}
+
 /// Where a piece's output rows of a fused node come from.
 enum Source {
     /// Row block `k` of the node applied to the pieces directly.
@@ -68,6 +90,34 @@ struct Chunk<C> {
     values: Values,
 }
 
+/// Tensors whose buffers pass from one chunk to the next, so that a chunk's maps reuse memory
+/// instead of allocating, faulting in and zeroing fresh pages. It holds at most as many
+/// tensors as were ever in use at once.
+#[derive(Default)]
+struct TensorPool(Mutex<Vec<Tensor<f64>>>);
+
+impl TensorPool {
+    /// A tensor to overwrite with `len` values (`Tensor::prepare` it first): the shortest held
+    /// one at least that long, else the longest, so that `prepare` seldom grows (and zeroes)
+    /// a buffer.
+    fn take(&self, len: usize) -> Tensor<f64> {
+        let mut held = self.0.lock().expect("tensor pool");
+        let fit = |t: &Tensor<f64>| (t.data.len() < len, t.data.len().abs_diff(len));
+        match (0..held.len()).min_by_key(|&i| fit(&held[i])) {
+            Some(i) => held.swap_remove(i),
+            None => Tensor::empty(),
+        }
+    }
+
+    fn give(&self, tensor: Tensor<f64>) {
+        self.0.lock().expect("tensor pool").push(tensor);
+    }
+
+    fn give_values(&self, values: Values) {
+        values.into_iter().flatten().for_each(|t| self.give(t));
+    }
+}
+
 struct Engine<'a> {
     net: &'a Network<f64>,
     walk: NodeWalk<'a>,
@@ -76,6 +126,9 @@ struct Engine<'a> {
     fused: Vec<Option<FusedLinear>>,
     limits: Limits,
     progress: &'a CountProgress,
+    pool: TensorPool,
+    /// Regions after each kinked layer so far.
+    regions_after: Vec<AtomicUsize>,
 }
 
 /// Partition `cell` by the network restricted to the affine family of inputs whose `DIM + 1`
@@ -92,22 +145,23 @@ pub(crate) fn refine<C: Cell>(
     progress.layers.store(layers.len(), Ordering::Relaxed);
     let walk = NodeWalk::new(net, &layers, C::DIM + 1);
     let fused = layers.iter().map(|layer| FusedLinear::after(net, &walk.last_use, layer)).collect();
-    let engine = Engine { net, walk, fused, limits, progress, layers: layers.clone() };
-    let mut out = Outcome {
-        regions_after: vec![0; layers.len()],
-        boundaries: vec![Vec::new(); layers.len()],
-        layers,
-        regions: Vec::new(),
-    };
+    let regions_after = layers.iter().map(|_| AtomicUsize::new(0)).collect();
+    let engine = Engine { net, walk, fused, limits, progress, layers, pool: TensorPool::default(), regions_after };
     let mut values = vec![None; net.nodes().len()];
     values[0] = Some(rows.reshaped(net.input_shape()));
-    engine.descend(Chunk { cells: vec![cell], codes: vec![Vec::new()], values }, 1, &mut out)?;
-    Ok(out)
+    let mut found = Found::new(engine.layers.len());
+    engine.descend(Chunk { cells: vec![cell], codes: vec![Vec::new()], values }, 1, &mut found)?;
+    Ok(Outcome {
+        regions_after: engine.regions_after.iter().map(|n| n.load(Ordering::Relaxed)).collect(),
+        boundaries: found.boundaries,
+        regions: found.regions,
+        layers: engine.layers,
+    })
 }
 
 impl Engine<'_> {
     /// Run `chunk` through the nodes from `from` on.
-    fn descend<C: Cell>(&self, mut chunk: Chunk<C>, from: NodeId, out: &mut Outcome<C>) -> Result<()> {
+    fn descend<C: Cell>(&self, mut chunk: Chunk<C>, from: NodeId, out: &mut Found<C>) -> Result<()> {
         match self.walk.advance(&mut chunk.values, from) {
             Some(l) => self.split_layer(chunk, l, out),
             None => {
@@ -118,8 +172,9 @@ impl Engine<'_> {
     }
 
     /// Split every region of `chunk` by kinked layer `l`, then continue with the pieces in
-    /// chunks that fit the memory limit.
-    fn split_layer<C: Cell>(&self, chunk: Chunk<C>, l: usize, out: &mut Outcome<C>) -> Result<()> {
+    /// chunks that fit the memory limit. The chunks descend in parallel, each into its own
+    /// `Found`, appended in order, so the result is that of a sequential depth-first descent.
+    fn split_layer<C: Cell>(&self, chunk: Chunk<C>, l: usize, out: &mut Found<C>) -> Result<()> {
         self.progress.check_cancelled()?;
         self.progress.layer.store(l + 1, Ordering::Relaxed);
         let layer = &self.layers[l];
@@ -138,23 +193,35 @@ impl Engine<'_> {
             pieces.extend(r.pieces);
             out.boundaries[l].extend(r.boundaries);
         }
-        out.regions_after[l] += pieces.len();
-        if out.regions_after[l] > self.limits.max_regions {
+        let regions = self.regions_after[l].fetch_add(pieces.len(), Ordering::Relaxed) + pieces.len();
+        if regions > self.limits.max_regions {
             let (limit, name) = (self.limits.max_regions, layer.name.clone());
             return Err(RegionError::TooManyRegions { limit, node: layer.node, name });
         }
         let produced = self.fused[l].as_ref().map_or(layer.node, |f| f.node);
         let per_piece = self.walk.bytes_per_piece(&chunk.values, layer.node, produced);
         let batch = (self.limits.chunk_bytes / per_piece).max(MIN_CHUNK);
+        let mut groups = Vec::with_capacity(pieces.len().div_ceil(batch));
         let mut pieces = pieces.into_iter();
         loop {
             let group: Vec<Piece<C>> = pieces.by_ref().take(batch).collect();
             if group.is_empty() {
-                return Ok(());
+                break;
             }
-            let child = self.children(&chunk, l, &states, group);
-            self.descend(child, produced + 1, out)?;
+            groups.push(group);
         }
+        let found: Vec<Found<C>> = groups
+            .into_par_iter()
+            .map(|group| {
+                let mut found = Found::new(self.layers.len());
+                let child = self.children(&chunk, l, &states, group);
+                self.descend(child, produced + 1, &mut found)?;
+                Ok(found)
+            })
+            .collect::<Result<_>>()?;
+        found.into_iter().for_each(|f| out.append(f));
+        self.pool.give_values(chunk.values);
+        Ok(())
     }
 
     /// The chunk of `group`'s pieces: their maps past kinked layer `l` (past its fused node,
@@ -168,13 +235,16 @@ impl Engine<'_> {
             Some(fused) => values[fused.node] = Some(self.fused_output(pre, layer, fused, states, &group)),
             None => {
                 let pieces: Vec<(usize, u32)> = group.iter().map(|p| (p.parent, p.head)).collect();
-                values[layer.node] = Some(layer.apply(pre, C::DIM + 1, states, &pieces, self.net.shape(layer.node)))
+                let mut post = self.pool.take((C::DIM + 1) * pieces.len() * layer.units);
+                layer.apply_into(pre, C::DIM + 1, states, &pieces, self.net.shape(layer.node), &mut post);
+                values[layer.node] = Some(post);
             }
         }
         let codes = group
             .iter()
             .map(|p| {
-                let mut code = chunk.codes[p.parent].clone();
+                let mut code = Vec::with_capacity(self.layers.len());
+                code.extend_from_slice(&chunk.codes[p.parent]);
                 code.push(p.code);
                 code
             })
@@ -215,18 +285,24 @@ impl Engine<'_> {
                 }
             })
             .collect();
+        let block = rows * self.net.shape(fused.node).iter().product::<usize>();
         let through_node = |pieces: &[(usize, u32)]| {
-            let post = layer.apply(pre, rows, states, pieces, &[layer.units]);
-            self.net.apply_affine(fused.node, &[&post], OffsetRows::EveryNth(rows))
+            let mut post = self.pool.take(rows * pieces.len() * layer.units);
+            let mut out = self.pool.take(block * pieces.len());
+            layer.apply_into(pre, rows, states, pieces, &[layer.units], &mut post);
+            self.net.apply_affine_into(fused.node, &[&post], OffsetRows::EveryNth(rows), &mut out);
+            self.pool.give(post);
+            out
         };
         let (direct_out, base_out) = (through_node(&direct), through_node(&parents));
         let in_w = pre.width();
-        let block = rows * self.net.shape(fused.node).iter().product::<usize>();
-        let mut out = Tensor::zeros(rows * group.len(), self.net.shape(fused.node));
+        // Every block is copied over below, so a reused buffer needs no zeros.
+        let mut out = self.pool.take(block * group.len());
+        out.prepare(rows * group.len(), self.net.shape(fused.node));
         out.data.par_chunks_mut(block).zip(group.par_iter().zip(&sources)).for_each(|(dst, (piece, source))| {
             match *source {
                 Source::Direct(k) => dst.copy_from_slice(&direct_out.data[k * block..(k + 1) * block]),
-                Source::Columns(slot) => {
+                Source::Columns(slot) => with_avx2(|| {
                     dst.copy_from_slice(&base_out.data[slot * block..(slot + 1) * block]);
                     let src = &pre.data[piece.parent * rows * in_w..(piece.parent + 1) * rows * in_w];
                     let base = &states[piece.parent].base;
@@ -236,19 +312,22 @@ impl Engine<'_> {
                             fused.add_column(d, u, layer.kink.output_change(s, u, from, state, r == 0));
                         }
                     }
-                }
+                }),
             }
         });
+        self.pool.give(direct_out);
+        self.pool.give(base_out);
         out
     }
 
     /// Hand the chunk's regions, with their output maps, to the outcome.
-    fn emit<C: Cell>(&self, chunk: Chunk<C>, out: &mut Outcome<C>) {
+    fn emit<C: Cell>(&self, chunk: Chunk<C>, out: &mut Found<C>) {
         let output = chunk.values[self.net.output_id()].as_ref().expect("output value");
         let stride = (C::DIM + 1) * output.width();
         self.progress.regions.fetch_add(chunk.cells.len(), Ordering::Relaxed);
         for (r, (cell, code)) in chunk.cells.into_iter().zip(chunk.codes).enumerate() {
             out.regions.push(FinalRegion { cell, code, output: output.data[r * stride..(r + 1) * stride].to_vec() });
         }
+        self.pool.give_values(chunk.values);
     }
 }

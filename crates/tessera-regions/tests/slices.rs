@@ -174,6 +174,22 @@ proptest! {
     }
 
     #[test]
+    fn parallel_descent_gives_the_partition_of_one_thread(seed in 0u64..1000, act in 0u8..4) {
+        let net = initialised(mlp(&[3, 9, 8, 7, 3], activation(act)).unwrap(), seed);
+        let slice = slice_around(&[0.3, -0.1, 0.5], 1.5, seed);
+        // Tiny chunks: many chunks under every split, descending in parallel.
+        let tiny = PartitionOptions { chunk_bytes: 1, ..PartitionOptions::default() };
+        let on = |threads: usize| {
+            let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+            pool.install(|| partition_slice(&net, &slice, &tiny)).unwrap()
+        };
+        let one = on(1);
+        prop_assert!(one.num_regions() > 1);
+        prop_assert_eq!(&one, &on(4));
+        prop_assert_eq!(one, partition_slice(&net, &slice, &PartitionOptions::default()).unwrap());
+    }
+
+    #[test]
     fn path_transitions_equal_boundaries_crossed_in_the_slice(
         seed in 0u64..1000, a in prop::array::uniform2(-0.9f64..0.9), b in prop::array::uniform2(-0.9f64..0.9),
     ) {
