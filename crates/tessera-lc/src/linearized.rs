@@ -21,7 +21,7 @@ mod fresh;
 mod last_layer;
 
 use fresh::FreshRows;
-use last_layer::DenseLayer;
+use last_layer::{DenseLayer, PointBounds};
 
 use crate::measure::{is_kinked, CountError, LocalComplexity};
 use crate::sign::{LayerKinks, NotANumber, SignSets};
@@ -231,10 +231,13 @@ impl<T: Scalar> Run<'_, '_, T> {
         (0..self.points)
             .into_par_iter()
             .map(|b| {
+                let by_radius = &groups[b * self.book.radii..(b + 1) * self.book.radii];
+                let has_rows = by_radius.iter().any(|rows| !rows.is_empty());
+                let dense = dense.filter(|_| has_rows);
                 let exact_rows = ExactRows {
                     rows: exact,
-                    by_radius: &groups[b * self.book.radii..(b + 1) * self.book.radii],
-                    dense: dense.map(|(layer, inputs)| (layer, inputs.row(b))),
+                    by_radius,
+                    dense: dense.map(|(layer, inputs)| PointBounds::new(layer, centers.row(b), inputs.row(b))),
                 };
                 self.scan_point(b, centers.row(b), &exact_rows, directions(b), scan)
             })
@@ -311,7 +314,7 @@ impl<T: Scalar> Run<'_, '_, T> {
                 }
             }
             if count {
-                exact.absorb(rho, center, &mut sets);
+                exact.absorb(rho, &mut sets);
                 counts[rho] = sets.count_changes()?;
             }
         }
@@ -326,14 +329,14 @@ impl<T: Scalar> Run<'_, '_, T> {
         let (book, radii, num_dirs) = (&mut self.book, &self.lc.radii, self.lc.p());
         for v in self.values.iter_mut().flatten() {
             let width = v.center.width();
-            let mut rows = vec![T::zero(); keys.len() * width];
-            rows.par_chunks_mut(width).zip(keys.par_iter()).for_each(|(row, k)| {
+            let start = v.exact.data.len();
+            v.exact.data.resize(start + keys.len() * width, T::zero());
+            v.exact.data[start..].par_chunks_mut(width).zip(keys.par_iter()).for_each(|(row, k)| {
                 let slot = book.slot[k.point].expect("a clean vertex's point carries directions");
                 let (plus, p) = vertex_side(k.vertex, num_dirs);
                 let step = if plus { radii[k.radius] } else { -radii[k.radius] };
                 offset_row(v.center.row(k.point), v.dirs.row(slot, p, num_dirs), step, row);
             });
-            v.exact.data.extend(rows);
             v.exact.batch += keys.len();
         }
         for k in keys {
@@ -431,19 +434,18 @@ impl<T: Scalar> Run<'_, '_, T> {
 struct ExactRows<'a, T> {
     rows: &'a Tensor<T>,
     by_radius: &'a [Vec<usize>],
-    /// When the rows are the inputs of the counted dense layer: that layer and the point's
-    /// centre's input.
-    dense: Option<(&'a DenseLayer<'a, T>, &'a [T])>,
+    /// When the rows are the inputs of the counted dense layer: that layer's bounds for the
+    /// point.
+    dense: Option<PointBounds<'a, T>>,
 }
 
 impl<T: Scalar> ExactRows<'_, T> {
-    /// Record the signs of the rows of radius `rho` (`center`: the centre's value).
-    fn absorb(&self, rho: usize, center: &[T], sets: &mut SignSets) {
-        for &row in &self.by_radius[rho] {
-            match self.dense {
-                None => sets.absorb(self.rows.row(row)),
-                Some((layer, center_input)) => layer.absorb_vertex(sets, center, center_input, self.rows.row(row)),
-            }
+    /// Record the signs of the rows of radius `rho`.
+    fn absorb(&self, rho: usize, sets: &mut SignSets) {
+        let rows = self.by_radius[rho].iter().map(|&row| self.rows.row(row));
+        match &self.dense {
+            None => rows.for_each(|row| sets.absorb(row)),
+            Some(bounds) => bounds.absorb_vertices(sets, rows),
         }
     }
 }

@@ -120,6 +120,12 @@ impl SignSets {
         }
     }
 
+    /// The piece codes seen per neuron.
+    #[cfg(test)]
+    pub fn seen(&self) -> &[u8] {
+        &self.seen
+    }
+
     /// Number of neurons whose piece was not the same on every vertex seen.
     pub fn count_changes(&self) -> Result<u32, NotANumber> {
         let mut changes = 0;

@@ -9,6 +9,7 @@ use super::{DirectionValues, Run, Scan};
 use crate::measure::CountError;
 use crate::sign::{LayerKinks, SignSets};
 use rayon::prelude::*;
+use std::cmp::Ordering;
 use tessera_net::{Network, NodeId, OffsetRows, Op, Scalar, Tensor};
 
 impl<T: Scalar> Run<'_, '_, T> {
@@ -105,19 +106,6 @@ impl<'a, T: Scalar> DenseLayer<'a, T> {
         &self.weights[unit * self.in_width..(unit + 1) * self.in_width]
     }
 
-    /// Record the signs of `center + W (input - center_input)`, the layer's value at a vertex
-    /// whose input is `input`.
-    pub(super) fn absorb_vertex(&self, sets: &mut SignSets, center: &[T], center_input: &[T], input: &[T]) {
-        let (difference, size) = self.difference(center_input, input);
-        for (unit, &c) in center.iter().enumerate() {
-            let code = match self.settled_code(sets, c, unit, size) {
-                Some(code) => code,
-                None => sets.code(c + dot(self.row(unit), &difference)),
-            };
-            sets.mark(unit, code);
-        }
-    }
-
     /// Number of units whose sign at the vertex with input `input` the bound does not settle.
     fn unsettled_units(&self, center: &[T], center_input: &[T], input: &[T]) -> usize {
         let (_, size) = self.difference(center_input, input);
@@ -137,6 +125,82 @@ impl<'a, T: Scalar> DenseLayer<'a, T> {
         let step = self.row_norms[unit] * size;
         let lowest = sets.code(c - step);
         (lowest == sets.code(c + step)).then_some(lowest)
+    }
+
+    /// A lower bound of the distance from `c` to the nearest kink of the counted layer: a
+    /// value closer to `c` than this lies on `c`'s piece (on neither kink).
+    fn margin(&self, c: T) -> T {
+        match self.kinks {
+            LayerKinks::AtZero => c.abs(),
+            LayerKinks::Clamp { lo, hi } => {
+                // The differences are rounded (their sign is exact): shrink them to stay below.
+                let shrink = T::from_f64(1.0 - 4.0 * unit_roundoff::<T>());
+                let (lo, hi) = (T::from_f64(lo), T::from_f64(hi));
+                let (below, above) = ((c - lo).abs(), (c - hi).abs());
+                (if below < above { below } else { above }) * shrink
+            }
+        }
+    }
+}
+
+/// One point's view of the counted dense layer for its exact vertices: its centre's value and
+/// input, and the units ordered by `margin_i / |W_i|`, the distance (relative to the weights'
+/// norm) from the centre's value to the unit's nearest kink. A vertex whose input differs from
+/// the centre's by `u` leaves unit i on the centre's piece when that ratio exceeds the bound
+/// `|u|` (enlarged by the layer's safety factor): those units form a suffix of the order, so
+/// each vertex costs one norm plus dot products for the units before it, and the settled units
+/// are marked once for all vertices.
+pub(super) struct PointBounds<'a, T> {
+    layer: &'a DenseLayer<'a, T>,
+    center: &'a [T],
+    center_input: &'a [T],
+    /// `(margin_i / |W_i|, i)`, ascending; a NaN ratio counts as lowest (never settled).
+    order: Vec<(T, usize)>,
+    /// Enlarges a vertex's bound to cover the rounding of the ratios.
+    guard: T,
+}
+
+impl<'a, T: Scalar> PointBounds<'a, T> {
+    pub(super) fn new(layer: &'a DenseLayer<'a, T>, center: &'a [T], center_input: &'a [T]) -> Self {
+        let lowest = T::from_f64(f64::NEG_INFINITY);
+        let mut order: Vec<(T, usize)> = center
+            .iter()
+            .zip(&layer.row_norms)
+            .enumerate()
+            .map(|(unit, (&c, &norm))| {
+                let ratio = layer.margin(c) / norm;
+                (if ratio.to_f64().is_nan() { lowest } else { ratio }, unit)
+            })
+            .collect();
+        order.sort_unstable_by(|a, b| a.0.partial_cmp(&b.0).expect("NaN ratios were replaced"));
+        let guard = T::from_f64(1.0 + 4.0 * unit_roundoff::<T>());
+        Self { layer, center, center_input, order, guard }
+    }
+
+    /// Record the signs of `center + W (input - center_input)` at every vertex whose layer
+    /// input is one of `inputs`.
+    pub(super) fn absorb_vertices<'r>(&self, sets: &mut SignSets, inputs: impl Iterator<Item = &'r [T]>)
+    where
+        T: 'r,
+    {
+        let mut difference = Vec::with_capacity(self.center_input.len());
+        // Units from this position on are settled on the centre's piece by some vertex.
+        let mut settled_from = self.order.len();
+        for input in inputs {
+            difference.clear();
+            difference.extend(input.iter().zip(self.center_input).map(|(&x, &c)| x - c));
+            let bound = norm(&difference) * self.layer.safety * self.guard;
+            let unsettled =
+                self.order.partition_point(|(ratio, _)| ratio.partial_cmp(&bound) != Some(Ordering::Greater));
+            for &(_, unit) in &self.order[..unsettled] {
+                let value = self.center[unit] + dot(self.layer.row(unit), &difference);
+                sets.mark(unit, sets.code(value));
+            }
+            settled_from = settled_from.min(unsettled);
+        }
+        for &(_, unit) in &self.order[settled_from..] {
+            sets.mark(unit, sets.code(self.center[unit]));
+        }
     }
 }
 
@@ -187,5 +251,69 @@ fn unit_roundoff<T: Scalar>() -> f64 {
         f64::from(f32::EPSILON) / 2.0
     } else {
         f64::EPSILON / 2.0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use tessera_net::{mlp, Activation};
+
+    fn kinks_of(clamp: bool) -> LayerKinks {
+        if clamp {
+            LayerKinks::Clamp { lo: -0.25, hi: 0.5 }
+        } else {
+            LayerKinks::AtZero
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+
+        /// Bounding, then dot products for the unsettled units only, records the same pieces
+        /// as computing every unit's value at every vertex.
+        #[test]
+        fn bounded_vertices_record_the_pieces_of_their_exact_values(
+            seed in 0u64..1000,
+            clamp in any::<bool>(),
+            center in prop::collection::vec(-1.0f64..1.0, 9),
+            center_input in prop::collection::vec(0.0f64..2.0, 12),
+            offsets in prop::collection::vec((prop::collection::vec(-1.0f64..1.0, 12), -7i32..1), 1..6),
+        ) {
+            let mut net = mlp::<f64>(&[8, 12, 9], Activation::Relu).unwrap();
+            net.init_pytorch_default(seed, 1.0);
+            let kinks = kinks_of(clamp);
+            let layer = DenseLayer::new(&net, 3, kinks);
+            // Centre values from far to within rounding of a kink.
+            let center: Vec<f64> = center.iter().enumerate().map(|(i, c)| c * 10f64.powi(-(i as i32))).collect();
+            let inputs: Vec<Vec<f64>> = offsets
+                .iter()
+                .map(|(u, scale)| center_input.iter().zip(u).map(|(c, d)| c + d * 10f64.powi(*scale)).collect())
+                .collect();
+            let mut bounded = SignSets::new(9, crate::ZeroSign::OwnSign, kinks);
+            PointBounds::new(&layer, &center, &center_input).absorb_vertices(&mut bounded, inputs.iter().map(Vec::as_slice));
+            let mut exact = SignSets::new(9, crate::ZeroSign::OwnSign, kinks);
+            for input in &inputs {
+                let difference: Vec<f64> = input.iter().zip(&center_input).map(|(x, c)| x - c).collect();
+                for (unit, c) in center.iter().enumerate() {
+                    exact.mark(unit, exact.code(c + dot(layer.row(unit), &difference)));
+                }
+            }
+            prop_assert_eq!(bounded.seen(), exact.seen());
+        }
+    }
+
+    /// A vertex at the centre settles nothing by the bound (its bound is zero) and is looked at
+    /// unit by unit; a centre exactly on a kink stays there.
+    #[test]
+    fn a_vertex_at_its_centre_takes_the_centres_pieces() {
+        let mut net = mlp::<f64>(&[2, 3, 4], Activation::Relu).unwrap();
+        net.init_pytorch_default(1, 1.0);
+        let layer = DenseLayer::new(&net, 3, LayerKinks::AtZero);
+        let (center, center_input) = ([0.0, -1.0, 2.0, 1e-300], [0.5, 0.0, 1.0]);
+        let mut sets = SignSets::new(4, crate::ZeroSign::OwnSign, LayerKinks::AtZero);
+        PointBounds::new(&layer, &center, &center_input).absorb_vertices(&mut sets, [&center_input[..]].into_iter());
+        assert_eq!(sets.seen(), &[2, 1, 4, 4]);
     }
 }
