@@ -18,10 +18,11 @@
 //! (`last_layer`). Max pooling materialises every vertex.
 
 mod fresh;
+mod last_conv;
 mod last_layer;
 
 use fresh::FreshRows;
-use last_layer::DenseLayer;
+use last_layer::BoundedLayer;
 
 use crate::measure::{is_kinked, CountError, LocalComplexity};
 use crate::sign::{LayerKinks, NotANumber, SignSets};
@@ -145,10 +146,15 @@ impl<T: Scalar> Run<'_, '_, T> {
         let net = self.lc.net;
         let last = self.lc.last_needed_node();
         let bounded_target = self.bounded_dense_target(last);
+        let bounded_conv = self.bounded_conv_target(last);
         for id in 1..=last {
             if Some(id) == bounded_target {
                 let layer = self.lc.activation_layer(last).or(self.lc.output_layer()).expect("last is counted");
                 return self.count_on_bounded_dense(id, layer);
+            }
+            if let Some((conv, bn)) = bounded_conv.filter(|&(conv, _)| conv == id) {
+                let layer = self.lc.activation_layer(last).expect("last is a counted activation");
+                return self.count_on_bounded_conv(conv, bn, layer);
             }
             let op = net.node(id).op.clone();
             let fresh = self.fresh.take();
@@ -223,7 +229,7 @@ impl<T: Scalar> Run<'_, '_, T> {
         &self,
         centers: &Tensor<T>,
         exact: &Tensor<T>,
-        dense: Option<(&DenseLayer<T>, &Tensor<T>)>,
+        dense: Option<(&dyn BoundedLayer<T>, &Tensor<T>)>,
         directions: impl Fn(usize) -> Option<D> + Sync,
         scan: Scan,
     ) -> Vec<Result<PointScan, NotANumber>> {
@@ -433,7 +439,7 @@ struct ExactRows<'a, T> {
     by_radius: &'a [Vec<usize>],
     /// When the rows are the inputs of the counted dense layer: that layer and the point's
     /// centre's input.
-    dense: Option<(&'a DenseLayer<'a, T>, &'a [T])>,
+    dense: Option<(&'a dyn BoundedLayer<T>, &'a [T])>,
 }
 
 impl<T: Scalar> ExactRows<'_, T> {

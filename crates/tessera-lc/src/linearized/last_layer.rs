@@ -41,7 +41,13 @@ impl<T: Scalar> Run<'_, '_, T> {
         };
         let scan = Scan { kinks, count: true, detect_flips: false };
         let scanned = if self.bounds_pay_off(&dense, &centers, &input.center, &input.exact) {
-            self.scan_points(&centers, &input.exact, Some((&dense, &input.center)), directions, scan)
+            self.scan_points(
+                &centers,
+                &input.exact,
+                Some((&dense as &dyn BoundedLayer<T>, &input.center)),
+                directions,
+                scan,
+            )
         } else {
             let exact = self.lc.apply_affine_rows(id, &[&input.exact], OffsetRows::All);
             self.scan_points(&centers, &exact, None, directions, scan)
@@ -53,9 +59,9 @@ impl<T: Scalar> Run<'_, '_, T> {
     /// on a sample of rows by the share of units the bound leaves unsettled: a dot product per
     /// unsettled unit costs several times a packed matrix product's share of it, and the bound
     /// itself costs a pass over every unit.
-    fn bounds_pay_off(
+    pub(super) fn bounds_pay_off(
         &self,
-        dense: &DenseLayer<T>,
+        dense: &dyn BoundedLayer<T>,
         centers: &Tensor<T>,
         center_inputs: &Tensor<T>,
         exact_inputs: &Tensor<T>,
@@ -71,6 +77,15 @@ impl<T: Scalar> Run<'_, '_, T> {
             .sum();
         unsettled * MAX_UNSETTLED_SHARE_FOR_BOUNDS < sample.len() * centers.width()
     }
+}
+
+/// A last counted layer whose value at a vertex is `center + L (input - center_input)` for a
+/// linear map `L`, the signs settled by bounds on `L` where they can be.
+pub(super) trait BoundedLayer<T>: Sync {
+    /// Record the signs of the layer's value at a vertex whose input is `input`.
+    fn absorb_vertex(&self, sets: &mut SignSets, center: &[T], center_input: &[T], input: &[T]);
+    /// Number of units whose sign at that vertex the bound does not settle.
+    fn unsettled_units(&self, center: &[T], center_input: &[T], input: &[T]) -> usize;
 }
 
 /// Exact rows looked at to choose between bounds and a matrix product.
@@ -105,9 +120,25 @@ impl<'a, T: Scalar> DenseLayer<'a, T> {
         &self.weights[unit * self.in_width..(unit + 1) * self.in_width]
     }
 
+    /// `input - center_input`, and its norm enlarged by the safety factor.
+    fn difference(&self, center_input: &[T], input: &[T]) -> (Vec<T>, T) {
+        let difference: Vec<T> = input.iter().zip(center_input).map(|(&x, &c)| x - c).collect();
+        let size = norm(&difference) * self.safety;
+        (difference, size)
+    }
+
+    /// The sign code every value within `|W_unit| size` of `c` has, if they share one.
+    fn settled_code(&self, sets: &SignSets, c: T, unit: usize, size: T) -> Option<u8> {
+        let step = self.row_norms[unit] * size;
+        let lowest = sets.code(c - step);
+        (lowest == sets.code(c + step)).then_some(lowest)
+    }
+}
+
+impl<T: Scalar> BoundedLayer<T> for DenseLayer<'_, T> {
     /// Record the signs of `center + W (input - center_input)`, the layer's value at a vertex
     /// whose input is `input`.
-    pub(super) fn absorb_vertex(&self, sets: &mut SignSets, center: &[T], center_input: &[T], input: &[T]) {
+    fn absorb_vertex(&self, sets: &mut SignSets, center: &[T], center_input: &[T], input: &[T]) {
         let (difference, size) = self.difference(center_input, input);
         for (unit, &c) in center.iter().enumerate() {
             let code = match self.settled_code(sets, c, unit, size) {
@@ -123,20 +154,6 @@ impl<'a, T: Scalar> DenseLayer<'a, T> {
         let (_, size) = self.difference(center_input, input);
         let sets = SignSets::new(0, crate::ZeroSign::OwnSign, self.kinks);
         center.iter().enumerate().filter(|&(unit, &c)| self.settled_code(&sets, c, unit, size).is_none()).count()
-    }
-
-    /// `input - center_input`, and its norm enlarged by the safety factor.
-    fn difference(&self, center_input: &[T], input: &[T]) -> (Vec<T>, T) {
-        let difference: Vec<T> = input.iter().zip(center_input).map(|(&x, &c)| x - c).collect();
-        let size = norm(&difference) * self.safety;
-        (difference, size)
-    }
-
-    /// The sign code every value within `|W_unit| size` of `c` has, if they share one.
-    fn settled_code(&self, sets: &SignSets, c: T, unit: usize, size: T) -> Option<u8> {
-        let step = self.row_norms[unit] * size;
-        let lowest = sets.code(c - step);
-        (lowest == sets.code(c + step)).then_some(lowest)
     }
 }
 
@@ -182,7 +199,7 @@ fn norm<T: Scalar>(v: &[T]) -> T {
 }
 
 /// Unit roundoff of `T` (2^-24 for f32, 2^-53 for f64).
-fn unit_roundoff<T: Scalar>() -> f64 {
+pub(super) fn unit_roundoff<T: Scalar>() -> f64 {
     if std::mem::size_of::<T>() == 4 {
         f64::from(f32::EPSILON) / 2.0
     } else {
