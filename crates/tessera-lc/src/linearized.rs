@@ -18,10 +18,11 @@
 //! (`last_layer`). Max pooling materialises every vertex.
 
 mod fresh;
+mod last_conv;
 mod last_layer;
 
 use fresh::FreshRows;
-use last_layer::{DenseLayer, PointBounds};
+use last_layer::{BoundedLayer, PointBound};
 
 use crate::measure::{is_kinked, CountError, LocalComplexity};
 use crate::sign::{LayerKinks, NotANumber, SignSets};
@@ -145,10 +146,15 @@ impl<T: Scalar> Run<'_, '_, T> {
         let net = self.lc.net;
         let last = self.lc.last_needed_node();
         let bounded_target = self.bounded_dense_target(last);
+        let bounded_conv = self.bounded_conv_target(last);
         for id in 1..=last {
             if Some(id) == bounded_target {
                 let layer = self.lc.activation_layer(last).or(self.lc.output_layer()).expect("last is counted");
                 return self.count_on_bounded_dense(id, layer);
+            }
+            if let Some((conv, bn)) = bounded_conv.filter(|&(conv, _)| conv == id) {
+                let layer = self.lc.activation_layer(last).expect("last is a counted activation");
+                return self.count_on_bounded_conv(conv, bn, layer);
             }
             let op = net.node(id).op.clone();
             let fresh = self.fresh.take();
@@ -223,7 +229,7 @@ impl<T: Scalar> Run<'_, '_, T> {
         &self,
         centers: &Tensor<T>,
         exact: &Tensor<T>,
-        dense: Option<(&DenseLayer<T>, &Tensor<T>)>,
+        dense: Option<(&dyn BoundedLayer<T>, &Tensor<T>)>,
         directions: impl Fn(usize) -> Option<D> + Sync,
         scan: Scan,
     ) -> Vec<Result<PointScan, NotANumber>> {
@@ -237,7 +243,7 @@ impl<T: Scalar> Run<'_, '_, T> {
                 let exact_rows = ExactRows {
                     rows: exact,
                     by_radius,
-                    dense: dense.map(|(layer, inputs)| PointBounds::new(layer, centers.row(b), inputs.row(b))),
+                    dense: dense.map(|(layer, inputs)| layer.for_point(centers.row(b), inputs.row(b))),
                 };
                 self.scan_point(b, centers.row(b), &exact_rows, directions(b), scan)
             })
@@ -434,18 +440,18 @@ impl<T: Scalar> Run<'_, '_, T> {
 struct ExactRows<'a, T> {
     rows: &'a Tensor<T>,
     by_radius: &'a [Vec<usize>],
-    /// When the rows are the inputs of the counted dense layer: that layer's bounds for the
-    /// point.
-    dense: Option<PointBounds<'a, T>>,
+    /// When the rows are the inputs of the last counted layer (dense or convolution): that
+    /// layer's bounds for the point.
+    dense: Option<Box<dyn PointBound<T> + 'a>>,
 }
 
 impl<T: Scalar> ExactRows<'_, T> {
     /// Record the signs of the rows of radius `rho`.
     fn absorb(&self, rho: usize, sets: &mut SignSets) {
-        let rows = self.by_radius[rho].iter().map(|&row| self.rows.row(row));
+        let mut rows = self.by_radius[rho].iter().map(|&row| self.rows.row(row));
         match &self.dense {
             None => rows.for_each(|row| sets.absorb(row)),
-            Some(bounds) => bounds.absorb_vertices(sets, rows),
+            Some(bounds) => bounds.absorb_vertices(sets, &mut rows),
         }
     }
 }

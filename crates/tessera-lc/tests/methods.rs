@@ -77,6 +77,20 @@ proptest! {
         assert_methods_agree(&net, o, &random_points(3, 72, 0.0, 1.0, seed))?;
     }
 
+    /// The last counted layer is a convolution (then batch norm): bounded, not convolved.
+    #[test]
+    fn fast_methods_equal_the_plain_computation_on_a_cnns_conv_layers(
+        seed in 0u64..10_000,
+        p in 1usize..=5,
+        radius in 0.001f64..1.0,
+        batch_norm in any::<bool>(),
+    ) {
+        let net = small_cnn_with(seed, batch_norm);
+        let mut o = options(72, p, seed, &[radius, 0.1 * radius], Method::Plain);
+        o.layers = LayerSelection::Convolutional;
+        assert_methods_agree(&net, o, &random_points(3, 72, 0.0, 1.0, seed))?;
+    }
+
     #[test]
     fn fast_methods_equal_the_plain_computation_on_a_residual_network(
         seed in 0u64..10_000,

@@ -42,7 +42,13 @@ impl<T: Scalar> Run<'_, '_, T> {
         };
         let scan = Scan { kinks, count: true, detect_flips: false };
         let scanned = if self.bounds_pay_off(&dense, &centers, &input.center, &input.exact) {
-            self.scan_points(&centers, &input.exact, Some((&dense, &input.center)), directions, scan)
+            self.scan_points(
+                &centers,
+                &input.exact,
+                Some((&dense as &dyn BoundedLayer<T>, &input.center)),
+                directions,
+                scan,
+            )
         } else {
             let exact = self.lc.apply_affine_rows(id, &[&input.exact], OffsetRows::All);
             self.scan_points(&centers, &exact, None, directions, scan)
@@ -54,9 +60,9 @@ impl<T: Scalar> Run<'_, '_, T> {
     /// on a sample of rows by the share of units the bound leaves unsettled: a dot product per
     /// unsettled unit costs several times a packed matrix product's share of it, and the bound
     /// itself costs a pass over every unit.
-    fn bounds_pay_off(
+    pub(super) fn bounds_pay_off(
         &self,
-        dense: &DenseLayer<T>,
+        dense: &dyn BoundedLayer<T>,
         centers: &Tensor<T>,
         center_inputs: &Tensor<T>,
         exact_inputs: &Tensor<T>,
@@ -72,6 +78,26 @@ impl<T: Scalar> Run<'_, '_, T> {
             .sum();
         unsettled * MAX_UNSETTLED_SHARE_FOR_BOUNDS < sample.len() * centers.width()
     }
+}
+
+/// A last counted layer whose value at a vertex is `center + L (input - center_input)` for a
+/// linear map `L`, the signs settled by bounds on `L` where they can be.
+pub(super) trait BoundedLayer<T>: Sync {
+    /// The layer's bounds for one point, whose centre has the value `center` here and the layer
+    /// input `center_input` (prepared once for all of the point's exact vertices).
+    fn for_point<'a>(&'a self, center: &'a [T], center_input: &'a [T]) -> Box<dyn PointBound<T> + 'a>;
+    /// Number of units whose sign at the vertex with layer input `input` the bound does not
+    /// settle.
+    fn unsettled_units(&self, center: &[T], center_input: &[T], input: &[T]) -> usize;
+}
+
+/// A bounded layer prepared for one point.
+pub(super) trait PointBound<T> {
+    /// Record the signs of the layer's values at the point's vertices whose layer inputs are
+    /// `inputs`.
+    fn absorb_vertices<'r>(&self, sets: &mut SignSets, inputs: &mut dyn Iterator<Item = &'r [T]>)
+    where
+        T: 'r;
 }
 
 /// Exact rows looked at to choose between bounds and a matrix product.
@@ -106,13 +132,6 @@ impl<'a, T: Scalar> DenseLayer<'a, T> {
         &self.weights[unit * self.in_width..(unit + 1) * self.in_width]
     }
 
-    /// Number of units whose sign at the vertex with input `input` the bound does not settle.
-    fn unsettled_units(&self, center: &[T], center_input: &[T], input: &[T]) -> usize {
-        let (_, size) = self.difference(center_input, input);
-        let sets = SignSets::new(0, crate::ZeroSign::OwnSign, self.kinks);
-        center.iter().enumerate().filter(|&(unit, &c)| self.settled_code(&sets, c, unit, size).is_none()).count()
-    }
-
     /// `input - center_input`, and its norm enlarged by the safety factor.
     fn difference(&self, center_input: &[T], input: &[T]) -> (Vec<T>, T) {
         let difference: Vec<T> = input.iter().zip(center_input).map(|(&x, &c)| x - c).collect();
@@ -143,6 +162,18 @@ impl<'a, T: Scalar> DenseLayer<'a, T> {
     }
 }
 
+impl<T: Scalar> BoundedLayer<T> for DenseLayer<'_, T> {
+    fn for_point<'a>(&'a self, center: &'a [T], center_input: &'a [T]) -> Box<dyn PointBound<T> + 'a> {
+        Box::new(PointBounds::new(self, center, center_input))
+    }
+
+    fn unsettled_units(&self, center: &[T], center_input: &[T], input: &[T]) -> usize {
+        let (_, size) = self.difference(center_input, input);
+        let sets = SignSets::new(0, crate::ZeroSign::OwnSign, self.kinks);
+        center.iter().enumerate().filter(|&(unit, &c)| self.settled_code(&sets, c, unit, size).is_none()).count()
+    }
+}
+
 /// One point's view of the counted dense layer for its exact vertices: its centre's value and
 /// input, and the units ordered by `margin_i / |W_i|`, the distance (relative to the weights'
 /// norm) from the centre's value to the unit's nearest kink. A vertex whose input differs from
@@ -161,7 +192,7 @@ pub(super) struct PointBounds<'a, T> {
 }
 
 impl<'a, T: Scalar> PointBounds<'a, T> {
-    pub(super) fn new(layer: &'a DenseLayer<'a, T>, center: &'a [T], center_input: &'a [T]) -> Self {
+    fn new(layer: &'a DenseLayer<'a, T>, center: &'a [T], center_input: &'a [T]) -> Self {
         let lowest = T::from_f64(f64::NEG_INFINITY);
         let mut order: Vec<(T, usize)> = center
             .iter()
@@ -176,10 +207,12 @@ impl<'a, T: Scalar> PointBounds<'a, T> {
         let guard = T::from_f64(1.0 + 4.0 * unit_roundoff::<T>());
         Self { layer, center, center_input, order, guard }
     }
+}
 
+impl<T: Scalar> PointBound<T> for PointBounds<'_, T> {
     /// Record the signs of `center + W (input - center_input)` at every vertex whose layer
     /// input is one of `inputs`.
-    pub(super) fn absorb_vertices<'r>(&self, sets: &mut SignSets, inputs: impl Iterator<Item = &'r [T]>)
+    fn absorb_vertices<'r>(&self, sets: &mut SignSets, inputs: &mut dyn Iterator<Item = &'r [T]>)
     where
         T: 'r,
     {
@@ -246,7 +279,7 @@ fn norm<T: Scalar>(v: &[T]) -> T {
 }
 
 /// Unit roundoff of `T` (2^-24 for f32, 2^-53 for f64).
-fn unit_roundoff<T: Scalar>() -> f64 {
+pub(super) fn unit_roundoff<T: Scalar>() -> f64 {
     if std::mem::size_of::<T>() == 4 {
         f64::from(f32::EPSILON) / 2.0
     } else {
@@ -292,7 +325,7 @@ mod tests {
                 .map(|(u, scale)| center_input.iter().zip(u).map(|(c, d)| c + d * 10f64.powi(*scale)).collect())
                 .collect();
             let mut bounded = SignSets::new(9, crate::ZeroSign::OwnSign, kinks);
-            PointBounds::new(&layer, &center, &center_input).absorb_vertices(&mut bounded, inputs.iter().map(Vec::as_slice));
+            PointBounds::new(&layer, &center, &center_input).absorb_vertices(&mut bounded, &mut inputs.iter().map(Vec::as_slice));
             let mut exact = SignSets::new(9, crate::ZeroSign::OwnSign, kinks);
             for input in &inputs {
                 let difference: Vec<f64> = input.iter().zip(&center_input).map(|(x, c)| x - c).collect();
@@ -313,7 +346,8 @@ mod tests {
         let layer = DenseLayer::new(&net, 3, LayerKinks::AtZero);
         let (center, center_input) = ([0.0, -1.0, 2.0, 1e-300], [0.5, 0.0, 1.0]);
         let mut sets = SignSets::new(4, crate::ZeroSign::OwnSign, LayerKinks::AtZero);
-        PointBounds::new(&layer, &center, &center_input).absorb_vertices(&mut sets, [&center_input[..]].into_iter());
+        PointBounds::new(&layer, &center, &center_input)
+            .absorb_vertices(&mut sets, &mut [&center_input[..]].into_iter());
         assert_eq!(sets.seen(), &[2, 1, 4, 4]);
     }
 }

@@ -23,6 +23,11 @@ pub fn random_points(n: usize, dim: usize, lo: f64, hi: f64, seed: u64) -> Vec<f
 
 /// A small CNN with batch norm (random running statistics), max pooling and a dense head.
 pub fn small_cnn(seed: u64) -> Network<f64> {
+    small_cnn_with(seed, true)
+}
+
+/// `small_cnn`, with or without its batch norms.
+pub fn small_cnn_with(seed: u64, batch_norm: bool) -> Network<f64> {
     let spec = CnnSpec {
         input: [2, 6, 6],
         convs: vec![
@@ -32,7 +37,7 @@ pub fn small_cnn(seed: u64) -> Network<f64> {
         hidden: vec![5],
         classes: 3,
         activation: Activation::Relu,
-        batch_norm: true,
+        batch_norm,
     };
     let mut net = cnn::<f64>(&spec).unwrap();
     net.init_pytorch_default(seed, 1.0);
