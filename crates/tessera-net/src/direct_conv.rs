@@ -219,12 +219,16 @@ impl Planes {
     pub(crate) fn pad(self, x: &[f32], planes: &mut Vec<f32>) {
         let [h, w] = self.in_hw;
         let count = x.len() / (h * w);
-        planes.clear();
+        // Each plane is zeroed just before it is filled, while it is in cache, rather than the
+        // whole buffer in one pass before.
         planes.resize(count * self.channel_len + self.slack(), 0.0);
-        let sources = x.chunks_exact(h * w).zip(planes.chunks_exact_mut(self.channel_len));
+        let (body, slack) = planes.split_at_mut(count * self.channel_len);
+        slack.fill(0.0);
+        let sources = x.chunks_exact(h * w).zip(body.chunks_exact_mut(self.channel_len));
         match self.layout {
             Layout::Padded => {
                 for (src, dst) in sources {
+                    dst.fill(0.0);
                     for (row, out) in src.chunks_exact(w).zip(dst[self.row + 1..].chunks_mut(self.row)) {
                         out[..w].copy_from_slice(row);
                     }
@@ -233,6 +237,7 @@ impl Planes {
             Layout::Phases => {
                 let phase_len = self.channel_len / 4;
                 for (src, dst) in sources {
+                    dst.fill(0.0);
                     // Input (y, x) sits at (y + 1, x + 1) of the padded plane.
                     for (y, row) in src.chunks_exact(w).enumerate() {
                         let padded_y = y + 1;
@@ -300,9 +305,9 @@ impl Planes {
     ) {
         assert!(padded.len() >= samples * cin * self.channel_len + self.slack() && dw.len() >= cout * cin * 9);
         let (span, [h, w]) = (self.span(), self.out_hw);
-        flat.clear();
         flat.resize(samples * cout * span, 0.0);
         for (g, f) in grad[..samples * cout * h * w].chunks_exact(h * w).zip(flat.chunks_exact_mut(span)) {
+            f.fill(0.0);
             for (row, dst) in g.chunks_exact(w).zip(f.chunks_mut(self.row)) {
                 dst[..w].copy_from_slice(row);
             }
