@@ -414,7 +414,7 @@ impl<T: Scalar> Network<T> {
     }
 }
 
-/// A 3x3 stride-1 convolution of every sample by the direct kernels (`direct_conv::applies`).
+/// A 3x3 convolution (stride 1 or 2) of every sample by the direct kernels (`direct_conv::applies`).
 fn direct_conv_forward(group: &ConvGroup, weight: &[f32], x: &[f32], out: &mut [f32]) {
     let (cin, cout) = (group.window.channels, group.cout);
     let planes = Planes::of(&group.window);
