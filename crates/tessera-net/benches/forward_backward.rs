@@ -45,7 +45,7 @@ fn bench_step_variants<T: Scalar>(c: &mut Criterion, group: &str, mut net: Netwo
     let target = random_batch::<T>(batch, &[net.output_width()], 2);
     let mut g = c.benchmark_group(group);
     g.throughput(Throughput::Elements(batch as u64));
-    let mut grads = Gradients { params: Vec::new(), input: None };
+    let mut grads = Gradients::default();
     g.bench_function(BenchmarkId::new(format!("{}/reused_gradients", T::DTYPE), batch), |b| {
         b.iter(|| {
             let tape = net.forward_tape(&x, Mode::Train).expect("forward");
@@ -97,7 +97,7 @@ fn conv3x3_layer(c: &mut Criterion, channels: usize, size: usize, stride: usize)
     });
     let tape = net.forward_tape(&x, Mode::Train).expect("forward");
     let gy = random_batch::<f32>(batch, &tape.output().shape, 2);
-    let mut grads = Gradients { params: Vec::new(), input: None };
+    let mut grads = Gradients::default();
     g.bench_function(BenchmarkId::new("F32/backward", batch), |b| {
         b.iter(|| {
             net.backward_into(&tape, &gy, Wants::ALL, &mut grads);

@@ -1,9 +1,10 @@
 //! Reverse-mode gradients of every op: parameter gradients (training) and input gradients
 //! (adversarial attacks), from a forward `Tape`.
 
+use crate::batch_norm::{self, ChannelLayout};
 use crate::conv::{avg_pool_adjoint, col2im, im2col, samples_per_gemm, ConvGroup, SideBySide, Window};
-use crate::direct_conv::{self, as_f32, as_f32_mut, Planes};
-use crate::forward::{channel_blocks, on_thread_pool, rows_per_task, Tape, ELEMENTWISE_CHUNK};
+use crate::direct_conv::{self, as_f32, as_f32_mut, InputGrad, Planes};
+use crate::forward::{on_thread_pool, rows_per_task, Tape, ELEMENTWISE_CHUNK};
 use crate::op::{Activation, Mode, Op};
 use crate::scalar::{fast_sum, gemm, MatRef};
 use crate::{Network, NodeId, Scalar, Tensor};
@@ -34,12 +35,67 @@ pub struct Gradients<T> {
     pub params: Vec<Vec<T>>,
     /// Gradient with respect to the network input (if wanted).
     pub input: Option<Tensor<T>>,
+    /// The buffers of the per-node gradients of the last pass, for the next one.
+    spare: SpareBuffers<T>,
+}
+
+impl<T> Default for Gradients<T> {
+    fn default() -> Self {
+        Self { params: Vec::new(), input: None, spare: SpareBuffers { buffers: Vec::new() } }
+    }
+}
+
+/// Buffers of per-node gradients no longer needed: a backward pass takes its gradient tensors
+/// from here and returns them when they are consumed, so that a training loop that keeps its
+/// `Gradients` allocates (and the operating system zero-fills) no gradient memory after the
+/// first step.
+#[derive(Clone, Debug)]
+struct SpareBuffers<T> {
+    buffers: Vec<Vec<T>>,
+}
+
+impl<T: Scalar> SpareBuffers<T> {
+    /// A batch of `shape` holding stale values: the caller must write every one.
+    fn stale(&mut self, batch: usize, shape: &[usize]) -> Tensor<T> {
+        let len = batch * shape.iter().product::<usize>();
+        // The smallest spare buffer that holds `len` values.
+        let fitting =
+            self.buffers.iter().enumerate().filter(|(_, b)| b.capacity() >= len).min_by_key(|(_, b)| b.capacity());
+        let mut data = match fitting.map(|(i, _)| i) {
+            Some(i) => self.buffers.swap_remove(i),
+            None => Vec::with_capacity(len),
+        };
+        data.truncate(len);
+        data.resize(len, T::zero());
+        Tensor { shape: shape.to_vec(), batch, data }
+    }
+
+    /// A batch of zeros of `shape`.
+    fn zeros(&mut self, batch: usize, shape: &[usize]) -> Tensor<T> {
+        let mut t = self.stale(batch, shape);
+        t.data.fill(T::zero());
+        t
+    }
+
+    /// A copy of `x`.
+    fn copy_of(&mut self, x: &Tensor<T>) -> Tensor<T> {
+        let mut t = self.stale(x.batch, &x.shape);
+        t.data.copy_from_slice(&x.data);
+        t
+    }
+
+    /// Keep `t`'s buffer for a later gradient.
+    fn give(&mut self, t: Tensor<T>) {
+        if t.data.capacity() > 0 {
+            self.buffers.push(t.data);
+        }
+    }
 }
 
 impl<T: Scalar> Network<T> {
     /// Back-propagate `grad_output` (dLoss/dOutput for the taped batch).
     pub fn backward(&self, tape: &Tape<T>, grad_output: &Tensor<T>, wants: Wants) -> Gradients<T> {
-        let mut grads = Gradients { params: Vec::new(), input: None };
+        let mut grads = Gradients::default();
         self.backward_into(tape, grad_output, wants, &mut grads);
         grads
     }
@@ -49,16 +105,24 @@ impl<T: Scalar> Network<T> {
     /// operating system zero-filling) the gradient memory at every step.
     pub fn backward_into(&self, tape: &Tape<T>, grad_output: &Tensor<T>, wants: Wants, out: &mut Gradients<T>) {
         let n = self.nodes().len();
+        let spare = &mut out.spare;
+        if let Some(old) = out.input.take() {
+            spare.give(old);
+        }
         let mut grads: Vec<Option<Tensor<T>>> = vec![None; n];
-        grads[n - 1] = Some(grad_output.clone().reshaped(self.shape(n - 1)));
+        grads[n - 1] = Some(spare.copy_of(grad_output).reshaped(self.shape(n - 1)));
         self.reset_param_grads(wants.params, &mut out.params);
         let needs_input_grad = self.nodes_needing_input_grad(wants.input);
-        on_thread_pool(|| self.propagate(tape, &mut grads, wants, &needs_input_grad, &mut out.params));
+        let params = &mut out.params;
+        on_thread_pool(|| self.propagate(tape, &mut grads, wants, &needs_input_grad, params, spare));
         out.input = if wants.input { grads[0].take() } else { None };
+        grads.into_iter().flatten().for_each(|g| spare.give(g));
     }
 
     /// Walk the nodes backwards from the output gradient in `grads[last]`, leaving the input
-    /// gradient in `grads[0]` and adding parameter gradients into `params`.
+    /// gradient in `grads[0]` and adding parameter gradients into `params`. An activation that
+    /// ran fused with the batch norm before it (`fused_batch_norm_backward`) is done in that
+    /// batch norm's pass.
     fn propagate(
         &self,
         tape: &Tape<T>,
@@ -66,20 +130,32 @@ impl<T: Scalar> Network<T> {
         wants: Wants,
         needs_input_grad: &[bool],
         params: &mut [Vec<T>],
+        spare: &mut SpareBuffers<T>,
     ) {
         let slots = self.param_slots();
+        let readers = self.reader_counts();
         for id in (1..self.nodes().len()).rev() {
-            let Some(g) = grads[id].take() else { continue };
-            let node = self.node(id);
-            let want_dx = needs_input_grad[id];
+            let Some(mut g) = grads[id].take() else { continue };
+            let fused = self.fused_batch_norm_backward(id, tape, &readers);
+            let target = fused.map_or(id, |(bn, _)| bn);
+            let node = self.node(target);
+            let want_dx = needs_input_grad[target];
             let count = node.op.param_names().len();
-            let param_out = if wants.params { Some(&mut params[slots[id]..slots[id] + count]) } else { None };
-            let dx = self.node_backward(id, tape, g, want_dx, param_out);
+            let param_out = if wants.params { Some(&mut params[slots[target]..slots[target] + count]) } else { None };
+            let dx = match fused {
+                Some((bn, slope)) => {
+                    let pre = &tape.values[bn].data[..];
+                    self.batch_norm_backward(bn, tape, &mut g, Some((slope, pre)), param_out);
+                    vec![g]
+                }
+                None => self.node_backward(id, tape, g, want_dx, param_out, spare),
+            };
             if !want_dx {
+                dx.into_iter().for_each(|d| spare.give(d));
                 continue;
             }
             for (&i, d) in node.inputs.iter().zip(dx) {
-                accumulate(&mut grads[i], d.reshaped(self.shape(i)));
+                accumulate(&mut grads[i], d.reshaped(self.shape(i)), spare);
             }
         }
     }
@@ -122,7 +198,8 @@ impl<T: Scalar> Network<T> {
     }
 
     /// Gradients of one node: returns the gradient for each input (empty if `want_dx` is false)
-    /// and writes parameter gradients into `param_out`. Elementwise ops reuse `g` in place.
+    /// and writes parameter gradients into `param_out`. Elementwise ops reuse `g` in place; the
+    /// others take their results from `spare` and give `g` back to it.
     fn node_backward(
         &self,
         id: NodeId,
@@ -130,29 +207,32 @@ impl<T: Scalar> Network<T> {
         mut g: Tensor<T>,
         want_dx: bool,
         param_out: Option<&mut [Vec<T>]>,
+        spare: &mut SpareBuffers<T>,
     ) -> Vec<Tensor<T>> {
         let node = self.node(id);
         let x = &tape.values[node.inputs[0]];
-        match node.op {
+        let dx = match node.op {
             Op::Input { .. } => vec![],
-            Op::Flatten => vec![g],
-            Op::Add => vec![g.clone(), g],
+            Op::Flatten => return vec![g],
+            Op::Add => return vec![spare.copy_of(&g), g],
             Op::Concat | Op::SliceChannels { .. } | Op::ChannelShuffle { .. } => {
                 if !want_dx {
-                    return vec![];
+                    vec![]
+                } else {
+                    let shapes: Vec<&[usize]> = node.inputs.iter().map(|&i| self.shape(i)).collect();
+                    self.channel_route(id).backward(&g, &shapes)
                 }
-                let shapes: Vec<&[usize]> = node.inputs.iter().map(|&i| self.shape(i)).collect();
-                self.channel_route(id).backward(&g, &shapes)
             }
             Op::Dense { in_features, out_features, .. } => {
                 if let Some(out) = param_out {
                     dense_param_grads(x, &g, in_features, out_features, out);
                 }
                 if !want_dx {
+                    spare.give(g);
                     return vec![];
                 }
                 let w = &self.params(id).tensors[0];
-                let mut dx = Tensor::zeros(g.batch, self.shape(node.inputs[0]));
+                let mut dx = spare.stale(g.batch, self.shape(node.inputs[0]));
                 let chunk = rows_per_task(g.batch, in_features * out_features);
                 dx.data.par_chunks_mut(chunk * in_features).zip(g.data.par_chunks(chunk * out_features)).for_each(
                     |(d, gi)| {
@@ -167,10 +247,10 @@ impl<T: Scalar> Network<T> {
                 );
                 vec![dx]
             }
-            Op::Conv2d { .. } => self.conv_backward(id, x, &g, want_dx, param_out).into_iter().collect(),
+            Op::Conv2d { .. } => self.conv_backward(id, x, &g, want_dx, param_out, spare).into_iter().collect(),
             Op::AvgPool2d { .. } => {
                 let w = self.window(id);
-                let mut dx = Tensor::zeros(g.batch, self.shape(node.inputs[0]));
+                let mut dx = spare.zeros(g.batch, self.shape(node.inputs[0]));
                 let (in_w, out_w) = (dx.width(), g.width());
                 dx.data
                     .par_chunks_mut(in_w)
@@ -180,7 +260,7 @@ impl<T: Scalar> Network<T> {
             }
             Op::MaxPool2d { .. } => {
                 let argmax = tape.argmax[id].as_ref().expect("max pool argmax on tape");
-                let mut dx = Tensor::zeros(g.batch, self.shape(node.inputs[0]));
+                let mut dx = spare.zeros(g.batch, self.shape(node.inputs[0]));
                 let (in_w, out_w) = (dx.width(), g.width());
                 dx.data.par_chunks_mut(in_w).zip(g.data.par_chunks(out_w)).zip(argmax.par_chunks(out_w)).for_each(
                     |((d, gi), a)| {
@@ -191,15 +271,17 @@ impl<T: Scalar> Network<T> {
                 );
                 vec![dx]
             }
-            Op::BatchNorm { channels, .. } => {
-                self.batch_norm_backward(id, tape, x, &mut g, channels, param_out);
-                vec![g]
+            Op::BatchNorm { .. } => {
+                self.batch_norm_backward(id, tape, &mut g, None, param_out);
+                return vec![g];
             }
             Op::Activation { activation } => {
                 activation_backward(activation, &x.data, &mut g.data);
-                vec![g]
+                return vec![g];
             }
-        }
+        };
+        spare.give(g);
+        dx
     }
 
     /// Parameter and input gradients of conv node `id`, over tasks of a few GEMM blocks each
@@ -212,10 +294,12 @@ impl<T: Scalar> Network<T> {
         g: &Tensor<T>,
         want_dx: bool,
         param_out: Option<&mut [Vec<T>]>,
+        spare: &mut SpareBuffers<T>,
     ) -> Option<Tensor<T>> {
         let (group, groups) = self.conv_group(id);
         if direct_conv::applies::<T>(&group, groups) {
-            return self.direct_conv_backward(id, &group, x, g, want_dx, param_out);
+            let dx = want_dx.then(|| spare.stale(x.batch, &x.shape));
+            return self.direct_conv_backward(id, &group, x, g, dx, param_out);
         }
         let w: Window = group.window;
         let weight = &self.params(id).tensors[0];
@@ -226,7 +310,7 @@ impl<T: Scalar> Network<T> {
         let tasks = x.batch.div_ceil(per_task);
         let want_params = param_out.is_some();
         let param_lens = if want_params { (cout * rows, cout) } else { (0, 0) };
-        let mut dx = want_dx.then(|| Tensor::zeros(x.batch, &x.shape));
+        let mut dx = want_dx.then(|| spare.zeros(x.batch, &x.shape));
         let dx_parts: Vec<Option<&mut [T]>> = match dx.as_mut() {
             Some(dx) => dx.data.chunks_mut(per_task * in_w).map(Some).collect(),
             None => (0..tasks).map(|_| None).collect(),
@@ -300,28 +384,25 @@ impl<T: Scalar> Network<T> {
     }
 
     /// `conv_backward` by the direct kernels (`direct_conv::applies`): per sample, the weight
-    /// gradient from the padded input and the input gradient from the padded output gradient,
-    /// over tasks of samples that each keep a partial dW.
+    /// gradient from the padded input and the input gradient (into `dx`, every value written)
+    /// from the padded output gradient, over tasks of samples that each keep a partial dW.
     fn direct_conv_backward(
         &self,
         id: NodeId,
         group: &ConvGroup,
         x: &Tensor<T>,
         g: &Tensor<T>,
-        want_dx: bool,
+        mut dx: Option<Tensor<T>>,
         param_out: Option<&mut [Vec<T>]>,
     ) -> Option<Tensor<T>> {
+        let want_dx = dx.is_some();
         let (cin, cout) = (group.window.channels, group.cout);
         let planes = Planes::of(&group.window);
         let weight = as_f32(&self.params(id).tensors[0]);
-        let mut flipped = Vec::new();
-        if want_dx {
-            direct_conv::input_grad_weights(weight, cin, cout, &mut flipped);
-        }
+        let input_grad = want_dx.then(|| InputGrad::new(&group.window, weight, cout));
         let (in_w, out_w, plen) = (x.width(), g.width(), group.window.out_len());
         let per_task = x.batch.div_ceil(4 * rayon::current_num_threads().max(1)).max(1);
         let param_lens = if param_out.is_some() { (weight.len(), cout) } else { (0, 0) };
-        let mut dx = want_dx.then(|| Tensor::zeros(x.batch, &x.shape));
         let tasks = x.batch.div_ceil(per_task);
         let dx_parts: Vec<Option<&mut [f32]>> = match dx.as_mut() {
             Some(dx) => as_f32_mut(&mut dx.data).chunks_mut(per_task * in_w).map(Some).collect(),
@@ -341,10 +422,9 @@ impl<T: Scalar> Network<T> {
                         db.iter_mut().zip(gi.chunks(plen)).for_each(|(b, gc)| *b += fast_sum(gc));
                     }
                 }
-                for (s, gi) in gs.chunks(out_w).enumerate() {
-                    if let Some(d) = dx_part.as_deref_mut() {
-                        planes.pad(gi, &mut padded);
-                        planes.correlate(&padded, cout, &flipped, cin, &mut flat, &mut d[s * in_w..(s + 1) * in_w]);
+                if let (Some(d), Some(input_grad)) = (dx_part.as_deref_mut(), &input_grad) {
+                    for (gi, di) in gs.chunks(out_w).zip(d.chunks_mut(in_w)) {
+                        input_grad.sample(gi, cout, &mut padded, &mut flat, di);
                     }
                 }
                 (dw, db)
@@ -362,68 +442,60 @@ impl<T: Scalar> Network<T> {
         dx
     }
 
+    /// Batch-norm node `id`'s gradient: `g` (of its output, or with `fused` of the output of
+    /// the activation after it: that activation's negative-side slope and pre-activation)
+    /// becomes the gradient of its input; gamma's and beta's go into `param_out`.
     fn batch_norm_backward(
         &self,
         id: NodeId,
         tape: &Tape<T>,
-        x: &Tensor<T>,
         g: &mut Tensor<T>,
-        channels: usize,
+        fused: Option<(T, &[T])>,
         param_out: Option<&mut [Vec<T>]>,
     ) {
-        let spatial = x.width() / channels;
+        let Op::BatchNorm { channels, eps, .. } = self.node(id).op else { unreachable!() };
+        let x = &tape.values[self.node(id).inputs[0]];
+        let layout = ChannelLayout { channels, spatial: x.width() / channels };
         let gamma = &self.params(id).tensors[0];
-        // Per channel: mean and inverse std used in the forward pass.
-        let (mean, inv_std, batch_mode) = match (&tape.batch_stats[id], tape.mode) {
-            (Some(s), Mode::Train) => (s.mean.clone(), s.inv_std.clone(), true),
+        let running_inv_std: Vec<T>;
+        let inputs = match (&tape.batch_stats[id], tape.mode) {
+            (Some(s), Mode::Train) => batch_norm::BackwardInputs {
+                x: &x.data,
+                mean: &s.mean,
+                inv_std: &s.inv_std,
+                batch_statistics: true,
+                count: s.count,
+                gamma,
+                activation: fused,
+            },
             _ => {
-                let Op::BatchNorm { eps, .. } = self.node(id).op else { unreachable!() };
                 let r = self.params(id).running.as_ref().expect("running stats");
-                let inv = r.var.iter().map(|&v| T::one() / (v + T::from_f64(eps)).sqrt()).collect();
-                (r.mean.clone(), inv, false)
+                running_inv_std = r.var.iter().map(|&v| T::one() / (v + T::from_f64(eps)).sqrt()).collect();
+                batch_norm::BackwardInputs {
+                    x: &x.data,
+                    mean: &r.mean,
+                    inv_std: &running_inv_std,
+                    batch_statistics: false,
+                    count: x.batch * layout.spatial,
+                    gamma,
+                    activation: fused,
+                }
             }
         };
-        // Per channel (in parallel): the sums of g and of g * xhat over batch and positions.
-        let (width, zero) = (x.width(), T::zero());
-        let (sum_g, sum_gx): (Vec<T>, Vec<T>) = (0..channels)
-            .into_par_iter()
-            .map(|c| {
-                let blocks = channel_blocks(&x.data, width, spatial, c).zip(channel_blocks(&g.data, width, spatial, c));
-                let (sg, sgx) = blocks
-                    .fold((zero, zero), |(sg, sgx), (xs, gs)| (sg + fast_sum(gs), sgx + centered_dot(xs, mean[c], gs)));
-                (sg, sgx * inv_std[c])
-            })
-            .unzip();
+        let (d_gamma, d_beta) = batch_norm::backward(layout, &inputs, &mut g.data);
         if let Some(out) = param_out {
-            add_into(&mut out[0], &sum_gx);
-            add_into(&mut out[1], &sum_g);
+            add_into(&mut out[0], &d_gamma);
+            add_into(&mut out[1], &d_beta);
         }
-        let n = T::from_f64((spatial * x.batch) as f64);
-        let chunk = (ELEMENTWISE_CHUNK / width).max(1) * width;
-        g.data.par_chunks_mut(chunk).zip(x.data.par_chunks(chunk)).for_each(|(dr, xr)| {
-            for (c, (d, xs)) in dr.chunks_mut(spatial).zip(xr.chunks(spatial)).enumerate() {
-                let c = c % channels;
-                let k = gamma[c] * inv_std[c];
-                if !batch_mode {
-                    d.iter_mut().for_each(|d| *d *= k);
-                    continue;
-                }
-                let (mean_g, mean_gx) = (sum_g[c] / n, sum_gx[c] / n);
-                for (d, &xv) in d.iter_mut().zip(xs) {
-                    let xhat = (xv - mean[c]) * inv_std[c];
-                    *d = k * (*d - mean_g - xhat * mean_gx);
-                }
-            }
-        });
     }
 }
 
 /// `sum_i (x_i - mean) * g_i`, with eight independent partial sums (see `fast_sum`).
-fn centered_dot<T: Scalar>(x: &[T], mean: T, g: &[T]) -> T {
+pub(crate) fn centered_dot<T: Scalar>(x: &[T], mean: T, g: &[T]) -> T {
     let mut lanes = [T::zero(); 8];
-    let (xc, gc) = (x.chunks_exact(8), g.chunks_exact(8));
-    let tail: T = xc.remainder().iter().zip(gc.remainder()).map(|(&x, &g)| (x - mean) * g).sum();
-    for (xs, gs) in xc.zip(gc) {
+    let ((xc, x_rest), (gc, g_rest)) = (x.as_chunks::<8>(), g.as_chunks::<8>());
+    let tail: T = x_rest.iter().zip(g_rest).map(|(&x, &g)| (x - mean) * g).sum();
+    for (xs, gs) in xc.iter().zip(gc) {
         for ((l, &x), &g) in lanes.iter_mut().zip(xs).zip(gs) {
             *l += (x - mean) * g;
         }
@@ -457,7 +529,7 @@ fn keep_where_between<T: Scalar>(g: &mut [T], pre: &[T], lo: T, hi: T) {
 
 /// `g[i] *= slope` where `pre[i] < 0`; written as a select, not a branch, because the signs are
 /// unpredictable (and so that it vectorises).
-fn scale_where_negative<T: Scalar>(g: &mut [T], pre: &[T], slope: T) {
+pub(crate) fn scale_where_negative<T: Scalar>(g: &mut [T], pre: &[T], slope: T) {
     let zero = T::zero();
     for (d, &p) in g.iter_mut().zip(pre) {
         *d = if p < zero { *d * slope } else { *d };
@@ -482,9 +554,12 @@ fn dense_param_grads<T: Scalar>(x: &Tensor<T>, g: &Tensor<T>, in_f: usize, out_f
     }
 }
 
-fn accumulate<T: Scalar>(slot: &mut Option<Tensor<T>>, value: Tensor<T>) {
+fn accumulate<T: Scalar>(slot: &mut Option<Tensor<T>>, value: Tensor<T>, spare: &mut SpareBuffers<T>) {
     match slot {
-        Some(existing) => add_into(&mut existing.data, &value.data),
+        Some(existing) => {
+            add_into(&mut existing.data, &value.data);
+            spare.give(value);
+        }
         None => *slot = Some(value),
     }
 }

@@ -1,4 +1,4 @@
-//! Direct 3x3 convolution (stride 1, padding 1) in f32 on AVX-512 or AVX2 + FMA: forward,
+//! Direct 3x3 convolution (stride 1 or 2, padding 1) in f32 on AVX-512 or AVX2 + FMA: forward,
 //! input gradient and weight gradient of one sample, without im2col.
 //!
 //! With few channels (the 16- to 64-channel stages of a ResNet, a CNN's first layers) an
@@ -7,6 +7,12 @@
 //! zero-bordered `[C][H + 2][W + 2]` buffer, and the kernels read vectors of 16 (or 8) output
 //! positions straight from it at the nine kernel offsets (see `Planes`), with the output
 //! channels of a block in registers.
+//!
+//! A stride-2 convolution first splits each padded plane into its four phases (even and odd
+//! rows times even and odd columns): every kernel cell then reads one phase at a unit shift, and
+//! the same kernels apply. Its input gradient is, per phase of the padded input, a stride-1
+//! correlation of the padded output gradient with the kernel cells of that phase (4, 2, 2 and 1
+//! of them), scattered back to the input positions of the phase.
 //!
 //! Sums run over input channels and kernel cells in that order (the weight gradient: over
 //! positions in lanes, then across lanes), so results differ from the im2col path by
@@ -47,15 +53,19 @@ impl Isa {
 }
 
 /// Whether the direct kernels handle this convolution: f32 on a CPU with AVX-512 or AVX2 + FMA,
-/// one group, a 3x3 kernel with stride 1 and padding 1.
+/// one group, a 3x3 kernel with padding 1 and stride 1 or 2 (the same on both axes).
 pub(crate) fn applies<T: 'static>(group: &ConvGroup, groups: usize) -> bool {
     let w = &group.window;
+    let stride_fits = match w.stride {
+        [1, 1] => w.in_hw == w.out_hw,
+        [2, 2] => (0..2).all(|a| w.out_hw[a] == w.in_hw[a].div_ceil(2)),
+        _ => false,
+    };
     std::any::TypeId::of::<T>() == std::any::TypeId::of::<f32>()
         && groups == 1
         && w.kernel == [3, 3]
-        && w.stride == [1, 1]
         && w.padding == [1, 1]
-        && w.in_hw == w.out_hw
+        && stride_fits
         && w.in_hw[0] > 0
         && w.in_hw[1] > 0
         && Isa::detect().is_some()
@@ -88,98 +98,191 @@ pub(crate) fn forward_weights(weight: &[f32], cin: usize, cout: usize, out: &mut
     }
 }
 
-/// The weights of the input gradient: a correlation of the padded output gradient with the
-/// kernel turned by 180 degrees and the channel roles swapped, `[cout][ky][kx][cin]` holding
-/// `w[co][ci][2 - ky][2 - kx]`.
-pub(crate) fn input_grad_weights(weight: &[f32], cin: usize, cout: usize, out: &mut Vec<f32>) {
-    out.resize(weight.len(), 0.0);
+/// The weights of a correlation of the output gradient (channel roles swapped), for kernel
+/// cells `cells` (indices `ky * 3 + kx`): `[cout][cells.len()][cin]` holding `w[co][ci][k]`.
+fn gathered_weights(weight: &[f32], cin: usize, cout: usize, cells: &[usize], out: &mut Vec<f32>) {
+    let n = cells.len();
+    out.resize(cout * n * cin, 0.0);
     for co in 0..cout {
         for ci in 0..cin {
-            for k in 0..9 {
-                out[(co * 9 + 8 - k) * cin + ci] = weight[(co * cin + ci) * 9 + k];
+            for (j, &k) in cells.iter().enumerate() {
+                out[(co * n + j) * cin + ci] = weight[(co * cin + ci) * 9 + k];
             }
         }
     }
 }
 
-/// The geometry of one sample's planes and the instruction set that runs on them.
+/// How the input planes of a correlation are laid out.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Layout {
+    /// `[C][H + 2][W + 2]`, a zero border around each plane.
+    Padded,
+    /// `[C][4][H' + 1][W' + 1]`: the four phases (row parity, then column parity) of the padded
+    /// plane, `H'` and `W'` being the output size of a stride-2 convolution.
+    Phases,
+}
+
+/// The geometry of one sample's correlation and the instruction set that runs on it.
 ///
-/// The kernels see a padded plane `[H + 2][W + 2]` as one flat row and compute outputs at the
-/// flat positions `y * (W + 2) + x` for every `x < W + 2` (the two extra columns per row, and
-/// the rounding up to whole vectors, are discarded): a vector of consecutive positions then
-/// reads consecutive inputs at every kernel offset, whatever the width.
+/// The kernels compute output `(y, x)` at the flat position `y * row + x` for every `x < row`
+/// (the extra columns, and the rounding up to whole vectors, are discarded), and read kernel
+/// cell `k` at that position plus `cells[k]` in the channel's input planes: a vector of
+/// consecutive positions then reads consecutive inputs at every kernel cell.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Planes {
-    h: usize,
-    w: usize,
     isa: Isa,
+    /// The size of one unpadded input plane.
+    in_hw: [usize; 2],
+    /// The size of one output plane.
+    out_hw: [usize; 2],
+    layout: Layout,
+    /// Flat positions per output row.
+    row: usize,
+    /// Input values per channel, as the kernels read them.
+    channel_len: usize,
+    /// Offset of each kernel cell read, from the flat output position.
+    cells: [usize; 9],
+    cell_count: usize,
 }
 
 impl Planes {
-    /// The planes of a window that `applies` accepted.
+    /// The planes of the forward pass and weight gradient of a window that `applies` accepted.
     pub(crate) fn of(window: &Window) -> Self {
         let isa = Isa::detect().expect("direct convolution on a CPU without AVX2");
-        Self { h: window.in_hw[0], w: window.in_hw[1], isa }
+        let (in_hw, out_hw) = (window.in_hw, window.out_hw);
+        if window.stride == [1, 1] {
+            let row = in_hw[1] + 2;
+            let cells = std::array::from_fn(|k| (k / 3) * row + k % 3);
+            let channel_len = (in_hw[0] + 2) * row;
+            return Self { isa, in_hw, out_hw, layout: Layout::Padded, row, channel_len, cells, cell_count: 9 };
+        }
+        let row = out_hw[1] + 1;
+        let phase_len = (out_hw[0] + 1) * row;
+        let cells = std::array::from_fn(|k| {
+            let (ky, kx) = (k / 3, k % 3);
+            ((ky % 2) * 2 + kx % 2) * phase_len + (ky / 2) * row + kx / 2
+        });
+        Self { isa, in_hw, out_hw, layout: Layout::Phases, row, channel_len: 4 * phase_len, cells, cell_count: 9 }
     }
-    fn padded_width(self) -> usize {
-        self.w + 2
+
+    /// The correlations of the padded output gradient that make the input gradient, each with
+    /// the kernel cells it reads (indices `ky * 3 + kx`) and the phase `(row, column)` of the
+    /// padded input it fills: one for stride 1 (the kernel turned by 180 degrees), four for
+    /// stride 2.
+    fn input_grad_parts(window: &Window) -> Vec<(Self, Vec<usize>, [usize; 2])> {
+        let isa = Isa::detect().expect("direct convolution on a CPU without AVX2");
+        let out_hw = window.out_hw;
+        let row = out_hw[1] + 2;
+        let planes = |shifts: &[(usize, usize)], hw: [usize; 2]| Self {
+            isa,
+            in_hw: out_hw,
+            out_hw: hw,
+            layout: Layout::Padded,
+            row,
+            channel_len: (out_hw[0] + 2) * row,
+            cells: std::array::from_fn(|j| shifts.get(j).map_or(0, |&(dy, dx)| dy * row + dx)),
+            cell_count: shifts.len(),
+        };
+        if window.stride == [1, 1] {
+            let shifts: Vec<(usize, usize)> = (0..9).map(|j| (j / 3, j % 3)).collect();
+            return vec![(planes(&shifts, out_hw), (0..9).rev().collect(), [1, 1])];
+        }
+        // Phase (a, b) of the padded input at (i, j) is the sum over the cells (ky, kx) of
+        // that parity of w[ky][kx] g[i - ky / 2][j - kx / 2]: in the output gradient padded by
+        // one, a read at (i, j) + (1 - ky / 2, 1 - kx / 2).
+        let phase_hw = [out_hw[0] + 1, out_hw[1] + 1];
+        [[0, 0], [0, 1], [1, 0], [1, 1]]
+            .into_iter()
+            .map(|[a, b]| {
+                let ks: Vec<usize> = (0..9).filter(|k| (k / 3) % 2 == a && (k % 3) % 2 == b).collect();
+                let shifts: Vec<(usize, usize)> = ks.iter().map(|k| (1 - k / 3 / 2, 1 - k % 3 / 2)).collect();
+                (planes(&shifts, phase_hw), ks, [a, b])
+            })
+            .collect()
     }
-    fn padded_len(self) -> usize {
-        (self.h + 2) * (self.w + 2)
-    }
-    /// Zeros after the last padded plane: the discarded positions of its last vectors read
-    /// up to `lanes + 2` values past it.
+
+    /// Zeros after the last input plane: the reads of the discarded positions of the last
+    /// vectors run past it.
     fn slack(self) -> usize {
-        self.isa.lanes() + 2 * self.padded_width() + 2
+        self.span() + self.cells.iter().max().copied().unwrap_or(0) + self.isa.lanes()
     }
     /// Flat output positions per channel, whole vectors.
     fn span(self) -> usize {
-        (self.h * self.padded_width()).next_multiple_of(self.isa.lanes())
+        (self.out_hw[0] * self.row).next_multiple_of(self.isa.lanes())
     }
     fn vectors(self) -> usize {
         self.span() / self.isa.lanes()
     }
 
-    /// Copy the planes of `x` (any number of samples, one after the other) into `padded` with a
-    /// zero border.
-    pub(crate) fn pad(self, x: &[f32], padded: &mut Vec<f32>) {
-        let planes = x.len() / (self.h * self.w);
-        padded.clear();
-        padded.resize(planes * self.padded_len() + self.slack(), 0.0);
-        let pw = self.padded_width();
-        for (src, dst) in x.chunks_exact(self.h * self.w).zip(padded.chunks_exact_mut(self.padded_len())) {
-            for (row, out) in src.chunks_exact(self.w).zip(dst[pw + 1..].chunks_mut(pw)) {
-                out[..self.w].copy_from_slice(row);
+    /// Copy the planes of `x` (any number of samples, one after the other) into `planes` as the
+    /// kernels read them: with a zero border, split into phases for stride 2.
+    pub(crate) fn pad(self, x: &[f32], planes: &mut Vec<f32>) {
+        let [h, w] = self.in_hw;
+        let count = x.len() / (h * w);
+        // Each plane is zeroed just before it is filled, while it is in cache, rather than the
+        // whole buffer in one pass before.
+        planes.resize(count * self.channel_len + self.slack(), 0.0);
+        let (body, slack) = planes.split_at_mut(count * self.channel_len);
+        slack.fill(0.0);
+        let sources = x.chunks_exact(h * w).zip(body.chunks_exact_mut(self.channel_len));
+        match self.layout {
+            Layout::Padded => {
+                for (src, dst) in sources {
+                    dst.fill(0.0);
+                    for (row, out) in src.chunks_exact(w).zip(dst[self.row + 1..].chunks_mut(self.row)) {
+                        out[..w].copy_from_slice(row);
+                    }
+                }
+            }
+            Layout::Phases => {
+                let phase_len = self.channel_len / 4;
+                for (src, dst) in sources {
+                    dst.fill(0.0);
+                    // Input (y, x) sits at (y + 1, x + 1) of the padded plane.
+                    for (y, row) in src.chunks_exact(w).enumerate() {
+                        let padded_y = y + 1;
+                        let (parity, i) = (padded_y % 2, padded_y / 2);
+                        let even = &mut dst[(parity * 2) * phase_len + i * self.row..][..self.row];
+                        even.iter_mut().skip(1).zip(row.iter().skip(1).step_by(2)).for_each(|(d, &v)| *d = v);
+                        let odd = &mut dst[(parity * 2 + 1) * phase_len + i * self.row..][..self.row];
+                        odd.iter_mut().zip(row.iter().step_by(2)).for_each(|(d, &v)| *d = v);
+                    }
+                }
             }
         }
     }
 
-    /// `out[co][p] = sum_{ci, ky, kx} weights[ci][ky][kx][co] * padded[ci][p + (ky, kx)]`:
-    /// the forward pass with `forward_weights`, the input gradient with `input_grad_weights`.
-    /// `flat` is scratch for the flat outputs.
+    /// `flat[co][p] = sum_{ci, k} weights[ci][k][co] * planes[ci][p + cells[k]]` at every flat
+    /// position `p` (`[cout][span]`).
+    fn correlate_flat(self, planes: &[f32], cin: usize, weights: &[f32], cout: usize, flat: &mut Vec<f32>) {
+        assert!(planes.len() >= cin * self.channel_len + self.slack() && weights.len() >= cin * self.cell_count * cout);
+        flat.resize(cout * self.span(), 0.0);
+        // SAFETY: `Isa::detect` found the instruction set on this CPU; with the slack asserted
+        // above, every vector read at a kernel cell lies inside `planes`.
+        #[cfg(target_arch = "x86_64")]
+        unsafe {
+            match self.isa {
+                Isa::Avx512 => avx512::correlate(self, planes, cin, weights, cout, flat),
+                Isa::Avx2 => avx2::correlate(self, planes, cin, weights, cout, flat),
+            }
+        }
+    }
+
+    /// `correlate_flat` with the outputs `[cout][H'][W']` copied into `out`: the forward pass
+    /// with `forward_weights`.
     pub(crate) fn correlate(
         self,
-        padded: &[f32],
+        planes: &[f32],
         cin: usize,
         weights: &[f32],
         cout: usize,
         flat: &mut Vec<f32>,
         out: &mut [f32],
     ) {
-        assert!(padded.len() >= cin * self.padded_len() + self.slack() && weights.len() >= cin * 9 * cout);
-        let (span, pw, w) = (self.span(), self.padded_width(), self.w);
-        flat.resize(cout * span, 0.0);
-        // SAFETY: `Isa::detect` found the instruction set on this CPU; with the slack asserted
-        // above, every vector read at a kernel offset lies inside `padded`.
-        #[cfg(target_arch = "x86_64")]
-        unsafe {
-            match self.isa {
-                Isa::Avx512 => avx512::correlate(self, padded, cin, weights, cout, flat),
-                Isa::Avx2 => avx2::correlate(self, padded, cin, weights, cout, flat),
-            }
-        }
-        for (o, f) in out[..cout * self.h * w].chunks_exact_mut(self.h * w).zip(flat.chunks_exact(span)) {
-            for (row, src) in o.chunks_exact_mut(w).zip(f.chunks(pw)) {
+        self.correlate_flat(planes, cin, weights, cout, flat);
+        let ([h, w], span) = (self.out_hw, self.span());
+        for (o, f) in out[..cout * h * w].chunks_exact_mut(h * w).zip(flat.chunks_exact(span)) {
+            for (row, src) in o.chunks_exact_mut(w).zip(f.chunks(self.row)) {
                 row.copy_from_slice(&src[..w]);
             }
         }
@@ -200,12 +303,12 @@ impl Planes {
         flat: &mut Vec<f32>,
         dw: &mut [f32],
     ) {
-        assert!(padded.len() >= samples * cin * self.padded_len() + self.slack() && dw.len() >= cout * cin * 9);
-        let (span, pw, w) = (self.span(), self.padded_width(), self.w);
-        flat.clear();
+        assert!(padded.len() >= samples * cin * self.channel_len + self.slack() && dw.len() >= cout * cin * 9);
+        let (span, [h, w]) = (self.span(), self.out_hw);
         flat.resize(samples * cout * span, 0.0);
-        for (g, f) in grad[..samples * cout * self.h * w].chunks_exact(self.h * w).zip(flat.chunks_exact_mut(span)) {
-            for (row, dst) in g.chunks_exact(w).zip(f.chunks_mut(pw)) {
+        for (g, f) in grad[..samples * cout * h * w].chunks_exact(h * w).zip(flat.chunks_exact_mut(span)) {
+            f.fill(0.0);
+            for (row, dst) in g.chunks_exact(w).zip(f.chunks_mut(self.row)) {
                 dst[..w].copy_from_slice(row);
             }
         }
@@ -215,6 +318,56 @@ impl Planes {
             match self.isa {
                 Isa::Avx512 => avx512::weight_grad(self, padded, cin, flat, cout, samples, dw),
                 Isa::Avx2 => avx2::weight_grad(self, padded, cin, flat, cout, samples, dw),
+            }
+        }
+    }
+}
+
+/// The input gradient of one convolution by the direct kernels: the correlations of
+/// `Planes::input_grad_parts`, with the weights of each gathered once.
+pub(crate) struct InputGrad {
+    parts: Vec<(Planes, Vec<f32>, [usize; 2])>,
+    stride: usize,
+    /// Input channels and the size of one input plane.
+    cin: usize,
+    in_hw: [usize; 2],
+}
+
+impl InputGrad {
+    /// For a window that `applies` accepted, with weights `[cout][cin][3][3]`.
+    pub(crate) fn new(window: &Window, weight: &[f32], cout: usize) -> Self {
+        let cin = window.channels;
+        let parts = Planes::input_grad_parts(window)
+            .into_iter()
+            .map(|(planes, cells, phase)| {
+                let mut weights = Vec::new();
+                gathered_weights(weight, cin, cout, &cells, &mut weights);
+                (planes, weights, phase)
+            })
+            .collect();
+        Self { parts, stride: window.stride[0], cin, in_hw: window.in_hw }
+    }
+
+    /// The input gradient `d` (`[cin][H][W]`, every value written) of one sample from its output
+    /// gradient `g` (`[cout][H'][W']`); `padded` and `flat` are scratch.
+    pub(crate) fn sample(&self, g: &[f32], cout: usize, padded: &mut Vec<f32>, flat: &mut Vec<f32>, d: &mut [f32]) {
+        let (cin, [h, w]) = (self.cin, self.in_hw);
+        self.parts[0].0.pad(g, padded);
+        if self.stride == 1 {
+            let (planes, weights, _) = &self.parts[0];
+            planes.correlate(padded, cout, weights, cin, flat, d);
+            return;
+        }
+        for (planes, weights, [a, b]) in &self.parts {
+            planes.correlate_flat(padded, cout, weights, cin, flat);
+            // Phase (a, b) at (i, j) is input (2i + a - 1, 2j + b - 1) (the padded plane's
+            // border is dropped): the columns 1 - b, 3 - b, .. of every other row.
+            for (dc, f) in d[..cin * h * w].chunks_exact_mut(h * w).zip(flat.chunks_exact(planes.span())) {
+                for (i, src) in f.chunks(planes.row).take(planes.out_hw[0]).enumerate() {
+                    let Some(y) = (2 * i + a).checked_sub(1).filter(|&y| y < h) else { continue };
+                    let row = dc[y * w..(y + 1) * w].iter_mut().skip(1 - b).step_by(2);
+                    row.zip(&src[1 - b..]).for_each(|(d, &v)| *d = v);
+                }
             }
         }
     }
@@ -282,14 +435,13 @@ macro_rules! kernels {
                 v: usize,
                 out: &mut [f32],
             ) {
-                let pw = p.padded_width();
                 let corners: [usize; V] = std::array::from_fn(|j| (v + j) * LANES);
+                let cells = &p.cells[..p.cell_count];
                 let mut acc = [[$zero(); V]; B];
                 for ci in 0..cin {
-                    let plane = padded.as_ptr().add(ci * p.padded_len());
-                    let cell_weights = weights.as_ptr().add(ci * 9 * cout + co);
-                    for k in 0..9 {
-                        let shift = (k / 3) * pw + k % 3;
+                    let plane = padded.as_ptr().add(ci * p.channel_len);
+                    let cell_weights = weights.as_ptr().add(ci * cells.len() * cout + co);
+                    for (k, &shift) in cells.iter().enumerate() {
                         let inputs: [$v; V] = std::array::from_fn(|j| $load(plane.add(corners[j] + shift)));
                         for (b, acc) in acc.iter_mut().enumerate() {
                             let w = $set1(*cell_weights.add(k * cout + b));
@@ -352,11 +504,12 @@ macro_rules! kernels {
             ) {
                 let mut acc = [[$zero(); 3]; B];
                 for s in 0..samples {
-                    let plane = padded.as_ptr().add((s * cin + ci) * p.padded_len() + ky * p.padded_width());
+                    let plane = padded.as_ptr().add((s * cin + ci) * p.channel_len);
+                    let cells: [usize; 3] = std::array::from_fn(|kx| p.cells[ky * 3 + kx]);
                     let grads = grad.as_ptr().add((s * cout + co) * p.span());
                     for v in 0..p.vectors() {
                         let corner = plane.add(v * LANES);
-                        let inputs: [$v; 3] = std::array::from_fn(|kx| $load(corner.add(kx)));
+                        let inputs: [$v; 3] = std::array::from_fn(|kx| $load(corner.add(cells[kx])));
                         for (b, acc) in acc.iter_mut().enumerate() {
                             let g = $load(grads.add(b * p.span() + v * LANES));
                             for (a, &x) in acc.iter_mut().zip(&inputs) {
@@ -420,48 +573,50 @@ unsafe fn horizontal_sum_256(v: std::arch::x86_64::__m256) -> f32 {
 mod tests {
     use super::*;
 
-    /// Plain loops: `out[co][y][x] = sum w[ci][ky][kx][co] x[ci][y + ky - 1][x + kx - 1]` and
-    /// `dw[co][ci][k] = sum g[s][co][y][x] x[s][ci][y + ky - 1][x + kx - 1]`.
+    /// Plain loops of a 3x3 convolution with padding 1 and `stride`, inputs `[s][cin][h][w]`,
+    /// weights `[cout][cin][3][3]`, output gradient `g` `[s][cout][oh][ow]`: the output of
+    /// sample 0, and over all samples the weight and input gradients.
     fn reference(
-        h: usize,
-        w: usize,
+        [h, w]: [usize; 2],
+        stride: usize,
         x: &[f32],
         cin: usize,
         wt: &[f32],
         g: &[f32],
         cout: usize,
-    ) -> (Vec<f32>, Vec<f32>) {
+    ) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
+        let (oh, ow) = ((h - 1) / stride + 1, (w - 1) / stride + 1);
         let samples = x.len() / (cin * h * w);
-        let at = |s: usize, ci: usize, y: isize, xx: isize| {
+        let source = |oy: usize, ox: usize, k: usize| {
+            let (y, xx) = ((oy * stride + k / 3) as isize - 1, (ox * stride + k % 3) as isize - 1);
             let inside = y >= 0 && xx >= 0 && (y as usize) < h && (xx as usize) < w;
-            if inside {
-                x[((s * cin + ci) * h + y as usize) * w + xx as usize]
-            } else {
-                0.0
-            }
+            inside.then(|| y as usize * w + xx as usize)
         };
-        let (mut out, mut dw) = (vec![0.0; cout * h * w], vec![0.0; cout * cin * 9]);
+        let (mut out, mut dw, mut dx) = (vec![0.0; cout * oh * ow], vec![0.0; cout * cin * 9], vec![0.0; x.len()]);
         for s in 0..samples {
             for co in 0..cout {
-                for (p, o) in out[co * h * w..(co + 1) * h * w].iter_mut().enumerate() {
-                    let (y, xx) = ((p / w) as isize, (p % w) as isize);
+                for p in 0..oh * ow {
+                    let grad = g[(s * cout + co) * oh * ow + p];
                     for ci in 0..cin {
                         for k in 0..9 {
-                            let v = at(s, ci, y + (k / 3) as isize - 1, xx + (k % 3) as isize - 1);
+                            let Some(q) = source(p / ow, p % ow, k) else { continue };
+                            let (input, weight) = ((s * cin + ci) * h * w + q, (co * cin + ci) * 9 + k);
                             if s == 0 {
-                                *o += wt[(ci * 9 + k) * cout + co] * v;
+                                out[co * oh * ow + p] += wt[weight] * x[input];
                             }
-                            dw[(co * cin + ci) * 9 + k] += g[(s * cout + co) * h * w + p] * v;
+                            dw[weight] += grad * x[input];
+                            dx[input] += grad * wt[weight];
                         }
                     }
                 }
             }
         }
-        (out, dw)
+        (out, dw, dx)
     }
 
     /// Every instruction set this CPU has (the CI machine may lack AVX-512, this one AVX2
-    /// paths would otherwise go untested) gives the plain loops' results to f32 rounding.
+    /// paths would otherwise go untested) gives the plain loops' results to f32 rounding, for
+    /// stride 1 and stride 2, even and odd sizes.
     #[test]
     fn kernels_of_every_instruction_set_equal_plain_loops() {
         let isas = [Isa::Avx512, Isa::Avx2]
@@ -469,21 +624,40 @@ mod tests {
             .filter(|&isa| Isa::detect().is_some_and(|best| best == isa || isa == Isa::Avx2));
         let value = |i: usize| ((i * 7919 % 1009) as f32 / 1009.0) - 0.5;
         for isa in isas {
-            for (h, w, cin, cout) in [(3, 5, 2, 9), (4, 4, 3, 17), (2, 16, 1, 8), (5, 8, 4, 3)] {
-                let samples = 2;
-                let x: Vec<f32> = (0..samples * cin * h * w).map(value).collect();
-                let wt: Vec<f32> = (0..cin * 9 * cout).map(|i| value(i + 5)).collect();
-                let g: Vec<f32> = (0..samples * cout * h * w).map(|i| value(i + 11)).collect();
-                let (expected_out, expected_dw) = reference(h, w, &x, cin, &wt, &g, cout);
-                let planes = Planes { h, w, isa };
-                let (mut padded, mut flat) = (Vec::new(), Vec::new());
-                planes.pad(&x, &mut padded);
-                let mut out = vec![0.0; cout * h * w];
-                planes.correlate(&padded, cin, &wt, cout, &mut flat, &mut out);
-                let mut dw = vec![0.0; cout * cin * 9];
-                planes.weight_grad(&padded, cin, &g, cout, samples, &mut flat, &mut dw);
-                for (a, b) in out.iter().zip(&expected_out).chain(dw.iter().zip(&expected_dw)) {
-                    assert!((a - b).abs() < 1e-4, "{isa:?} {h}x{w} {cin}->{cout}: {a} against {b}");
+            for stride in [1, 2] {
+                for (h, w, cin, cout) in [(3, 5, 2, 9), (4, 4, 3, 17), (2, 16, 1, 8), (5, 8, 4, 3), (7, 1, 2, 2)] {
+                    let (oh, ow) = ((h - 1) / stride + 1, (w - 1) / stride + 1);
+                    let window = Window {
+                        channels: cin,
+                        in_hw: [h, w],
+                        out_hw: [oh, ow],
+                        kernel: [3, 3],
+                        stride: [stride; 2],
+                        padding: [1, 1],
+                    };
+                    let samples = 2;
+                    let x: Vec<f32> = (0..samples * cin * h * w).map(value).collect();
+                    let wt: Vec<f32> = (0..cin * 9 * cout).map(|i| value(i + 5)).collect();
+                    let g: Vec<f32> = (0..samples * cout * oh * ow).map(|i| value(i + 11)).collect();
+                    let (expected_out, expected_dw, expected_dx) = reference([h, w], stride, &x, cin, &wt, &g, cout);
+                    let planes = Planes { isa, ..Planes::of(&window) };
+                    let (mut padded, mut flat, mut weights) = (Vec::new(), Vec::new(), Vec::new());
+                    planes.pad(&x, &mut padded);
+                    forward_weights(&wt, cin, cout, &mut weights);
+                    let mut out = vec![0.0; cout * oh * ow];
+                    planes.correlate(&padded, cin, &weights, cout, &mut flat, &mut out);
+                    let mut dw = vec![0.0; cout * cin * 9];
+                    planes.weight_grad(&padded, cin, &g, cout, samples, &mut flat, &mut dw);
+                    let mut input_grad = InputGrad::new(&window, &wt, cout);
+                    input_grad.parts.iter_mut().for_each(|part| part.0.isa = isa);
+                    let mut dx = vec![f32::NAN; x.len()];
+                    for (gs, ds) in g.chunks(cout * oh * ow).zip(dx.chunks_mut(cin * h * w)) {
+                        input_grad.sample(gs, cout, &mut padded, &mut flat, ds);
+                    }
+                    let pairs = out.iter().zip(&expected_out).chain(dw.iter().zip(&expected_dw));
+                    for (a, b) in pairs.chain(dx.iter().zip(&expected_dx)) {
+                        assert!((a - b).abs() < 1e-4, "{isa:?} stride {stride} {h}x{w} {cin}->{cout}: {a} against {b}");
+                    }
                 }
             }
         }

@@ -1,10 +1,11 @@
 //! The forward pass: affine ops on batches of rows (points or directions), kinks, and the tape
 //! that backward reads.
 
+use crate::batch_norm::{self, ChannelLayout};
 use crate::conv::{avg_pool_sample, conv_samples, max_pool_sample, samples_per_gemm, ConvGroup, Window};
 use crate::direct_conv::{self, as_f32, as_f32_mut, Planes};
 use crate::op::{Activation, Mode, Op};
-use crate::scalar::{fast_sum, gemm, MatRef};
+use crate::scalar::{gemm, MatRef};
 use crate::{NetError, Network, NodeId, Result, Scalar, Tensor};
 use rayon::prelude::*;
 
@@ -272,7 +273,9 @@ impl<T: Scalar> Network<T> {
         match self.node(id).op {
             Op::Activation { activation } => activated_into(activation, inputs[0], out),
             Op::MaxPool2d { .. } => self.max_pool_into(id, inputs[0], out, argmax.get_or_insert_with(Vec::new)),
-            Op::BatchNorm { .. } if mode == Mode::Train => *stats = Some(self.batch_norm_train(id, inputs[0], out)),
+            Op::BatchNorm { .. } if mode == Mode::Train => {
+                *stats = Some(self.batch_norm_train(id, inputs[0], out, None))
+            }
             _ => self.apply_affine_into(id, inputs, OffsetRows::All, out),
         }
     }
@@ -289,33 +292,25 @@ impl<T: Scalar> Network<T> {
             .for_each(|((o, a), xi)| max_pool_sample(&w, xi, o, a));
     }
 
-    /// Batch norm with the batch's statistics, into `out`; returns the statistics.
-    fn batch_norm_train(&self, id: NodeId, x: &Tensor<T>, out: &mut Tensor<T>) -> BatchStats<T> {
+    /// Batch norm with the batch's statistics, into `out`; returns the statistics. With
+    /// `activated`, also the output of the activation that follows, in the same pass.
+    pub(crate) fn batch_norm_train(
+        &self,
+        id: NodeId,
+        x: &Tensor<T>,
+        out: &mut Tensor<T>,
+        activated: Option<(Activation, &mut Tensor<T>)>,
+    ) -> BatchStats<T> {
         let Op::BatchNorm { channels, eps, .. } = self.node(id).op else { unreachable!() };
         let p = self.params(id);
-        let spatial = x.width() / channels;
-        let count = spatial * x.batch;
-        let n = T::from_f64(count as f64);
-        let (mean, var): (Vec<T>, Vec<T>) = (0..channels)
-            .into_par_iter()
-            .map(|c| {
-                let blocks = || channel_blocks(&x.data, x.width(), spatial, c);
-                let mean = blocks().map(fast_sum).sum::<T>() / n;
-                let var = blocks().map(|b| b.iter().map(|&v| (v - mean) * (v - mean)).sum::<T>()).sum::<T>() / n;
-                (mean, var)
-            })
-            .unzip();
-        let inv_std: Vec<T> = var.iter().map(|&v| T::one() / (v + T::from_f64(eps)).sqrt()).collect();
+        let layout = ChannelLayout { channels, spatial: x.width() / channels };
         out.prepare(x.batch, &x.shape);
-        let chunk = (ELEMENTWISE_CHUNK / x.width()).max(1) * x.width();
-        out.data.par_chunks_mut(chunk).zip(x.data.par_chunks(chunk)).for_each(|(o, xi)| {
-            for (c, (ob, xb)) in o.chunks_mut(spatial).zip(xi.chunks(spatial)).enumerate() {
-                let c = c % channels;
-                let (m, s, g, b) = (mean[c], inv_std[c], p.tensors[0][c], p.tensors[1][c]);
-                ob.iter_mut().zip(xb).for_each(|(o, &v)| *o = (v - m) * s * g + b);
-            }
+        let activated = activated.map(|(activation, a)| {
+            a.prepare(x.batch, &x.shape);
+            (activation, &mut a.data[..])
         });
-        BatchStats { mean, var, inv_std, count }
+        let affine = (&p.tensors[0][..], &p.tensors[1][..], T::from_f64(eps));
+        batch_norm::forward_train(layout, &x.data, affine, &mut out.data, activated)
     }
 
     /// Run the network, keeping every node's output and what backward needs.
@@ -337,10 +332,18 @@ impl<T: Scalar> Network<T> {
         tape.values[0].copy_reshaped(x, self.input_shape());
         let Tape { values, argmax, batch_stats, .. } = tape;
         on_thread_pool(|| {
-            for id in 1..n {
+            let mut id = 1;
+            while id < n {
                 let (done, rest) = values.split_at_mut(id);
                 let inputs: Vec<&Tensor<T>> = self.node(id).inputs.iter().map(|&i| &done[i]).collect();
+                if let Some(activation) = self.fused_activation(id, mode) {
+                    let [out, activated, ..] = rest else { unreachable!("a fused activation follows its batch norm") };
+                    batch_stats[id] = Some(self.batch_norm_train(id, inputs[0], out, Some((activation, activated))));
+                    id += 2;
+                    continue;
+                }
                 self.run_node_into(id, &inputs, mode, &mut argmax[id], &mut batch_stats[id], &mut rest[0]);
+                id += 1;
             }
         });
         Ok(())
@@ -411,7 +414,7 @@ impl<T: Scalar> Network<T> {
     }
 }
 
-/// A 3x3 stride-1 convolution of every sample by the direct kernels (`direct_conv::applies`).
+/// A 3x3 convolution (stride 1 or 2) of every sample by the direct kernels (`direct_conv::applies`).
 fn direct_conv_forward(group: &ConvGroup, weight: &[f32], x: &[f32], out: &mut [f32]) {
     let (cin, cout) = (group.window.channels, group.cout);
     let planes = Planes::of(&group.window);
@@ -425,11 +428,6 @@ fn direct_conv_forward(group: &ConvGroup, weight: &[f32], x: &[f32], out: &mut [
             planes.correlate(padded, cin, &weights, cout, flat, o);
         },
     );
-}
-
-/// The `spatial`-long blocks of channel `c` in every row (of `width`) of a batch.
-pub(crate) fn channel_blocks<T>(data: &[T], width: usize, spatial: usize, c: usize) -> impl Iterator<Item = &[T]> {
-    data.chunks(width).map(move |row| &row[c * spatial..(c + 1) * spatial])
 }
 
 /// Add `offset[c]` to each block of `spatial` elements of channel `c`, on the selected rows.
@@ -452,24 +450,34 @@ fn add_channel_offsets<T: Scalar>(out: &mut Tensor<T>, offset: &[T], spatial: us
     });
 }
 
-/// The activation of every element of `x` into `out` (one pass, reusing its buffer). The element
-/// functions are selects, not branches: pre-activation signs are unpredictable, and selects
-/// vectorise.
+/// The activation of every element of `x` into `out` (one pass, reusing its buffer).
 pub(crate) fn activated_into<T: Scalar>(activation: Activation, x: &Tensor<T>, out: &mut Tensor<T>) {
-    let zero = T::zero();
     out.shape.clone_from(&x.shape);
     out.batch = x.batch;
-    let (data, out) = (&x.data, &mut out.data);
+    with_element_fn(activation, MapInto { data: &x.data, out: &mut out.data });
+}
+
+/// Work to run with an activation's function of one element (`with_element_fn`), so that the
+/// function is a concrete closure the loop around it can inline and vectorise.
+pub(crate) trait ElementFn<T> {
+    type Output;
+    fn apply(self, f: impl Fn(T) -> T + Copy + Send + Sync) -> Self::Output;
+}
+
+/// Run `work` with the function of `activation` on one element. The functions are selects, not
+/// branches: pre-activation signs are unpredictable, and selects vectorise.
+pub(crate) fn with_element_fn<T: Scalar, E: ElementFn<T>>(activation: Activation, work: E) -> E::Output {
+    let zero = T::zero();
     match activation {
-        Activation::Relu => map_elements(data, out, |v| if v < zero { zero } else { v }),
+        Activation::Relu => work.apply(move |v| if v < zero { zero } else { v }),
         Activation::LeakyRelu { slope } => {
             let s = T::from_f64(slope);
-            map_elements(data, out, move |v| if v < zero { v * s } else { v })
+            work.apply(move |v| if v < zero { v * s } else { v })
         }
-        Activation::Abs => map_elements(data, out, |v| v.abs()),
+        Activation::Abs => work.apply(|v: T| v.abs()),
         Activation::Clamp { lo, hi } => {
             let (lo, hi) = (T::from_f64(lo), T::from_f64(hi));
-            map_elements(data, out, move |v| {
+            work.apply(move |v| {
                 if v < lo {
                     lo
                 } else if v >= hi {
@@ -479,6 +487,19 @@ pub(crate) fn activated_into<T: Scalar>(activation: Activation, x: &Tensor<T>, o
                 }
             })
         }
+    }
+}
+
+/// `out = f(data)` elementwise, in parallel (`map_elements`).
+struct MapInto<'a, T> {
+    data: &'a [T],
+    out: &'a mut Vec<T>,
+}
+
+impl<T: Scalar> ElementFn<T> for MapInto<'_, T> {
+    type Output = ();
+    fn apply(self, f: impl Fn(T) -> T + Copy + Send + Sync) {
+        map_elements(self.data, self.out, f)
     }
 }
 

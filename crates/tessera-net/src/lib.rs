@@ -16,6 +16,7 @@
 //! exactly as PyTorch stores them.
 
 pub mod backward;
+mod batch_norm;
 pub mod builders;
 mod channels;
 pub mod conv;

@@ -192,11 +192,16 @@ pub fn gemm<T: Scalar>(a: MatRef<T>, b: MatRef<T>, beta: T, out: &mut [T]) {
 /// The sum of `values` with eight independent partial sums: a single running sum is bound by
 /// the latency of one addition per element and cannot be vectorised.
 pub fn fast_sum<T: Scalar>(values: &[T]) -> T {
+    fast_sum_of(values, |v| v)
+}
+
+/// `sum_i term(values[i])`, in the eight partial sums of `fast_sum`.
+pub fn fast_sum_of<T: Scalar>(values: &[T], term: impl Fn(T) -> T) -> T {
     let mut lanes = [T::zero(); 8];
-    let chunks = values.chunks_exact(8);
-    let tail: T = chunks.remainder().iter().copied().sum();
+    let (chunks, rest) = values.as_chunks::<8>();
+    let tail: T = rest.iter().map(|&v| term(v)).sum();
     for chunk in chunks {
-        lanes.iter_mut().zip(chunk).for_each(|(l, &v)| *l += v);
+        lanes.iter_mut().zip(chunk).for_each(|(l, &v)| *l += term(v));
     }
     lanes.iter().copied().sum::<T>() + tail
 }

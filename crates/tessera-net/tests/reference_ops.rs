@@ -1,16 +1,19 @@
 //! Conv2d, MaxPool2d and AvgPool2d (forward and backward, with stride, padding and, for pooling,
-//! ceil mode) agree with
-//! direct loop implementations written here from the definitions.
+//! ceil mode), and the f32 batch norm of a training step, agree with direct loop
+//! implementations written here from the definitions.
 
 mod fixtures;
 
 use fixtures::{random_batch, randomize, relative_max_diff, rng, window_cells};
 use proptest::prelude::*;
-use tessera_net::{GraphBuilder, Mode, Network, Op, Tensor, Wants};
+use tessera_net::{Activation, GraphBuilder, Mode, Network, Op, Tensor, Wants};
 
 const TOL: f64 = 1e-12;
 /// Sums of up to a few hundred f32 products, relative to the largest magnitude.
 const F32_TOL: f64 = 1e-5;
+/// Batch norm's input gradient is a difference of sums (`g - mean(g) - xhat mean(g xhat)`),
+/// which loses a few more bits.
+const BN_F32_TOL: f64 = 1e-4;
 
 /// Geometry shared by conv and pooling: input `[C, H, W]`, kernel, stride, padding, output size.
 #[derive(Clone, Copy, Debug)]
@@ -228,20 +231,20 @@ proptest! {
         prop_assert!(relative_max_diff(&grads.input.unwrap().data, &dx) < TOL);
     }
 
-    /// The f32 path of 3x3 stride-1 'same' convolutions (direct kernels on AVX2 and AVX-512
-    /// CPUs): channel counts that do and do not fill a register block of 4 or 8, planes that
-    /// fill whole vectors and planes that do not.
+    /// The f32 path of 3x3 convolutions with padding 1 and stride 1 or 2 (direct kernels on
+    /// AVX2 and AVX-512 CPUs): channel counts that do and do not fill a register block of 4 or
+    /// 8, planes that fill whole vectors and planes that do not, even and odd sizes.
     #[test]
     fn conv3x3_f32_forward_and_backward_equal_f64_direct_loops_to_f32_rounding(
-        cin in 1usize..=6, cout in 1usize..=17, h in 1usize..=6, w in 1usize..=17, bias: bool, batch in 1usize..=3,
-        seed: u64,
+        cin in 1usize..=6, cout in 1usize..=17, h in 1usize..=6, w in 1usize..=17, stride in 1usize..=2, bias: bool,
+        batch in 1usize..=3, seed: u64,
     ) {
         let g = Geometry {
-            channels: cin, in_hw: [h, w], kernel: [3, 3], stride: [1, 1],
+            channels: cin, in_hw: [h, w], kernel: [3, 3], stride: [stride; 2],
             padding: [1, 1], ceil_mode: false,
         };
         let op = Op::Conv2d {
-            in_channels: cin, out_channels: cout, kernel: [3, 3], stride: [1, 1], padding: [1, 1], bias, groups: 1,
+            in_channels: cin, out_channels: cout, kernel: [3, 3], stride: [stride; 2], padding: [1, 1], bias, groups: 1,
         };
         // Weights and inputs rounded to f32 first, so that only the f32 arithmetic differs.
         let net = single_op_net(&g, op, seed).cast::<f32>();
@@ -297,4 +300,75 @@ fn check_pool(g: Geometry, max: bool, batch: usize, seed: u64) -> Result<(), Tes
     let grads = net.backward(&tape, &gy, Wants::INPUT);
     prop_assert!(relative_max_diff(&grads.input.unwrap().data, &expected_dx) < TOL);
     Ok(())
+}
+
+/// Batch norm in training mode followed by an activation that scales the negative side
+/// (`slope`), written from the definitions in f64: the activation's output, and from its output
+/// gradient `ga` the gradients of gamma, beta and the input. Samples `[c][spatial]`.
+fn direct_batch_norm_activation(
+    x: &[f64],
+    (gamma, beta, eps): (&[f64], &[f64], f64),
+    slope: f64,
+    ga: &[f64],
+    spatial: usize,
+) -> [Vec<f64>; 4] {
+    let c = gamma.len();
+    let n = (x.len() / c) as f64;
+    let channel = |i: usize| (i / spatial) % c;
+    let (mut mean, mut var) = (vec![0.0; c], vec![0.0; c]);
+    x.iter().enumerate().for_each(|(i, &v)| mean[channel(i)] += v / n);
+    x.iter().enumerate().for_each(|(i, &v)| var[channel(i)] += (v - mean[channel(i)]).powi(2) / n);
+    let xhat: Vec<f64> =
+        x.iter().enumerate().map(|(i, &v)| (v - mean[channel(i)]) / (var[channel(i)] + eps).sqrt()).collect();
+    let y: Vec<f64> = xhat.iter().enumerate().map(|(i, &h)| gamma[channel(i)] * h + beta[channel(i)]).collect();
+    let a = y.iter().map(|&v| if v < 0.0 { slope * v } else { v }).collect();
+    let gy: Vec<f64> = ga.iter().zip(&y).map(|(&g, &v)| if v < 0.0 { slope * g } else { g }).collect();
+    let (mut d_gamma, mut d_beta) = (vec![0.0; c], vec![0.0; c]);
+    for (i, (&g, &h)) in gy.iter().zip(&xhat).enumerate() {
+        d_gamma[channel(i)] += g * h;
+        d_beta[channel(i)] += g;
+    }
+    let dx = (0..x.len())
+        .map(|i| {
+            let k = channel(i);
+            gamma[k] / (var[k] + eps).sqrt() * (gy[i] - d_beta[k] / n - xhat[i] * d_gamma[k] / n)
+        })
+        .collect();
+    [a, d_gamma, d_beta, dx]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(32))]
+
+    /// The f32 batch norm of a training step, run fused with the ReLU, leaky ReLU or absolute
+    /// value after it (one pass per channel forward and backward).
+    #[test]
+    fn batch_norm_then_activation_f32_train_step_equals_f64_definition_to_f32_rounding(
+        channels in 1usize..=5, h in 1usize..=6, w in 1usize..=9, batch in 1usize..=3, slope_case in 0usize..3,
+        seed: u64,
+    ) {
+        let (activation, slope) = [
+            (Activation::Relu, 0.0), (Activation::LeakyRelu { slope: 0.25 }, 0.25), (Activation::Abs, -1.0),
+        ][slope_case];
+        prop_assume!(batch * h * w > 1);
+        let mut b = GraphBuilder::new(&[channels, h, w]);
+        let bn = b.batch_norm(0, channels);
+        b.activation(bn, activation);
+        let mut net: Network<f64> = b.build().expect("valid network");
+        randomize(&mut net, &mut rng(seed));
+        let net = net.cast::<f32>();
+        let widen = |v: &[f32]| v.iter().map(|&v| f64::from(v)).collect::<Vec<f64>>();
+        let mut r = rng(seed ^ 1);
+        let x = random_batch::<f32>(&mut r, batch, &[channels, h, w]);
+        let ga = random_batch::<f32>(&mut r, batch, &[channels, h, w]);
+        let (gamma, beta) = (widen(net.trainable()[0]), widen(net.trainable()[1]));
+        let expected = direct_batch_norm_activation(&widen(&x.data), (&gamma, &beta, 1e-5), slope, &widen(&ga.data), h * w);
+        let tape = net.forward_tape(&x, Mode::Train).unwrap();
+        let grads = net.backward(&tape, &ga, Wants::ALL);
+        let got = [widen(&tape.output().data), widen(&grads.params[0]), widen(&grads.params[1]), widen(&grads.input.unwrap().data)];
+        for (what, (got, expected)) in ["output", "gamma gradient", "beta gradient", "input gradient"].iter().zip(got.iter().zip(&expected)) {
+            let diff = relative_max_diff(got, expected);
+            prop_assert!(diff < BN_F32_TOL, "{}: relative difference {}", what, diff);
+        }
+    }
 }

@@ -21,6 +21,11 @@ use rand_chacha::ChaCha8Rng;
 use tessera_net::{cnn, preact_resnet18, CnnSpec, Network, Tensor};
 use tessera_train::{Loss, Optimizer, OptimizerConfig, Points, StepScratch};
 
+/// The allocator of the binaries that train (`tessera`, `xtask`), so that this measures what
+/// they do: glibc would return large per-step buffers to the system and fault them back in.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const BATCH: usize = 128;
 const NETWORKS: [&str; 4] = ["cnn", "cnn_bn", "resnet", "resnet_bn"];
 

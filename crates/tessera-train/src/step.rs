@@ -22,7 +22,7 @@ impl<T: Scalar> Default for StepScratch<T> {
         Self {
             batch: Points::new(Tensor { shape: vec![0], batch: 0, data: Vec::new() }, Vec::new()),
             tape: Tape::empty(),
-            grads: Gradients { params: Vec::new(), input: None },
+            grads: Gradients::default(),
         }
     }
 }
