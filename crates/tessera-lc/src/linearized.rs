@@ -14,8 +14,8 @@
 //! (their current values at every live node become exact rows). A point whose clean vertices
 //! become fewer than its P direction rows stops carrying directions: its clean vertices are
 //! materialised too, which is then cheaper. Rows that just crossed are corrected sparsely at a
-//! following dense layer (`fresh`); a last counted dense layer is handled by bounds
-//! (`last_layer`). Max pooling materialises every vertex.
+//! following dense layer (`fresh`); a last counted dense or convolutional layer is handled by
+//! bounds (`last_layer`, `last_conv`). Max pooling materialises every vertex.
 
 mod fresh;
 mod last_conv;
@@ -223,13 +223,14 @@ impl<T: Scalar> Run<'_, '_, T> {
     }
 
     /// Scan every point of the batch (in parallel) given the centres and exact rows at one node
-    /// and, per point, its direction values there. With `dense`, the exact rows are the inputs
-    /// of that dense layer, whose centres' inputs are given too.
+    /// and, per point, its direction values there. With `bounded`, the exact rows are the
+    /// inputs of that last counted layer (dense or convolution), whose centres' inputs are given
+    /// too.
     fn scan_points<D: DirectionValues<T>>(
         &self,
         centers: &Tensor<T>,
         exact: &Tensor<T>,
-        dense: Option<(&dyn BoundedLayer<T>, &Tensor<T>)>,
+        bounded: Option<(&dyn BoundedLayer<T>, &Tensor<T>)>,
         directions: impl Fn(usize) -> Option<D> + Sync,
         scan: Scan,
     ) -> Vec<Result<PointScan, NotANumber>> {
@@ -239,11 +240,11 @@ impl<T: Scalar> Run<'_, '_, T> {
             .map(|b| {
                 let by_radius = &groups[b * self.book.radii..(b + 1) * self.book.radii];
                 let has_rows = by_radius.iter().any(|rows| !rows.is_empty());
-                let dense = dense.filter(|_| has_rows);
+                let bounded = bounded.filter(|_| has_rows);
                 let exact_rows = ExactRows {
                     rows: exact,
                     by_radius,
-                    dense: dense.map(|(layer, inputs)| layer.for_point(centers.row(b), inputs.row(b))),
+                    bounds: bounded.map(|(layer, inputs)| layer.for_point(centers.row(b), inputs.row(b))),
                 };
                 self.scan_point(b, centers.row(b), &exact_rows, directions(b), scan)
             })
@@ -442,14 +443,14 @@ struct ExactRows<'a, T> {
     by_radius: &'a [Vec<usize>],
     /// When the rows are the inputs of the last counted layer (dense or convolution): that
     /// layer's bounds for the point.
-    dense: Option<Box<dyn PointBound<T> + 'a>>,
+    bounds: Option<Box<dyn PointBound<T> + 'a>>,
 }
 
 impl<T: Scalar> ExactRows<'_, T> {
     /// Record the signs of the rows of radius `rho`.
     fn absorb(&self, rho: usize, sets: &mut SignSets) {
         let mut rows = self.by_radius[rho].iter().map(|&row| self.rows.row(row));
-        match &self.dense {
+        match &self.bounds {
             None => rows.for_each(|row| sets.absorb(row)),
             Some(bounds) => bounds.absorb_vertices(sets, &mut rows),
         }

@@ -5,7 +5,7 @@
 //! `|a_o| |W_o| |patch_p(x_v - x_c)|` (Cauchy-Schwarz over the window); only the units whose
 //! range straddles a kink get a dot product over their window.
 
-use super::last_layer::{unit_roundoff, BoundedLayer, PointBound};
+use super::last_layer::{norm, unit_roundoff, BoundedLayer, PointBound};
 use super::{Run, Scan};
 use crate::measure::CountError;
 use crate::sign::{LayerKinks, SignSets};
@@ -50,7 +50,10 @@ impl<T: Scalar> Run<'_, '_, T> {
         let input = self.value(lc.net.node(conv).inputs[0]);
         let through = |rows: &Tensor<T>| {
             let out = lc.apply_affine_rows(conv, &[rows], OffsetRows::All);
-            bn.map_or(out.clone(), |bn| lc.apply_affine_rows(bn, &[&out], OffsetRows::All))
+            match bn {
+                Some(bn) => lc.apply_affine_rows(bn, &[&out], OffsetRows::All),
+                None => out,
+            }
         };
         let centers = through(&input.center);
         let kinks = lc.layer_kinks(layer);
@@ -99,7 +102,7 @@ impl<'a, T: Scalar> ConvBound<'a, T> {
                 params.tensors[0].iter().zip(&running.var).map(|(&g, &v)| g / (v + eps).sqrt()).collect()
             }
         };
-        let row_norms = weights.chunks(per_row).zip(&scales).map(|(w, &a)| a.abs() * dot(w, w).sqrt()).collect();
+        let row_norms = weights.chunks(per_row).zip(&scales).map(|(w, &a)| a.abs() * norm(w)).collect();
         let safety = T::from_f64(1.0 + 8.0 * (per_row + kernel[0] * kernel[1] + 8) as f64 * unit_roundoff::<T>());
         Self { weights, in_shape, out_shape, kernel, stride, padding, scales, row_norms, safety, kinks }
     }
@@ -205,8 +208,4 @@ impl<T: Scalar> PointBound<T> for ConvPoint<'_, T> {
             self.bound.visit_units(sets, self.center, self.center_input, input, true);
         }
     }
-}
-
-fn dot<T: Scalar>(a: &[T], b: &[T]) -> T {
-    a.iter().zip(b).map(|(&x, &y)| x * y).sum()
 }

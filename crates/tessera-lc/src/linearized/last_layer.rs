@@ -274,7 +274,7 @@ fn dot<T: Scalar>(a: &[T], b: &[T]) -> T {
     sums.iter().copied().sum::<T>() + tail
 }
 
-fn norm<T: Scalar>(v: &[T]) -> T {
+pub(super) fn norm<T: Scalar>(v: &[T]) -> T {
     dot(v, v).sqrt()
 }
 
