@@ -264,9 +264,10 @@ fn render(rows: &[Row], torch: Option<&Torch>, timing: Timing, load_before: Stri
     }
     out.push_str(&format!(
         "\nrates: medians of {} alternating rounds, each measurement at least {} s; ratio: median of the \
-         rounds' ratios\nthreads: {} (rayon); PyTorch: {}; load average before: {load_before}, after: {load_after}\n",
+         rounds' ratios\nmachine: {}\nthreads: {} (rayon); PyTorch: {}; load average before: {load_before}, after: {load_after}\n",
         timing.rounds.max(1),
         timing.min_seconds,
+        machine(),
         rayon::current_num_threads(),
         torch.map_or("not measured".to_string(), |t| t.version.clone()),
     ));
@@ -503,6 +504,18 @@ fn save_points(out: &Path, label: &'static str, stem: &str, coords: Vec<f64>) ->
 fn mnist_train_anchors(data_dir: Option<&Path>) -> anyhow::Result<[Vec<f64>; 3]> {
     let train = DataDir::resolve(data_dir).load(DatasetKind::Mnist, Split::Train)?;
     Ok(std::array::from_fn(|i| train.sample(i).iter().map(|&v| f64::from(v)).collect()))
+}
+
+/// The CPU's model name and widest vector extension: ratios move with both (matrixmultiply
+/// picks its kernel by what the CPU offers).
+fn machine() -> String {
+    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let field = |name: &str| {
+        cpuinfo.lines().find_map(|l| l.split_once(':').filter(|(k, _)| k.trim() == name).map(|(_, v)| v.trim()))
+    };
+    let flags: Vec<&str> = field("flags").map(|f| f.split_whitespace().collect()).unwrap_or_default();
+    let vector = ["avx512f", "avx2", "sse4_2"].into_iter().find(|f| flags.contains(f)).unwrap_or("unknown");
+    format!("{} ({vector})", field("model name").unwrap_or("unknown CPU"))
 }
 
 fn load_average() -> String {
