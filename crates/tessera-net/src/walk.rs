@@ -99,7 +99,9 @@ impl<T: Scalar> UnitResponses<T> {
     }
 
     /// Add `scale` times the response to input unit `unit` to the output row `dst`.
-    #[inline]
+    // Always inlined, so that callers compiled for wider vectors (the slice engine's AVX2
+    // loops) vectorise it too; elementwise, so the same bits either way.
+    #[inline(always)]
     pub fn add(&self, dst: &mut [T], unit: usize, scale: T) {
         match &self.kind {
             Responses::Dense { outputs, weights_t } => {

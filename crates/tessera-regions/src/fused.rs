@@ -12,6 +12,8 @@ use tessera_net::{Network, NodeId, Op, UnitResponses};
 /// A dense or conv node fed only by a kinked layer (for dense, perhaps through flattens).
 pub(crate) struct FusedLinear {
     pub node: NodeId,
+    /// The node's output width.
+    outputs: usize,
     responses: UnitResponses<f64>,
 }
 
@@ -36,7 +38,8 @@ impl FusedLinear {
         if !(feeds(prev, node) && fits) {
             return None;
         }
-        Some(Self { node, responses: UnitResponses::of(net, node)? })
+        let outputs = net.shape(node).iter().product();
+        Some(Self { node, outputs, responses: UnitResponses::of(net, node)? })
     }
 
     /// Whether adding `units` columns costs less than applying the node to a row directly.
@@ -48,8 +51,13 @@ impl FusedLinear {
         slowdown * units * self.responses.outputs_per_unit() <= self.responses.row_cost()
     }
 
+    /// Outputs of the node (per row).
+    pub fn outputs(&self) -> usize {
+        self.outputs
+    }
+
     /// Add `change` times the node's response to input unit `unit` to the output row `dst`.
-    #[inline]
+    #[inline(always)]
     pub fn add_column(&self, dst: &mut [f64], unit: usize, change: f64) {
         self.responses.add(dst, unit, change);
     }

@@ -90,22 +90,19 @@ impl KinkUnits {
 
     /// Write the node's output row `dst` from its input row `src`, unit `u` in `states[u]`;
     /// `offset_row`: `src` is a piece's value row (row 0), which receives the pieces' offsets.
-    #[inline]
+    #[inline(always)]
     pub fn write_row(&self, dst: &mut [f64], src: &[f64], states: &[u32], offset_row: bool) {
         match self {
             KinkUnits::Neurons(act) if offset_row && act.has_offsets() => {
                 let pieces = neuron_pieces(*act);
                 dst.iter_mut().zip(src).zip(states).for_each(|((d, &x), &st)| {
-                    let (slope, offset) = pieces[st as usize % MAX_PIECES];
+                    let (slope, offset) = pick(pieces, st);
                     *d = x * slope + offset;
                 });
             }
             KinkUnits::Neurons(act) => {
                 let slopes = neuron_pieces(*act).map(|(slope, _)| slope);
-                dst.iter_mut()
-                    .zip(src)
-                    .zip(states)
-                    .for_each(|((d, &x), &st)| *d = x * slopes[st as usize % MAX_PIECES]);
+                dst.iter_mut().zip(src).zip(states).for_each(|((d, &x), &st)| *d = x * pick(slopes, st));
             }
             KinkUnits::Pools { .. } => dst.iter_mut().zip(states).for_each(|(d, &st)| *d = src[st as usize]),
         }
@@ -126,7 +123,7 @@ impl KinkUnits {
     /// How much output `unit` changes, on the input row `src`, when its state goes from
     /// `from` to `to` (what a piece adds to its parent's output in the parent's states);
     /// `offset_row` as `write_row`.
-    #[inline]
+    #[inline(always)]
     pub fn output_change(&self, src: &[f64], unit: usize, from: u32, to: u32, offset_row: bool) -> f64 {
         match self {
             KinkUnits::Neurons(act) => {
@@ -140,6 +137,17 @@ impl KinkUnits {
 
 /// The most pieces an activation has (a clamp's three).
 const MAX_PIECES: usize = 3;
+
+/// Entry `state` of a neuron's per-state values (states are below `MAX_PIECES`): selects
+/// rather than an indexed load, so that the loops over units vectorise.
+#[inline(always)]
+fn pick<T: Copy>(values: [T; MAX_PIECES], state: u32) -> T {
+    match state {
+        0 => values[0],
+        1 => values[1],
+        _ => values[2],
+    }
+}
 
 /// A neuron's `(slope, offset)` in each state (unused states repeat the last piece).
 #[inline]
@@ -297,7 +305,7 @@ impl KinkLayer {
                 out.pieces.push(Piece { cell, parent, head, code });
                 continue;
             };
-            let parts = self.cut(&cell, maps, width, unit as usize, &mut out.boundaries);
+            let parts = self.cut(cell, maps, width, unit as usize, &mut out.boundaries);
             for (part, state) in parts.into_iter().rev() {
                 let mut head = out.states.push(head, unit, state, self.key(unit, state));
                 let mut still_cutting = Vec::with_capacity(rest.len());
@@ -367,7 +375,7 @@ impl KinkLayer {
     /// The parts of `cell` on which `unit` has one state each; records the boundaries.
     fn cut<C: Cell>(
         &self,
-        cell: &C,
+        cell: C,
         maps: &[f64],
         width: usize,
         unit: usize,
@@ -380,7 +388,7 @@ impl KinkLayer {
             }
             KinkUnits::Pools { windows } => {
                 let window = &windows[unit];
-                let parts = argmax_cells(cell, &self.kink.candidates::<Affine>(unit, rows));
+                let parts = argmax_cells(&cell, &self.kink.candidates::<Affine>(unit, rows));
                 bounds.extend(parts.boundaries.into_iter().map(|(b, _)| (b, unit as u32)));
                 parts.cells.into_iter().map(|(j, c)| (c, window[j])).collect()
             }
@@ -403,7 +411,10 @@ impl KinkLayer {
         // Every value is written below, so a reused buffer needs no zeros.
         out.prepare(rows * pieces.len(), out_shape);
         out.data.par_chunks_mut(rows * self.units).zip(pieces.par_iter()).for_each(|(dst, &(parent, head))| {
-            with_avx2(|| self.write_output(pre, rows, parent, &states[parent], head, dst))
+            with_avx2(
+                #[inline(always)]
+                || self.write_output(pre, rows, parent, &states[parent], head, dst),
+            )
         });
     }
 
@@ -431,14 +442,14 @@ impl KinkLayer {
 /// The parts of `cell` between the `kinks` of a neuron whose pre-activation is `f`, each with
 /// its state (the pieces below the first kink, .., above the last), and the boundaries.
 fn cut_at_kinks<C: Cell>(
-    cell: &C,
+    cell: C,
     f: &Affine,
     kinks: &[f64],
     unit: u32,
     bounds: &mut Vec<(C::Boundary, u32)>,
 ) -> Vec<(C, u32)> {
     let mut parts = Vec::new();
-    let mut above = cell.clone();
+    let mut above = cell;
     for (state, &k) in kinks.iter().enumerate() {
         let g = shifted(f, k);
         match above.split(&g, k.abs(), NO_LABEL) {

@@ -1,7 +1,6 @@
 //! The exact partition of a 2-D slice: regions, their codes and output maps, every layer's
 //! boundary, and the decision boundary.
 
-use crate::affine::PieceRows;
 use crate::cell::{Affine, Point};
 use crate::code::Code;
 use crate::error::Result;
@@ -227,9 +226,8 @@ pub fn partition_slice_with_progress(
         .regions
         .into_par_iter()
         .map(|r| {
-            let output = output_functions(&r.output);
-            let segments = if options.decision_boundary { decision_segments(&r.cell, &output) } else { Vec::new() };
-            (Region { area: r.cell.area(), polygon: r.cell.into_points(), code: r.code, output }, segments)
+            let segments = if options.decision_boundary { decision_segments(&r.cell, &r.output) } else { Vec::new() };
+            (Region { area: r.cell.area(), polygon: r.cell.into_points(), code: r.code, output: r.output }, segments)
         })
         .unzip();
     let decision_boundary = segments.into_iter().flatten().collect();
@@ -243,20 +241,19 @@ pub fn partition_slice_with_progress(
     Ok(Partition { slice: slice.clone(), domain_area, layers, regions, decision_boundary })
 }
 
-fn layer_partition(layer: &KinkLayer, regions: usize, boundary: Vec<(Segment, u32)>) -> LayerPartition {
+fn layer_partition(layer: &KinkLayer, regions: usize, blocks: Vec<Vec<(Segment, u32)>>) -> LayerPartition {
+    let mut boundary = Vec::with_capacity(blocks.iter().map(Vec::len).sum());
+    for block in blocks {
+        boundary.extend(block.into_iter().map(|(s, unit)| UnitSegment { from: s.from, to: s.to, unit }));
+    }
     LayerPartition {
         node: layer.node,
         name: layer.name.clone(),
         kind: layer.kind_name().into(),
         units: layer.units,
         regions,
-        boundary: boundary.into_iter().map(|(s, unit)| UnitSegment { from: s.from, to: s.to, unit }).collect(),
+        boundary,
     }
-}
-
-/// The output functions of a final region, one per output.
-fn output_functions(output: &[f64]) -> Vec<Affine> {
-    PieceRows::new(output, output.len() / 3).units()
 }
 
 /// Where the top output changes (several outputs) or the output's sign changes (one

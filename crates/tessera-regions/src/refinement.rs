@@ -11,11 +11,12 @@
 //! When a kinked layer feeds a dense or conv node, its pieces get that node's output directly
 //! from their parent's (see `fused`).
 
-use crate::cell::{Cell, NO_LABEL};
+use crate::affine::PieceRows;
+use crate::cell::{Affine, Cell, NO_LABEL};
 use crate::code::Code;
 use crate::error::{RegionError, Result};
 use crate::fused::FusedLinear;
-use crate::kink::{kink_layers, CellRefinement, KinkLayer, Piece, PieceStates};
+use crate::kink::{kink_layers, CellRefinement, KinkLayer, KinkUnits, Piece, PieceStates};
 use crate::progress::CountProgress;
 use crate::simd::with_avx2;
 use crate::walk::{NodeWalk, Values};
@@ -37,12 +38,12 @@ pub(crate) struct Limits {
     pub max_regions: usize,
 }
 
-/// A final region: its cell, code, and the `(DIM + 1) x outputs` map of the network output
-/// (row 0: constant, row `1 + k`: slope along coordinate `k`).
+/// A final region: its cell, code, and the network's outputs on it, `[c, a1, a2]` per output
+/// (`c + a1 u1 + a2 u2`; `a2 = 0` for one coordinate).
 pub(crate) struct FinalRegion<C> {
     pub cell: C,
     pub code: Code,
-    pub output: Vec<f64>,
+    pub output: Vec<Affine>,
 }
 
 /// Everything a refinement produces.
@@ -51,20 +52,27 @@ pub(crate) struct Outcome<C: Cell> {
     pub regions: Vec<FinalRegion<C>>,
     /// Number of regions after each kinked layer.
     pub regions_after: Vec<usize>,
-    /// Boundary pieces made by each kinked layer, with the unit that makes each.
-    pub boundaries: Vec<Vec<(C::Boundary, u32)>>,
+    /// Boundary pieces made by each kinked layer, with the unit that makes each, in blocks
+    /// (consumers copy them once, into their own form).
+    pub boundaries: Vec<Blocks<(C::Boundary, u32)>>,
 }
 
-/// What the descent below one chunk found, in depth-first order.
+/// Items in blocks, in order: appended by moving block headers, copied once by the consumer.
+pub(crate) type Blocks<T> = Vec<Vec<T>>;
+
+/// What the descent below one chunk found, in depth-first order, as blocks (one per emitted
+/// chunk or split chunk) that are concatenated once at the end: appending block lists moves
+/// only their headers, where growing one vector per level copied every region and boundary
+/// again at each level (and faulted in fresh pages for each copy).
 struct Found<C: Cell> {
-    regions: Vec<FinalRegion<C>>,
+    regions: Blocks<FinalRegion<C>>,
     /// Per kinked layer, its boundary pieces with the unit that makes each.
-    boundaries: Vec<Vec<(C::Boundary, u32)>>,
+    boundaries: Vec<Blocks<(C::Boundary, u32)>>,
 }
 
 impl<C: Cell> Found<C> {
     fn new(layers: usize) -> Self {
-        Self { regions: Vec::new(), boundaries: vec![Vec::new(); layers] }
+        Self { regions: Vec::new(), boundaries: (0..layers).map(|_| Vec::new()).collect() }
     }
 
     /// Append what a later chunk found.
@@ -74,11 +82,19 @@ impl<C: Cell> Found<C> {
     }
 }
 
+/// The blocks' items in order, in a vector allocated once.
+fn concat<T>(blocks: Blocks<T>) -> Vec<T> {
+    let mut all = Vec::with_capacity(blocks.iter().map(Vec::len).sum());
+    blocks.into_iter().for_each(|b| all.extend(b));
+    all
+}
+
 /// Where a piece's output rows of a fused node come from.
 enum Source {
-    /// Row block `k` of the node applied to the pieces directly.
+    /// Row block `k` of the node's output: the node applied to the piece directly.
     Direct(usize),
-    /// Row block `k` of the node applied to the parents' base states, plus columns.
+    /// Row block `k` of the node's output: the node applied to the parent's base states; plus
+    /// columns.
     Columns(usize),
 }
 
@@ -154,7 +170,7 @@ pub(crate) fn refine<C: Cell>(
     Ok(Outcome {
         regions_after: engine.regions_after.iter().map(|n| n.load(Ordering::Relaxed)).collect(),
         boundaries: found.boundaries,
-        regions: found.regions,
+        regions: concat(found.regions),
         layers: engine.layers,
     })
 }
@@ -187,12 +203,14 @@ impl Engine<'_> {
             .map(|(r, cell)| layer.refine(cell, r, &pre.data[r * stride..(r + 1) * stride]))
             .collect();
         let mut states = Vec::with_capacity(refined.len());
-        let mut pieces = Vec::new();
+        let mut pieces = Vec::with_capacity(refined.iter().map(|r| r.pieces.len()).sum());
+        let mut boundaries = Vec::with_capacity(refined.iter().map(|r| r.boundaries.len()).sum());
         for r in refined {
             states.push(r.states);
             pieces.extend(r.pieces);
-            out.boundaries[l].extend(r.boundaries);
+            boundaries.extend(r.boundaries);
         }
+        out.boundaries[l].push(boundaries);
         let regions = self.regions_after[l].fetch_add(pieces.len(), Ordering::Relaxed) + pieces.len();
         if regions > self.limits.max_regions {
             let (limit, name) = (self.limits.max_regions, layer.name.clone());
@@ -270,64 +288,92 @@ impl Engine<'_> {
         };
         // Where each piece's rows come from: the node applied to the piece directly, or to its
         // parent's base states (one row block per parent; a parent's pieces are contiguous).
-        let (mut direct, mut parents) = (Vec::new(), Vec::new());
+        // Both kinds go through the node in one product (rows are independent, so the bits do
+        // not depend on the grouping), which packs the node's weights once.
+        let mut through = Vec::new();
+        let mut last_base: Option<(usize, usize)> = None;
         let sources: Vec<Source> = group
             .iter()
             .map(|p| {
                 if !fused.columns_pay(differing(p).count()) {
-                    direct.push((p.parent, p.head));
-                    Source::Direct(direct.len() - 1)
-                } else {
-                    if parents.last() != Some(&(p.parent, NO_LABEL)) {
-                        parents.push((p.parent, NO_LABEL));
+                    through.push((p.parent, p.head));
+                    return Source::Direct(through.len() - 1);
+                }
+                match last_base {
+                    Some((parent, k)) if parent == p.parent => Source::Columns(k),
+                    _ => {
+                        through.push((p.parent, NO_LABEL));
+                        last_base = Some((p.parent, through.len() - 1));
+                        Source::Columns(through.len() - 1)
                     }
-                    Source::Columns(parents.len() - 1)
                 }
             })
             .collect();
         let block = rows * self.net.shape(fused.node).iter().product::<usize>();
-        let through_node = |pieces: &[(usize, u32)]| {
-            let mut post = self.pool.take(rows * pieces.len() * layer.units);
-            let mut out = self.pool.take(block * pieces.len());
-            layer.apply_into(pre, rows, states, pieces, &[layer.units], &mut post);
-            self.net.apply_affine_into(fused.node, &[&post], OffsetRows::EveryNth(rows), &mut out);
-            self.pool.give(post);
-            out
-        };
-        let (direct_out, base_out) = (through_node(&direct), through_node(&parents));
+        let mut post = self.pool.take(rows * through.len() * layer.units);
+        let mut node_out = self.pool.take(block * through.len());
+        layer.apply_into(pre, rows, states, &through, &[layer.units], &mut post);
+        self.net.apply_affine_into(fused.node, &[&post], OffsetRows::EveryNth(rows), &mut node_out);
+        self.pool.give(post);
         let in_w = pre.width();
         // Every block is copied over below, so a reused buffer needs no zeros.
         let mut out = self.pool.take(block * group.len());
         out.prepare(rows * group.len(), self.net.shape(fused.node));
         out.data.par_chunks_mut(block).zip(group.par_iter().zip(&sources)).for_each(|(dst, (piece, source))| {
             match *source {
-                Source::Direct(k) => dst.copy_from_slice(&direct_out.data[k * block..(k + 1) * block]),
-                Source::Columns(slot) => with_avx2(|| {
-                    dst.copy_from_slice(&base_out.data[slot * block..(slot + 1) * block]);
+                Source::Direct(k) => dst.copy_from_slice(&node_out.data[k * block..(k + 1) * block]),
+                Source::Columns(k) => {
+                    dst.copy_from_slice(&node_out.data[k * block..(k + 1) * block]);
                     let src = &pre.data[piece.parent * rows * in_w..(piece.parent + 1) * rows * in_w];
                     let base = &states[piece.parent].base;
-                    for (unit, state) in differing(piece) {
-                        let (u, from) = (unit as usize, base[unit as usize]);
-                        for (r, (d, s)) in dst.chunks_mut(block / rows).zip(src.chunks(in_w)).enumerate() {
-                            fused.add_column(d, u, layer.kink.output_change(s, u, from, state, r == 0));
-                        }
-                    }
-                }),
+                    with_avx2(
+                        #[inline(always)]
+                        || add_columns(fused, &layer.kink, dst, src, base, differing(piece)),
+                    );
+                }
             }
         });
-        self.pool.give(direct_out);
-        self.pool.give(base_out);
+        self.pool.give(node_out);
         out
     }
 
     /// Hand the chunk's regions, with their output maps, to the outcome.
     fn emit<C: Cell>(&self, chunk: Chunk<C>, out: &mut Found<C>) {
         let output = chunk.values[self.net.output_id()].as_ref().expect("output value");
-        let stride = (C::DIM + 1) * output.width();
+        let (width, stride) = (output.width(), (C::DIM + 1) * output.width());
         self.progress.regions.fetch_add(chunk.cells.len(), Ordering::Relaxed);
-        for (r, (cell, code)) in chunk.cells.into_iter().zip(chunk.codes).enumerate() {
-            out.regions.push(FinalRegion { cell, code, output: output.data[r * stride..(r + 1) * stride].to_vec() });
-        }
+        let regions = chunk.cells.into_iter().zip(chunk.codes).enumerate();
+        out.regions.push(
+            regions
+                .map(|(r, (cell, code))| FinalRegion {
+                    cell,
+                    code,
+                    output: PieceRows::new(&output.data[r * stride..(r + 1) * stride], width).units(),
+                })
+                .collect(),
+        );
         self.pool.give_values(chunk.values);
+    }
+}
+
+/// Add to a piece's output rows `dst` (its parent's in the parent's base states `base`) the
+/// column of each unit whose state `changes` from the base, scaled by that unit's change on the
+/// parent's input rows `src`. A named function, inlined, so that `with_avx2` compiles it whole.
+#[inline(always)]
+fn add_columns(
+    fused: &FusedLinear,
+    kink: &KinkUnits,
+    dst: &mut [f64],
+    src: &[f64],
+    base: &[u32],
+    changes: impl Iterator<Item = (u32, u32)>,
+) {
+    let rows = dst.len() / fused.outputs();
+    let in_w = src.len() / rows;
+    for (unit, state) in changes {
+        let (u, from) = (unit as usize, base[unit as usize]);
+        for (r, (d, s)) in dst.chunks_mut(fused.outputs()).zip(src.chunks(in_w)).enumerate() {
+            fused.add_column(d, u, kink.output_change(s, u, from, state, r == 0));
+        }
     }
 }

@@ -25,7 +25,10 @@ pub(crate) struct Extremes {
 /// Hand `visit` each neuron `i` of the map rows `c`, `a1`, `a2` (`c + a1 u1 + a2 u2`) in
 /// order, with its extremes over `vertices`.
 pub(crate) fn vertex_extremes(vertices: &[Point], rows: [&[f64]; 3], visit: impl FnMut(usize, Extremes)) {
-    with_avx2(|| extremes(vertices, rows, visit))
+    with_avx2(
+        #[inline(always)]
+        || extremes(vertices, rows, visit),
+    )
 }
 
 #[inline(always)]
