@@ -63,6 +63,21 @@ pub struct BenchArgs {
     /// Measure tessera only.
     #[arg(long)]
     no_torch: bool,
+    /// Measure only these kinds of rows (comma separated; default: all), e.g. to re-check one
+    /// kind after a change. The table of record is a run of every row.
+    #[arg(long, value_enum, value_delimiter = ',')]
+    only: Vec<RowKind>,
+}
+
+/// The kinds of rows of the table.
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum RowKind {
+    /// LC rows, one radius and several radii in one pass.
+    Lc,
+    /// MLP training-step rows.
+    Training,
+    /// Exact-slice rows.
+    Slices,
 }
 
 /// One line of the table.
@@ -221,28 +236,35 @@ pub fn bench(args: &BenchArgs) -> anyhow::Result<()> {
     let timing = Timing { rounds: args.rounds, min_seconds: args.min_seconds };
     let lc = LcBench { frame: &frame, frame_npy: &frame_npy, torch: torch.as_ref(), timing };
 
+    let wanted = |kind: RowKind| args.only.is_empty() || args.only.contains(&kind);
     let mut rows = Vec::new();
-    for dtype in [Dtype::F64, Dtype::F32] {
-        for radius in [0.005, 0.05] {
-            rows.push(lc.row(dtype, &random_init, &uniform, &[radius], Target::Ratio(4.0))?);
-        }
-    }
-    for model in &trained {
+    if wanted(RowKind::Lc) {
         for dtype in [Dtype::F64, Dtype::F32] {
-            for (radius, target) in [(0.005, 4.0), (0.05, 4.0), (0.5, 3.0)] {
-                rows.push(lc.row(dtype, model, &test, &[radius], Target::Ratio(target))?);
+            for radius in [0.005, 0.05] {
+                rows.push(lc.row(dtype, &random_init, &uniform, &[radius], Target::Ratio(4.0))?);
             }
         }
+        for model in &trained {
+            for dtype in [Dtype::F64, Dtype::F32] {
+                for (radius, target) in [(0.005, 4.0), (0.05, 4.0), (0.5, 3.0)] {
+                    rows.push(lc.row(dtype, model, &test, &[radius], Target::Ratio(target))?);
+                }
+            }
+        }
+        for dtype in [Dtype::F64, Dtype::F32] {
+            rows.push(lc.row(dtype, &trained[0], &test, &[0.005, 0.05, 0.5], Target::Ratio(4.0))?);
+        }
     }
-    for dtype in [Dtype::F64, Dtype::F32] {
-        rows.push(lc.row(dtype, &trained[0], &test, &[0.005, 0.05, 0.5], Target::Ratio(4.0))?);
+    if wanted(RowKind::Training) {
+        for dtype in [Dtype::F64, Dtype::F32] {
+            rows.push(training_step_row(dtype, torch.as_ref(), timing)?);
+        }
     }
-    for dtype in [Dtype::F64, Dtype::F32] {
-        rows.push(training_step_row(dtype, torch.as_ref(), timing)?);
-    }
-    let anchors = mnist_train_anchors(args.data_dir.as_deref())?;
-    for model in &trained {
-        rows.push(slice_row(model, &anchors, timing)?);
+    if wanted(RowKind::Slices) {
+        let anchors = mnist_train_anchors(args.data_dir.as_deref())?;
+        for model in &trained {
+            rows.push(slice_row(model, &anchors, timing)?);
+        }
     }
 
     let table = render(&rows, torch.as_ref(), timing, load_before, load_average());
