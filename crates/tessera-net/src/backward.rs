@@ -7,7 +7,7 @@ use crate::direct_conv::{self, as_f32, as_f32_mut, InputGrad, Planes};
 use crate::forward::{on_thread_pool, rows_per_task, Tape, ELEMENTWISE_CHUNK};
 use crate::op::{Activation, Mode, Op};
 use crate::scalar::{fast_sum, gemm, MatRef};
-use crate::{Network, NodeId, Scalar, Tensor};
+use crate::{BufferPool, Network, NodeId, Scalar, Tensor};
 use rayon::prelude::*;
 
 /// What a backward pass should produce.
@@ -35,60 +35,15 @@ pub struct Gradients<T> {
     pub params: Vec<Vec<T>>,
     /// Gradient with respect to the network input (if wanted).
     pub input: Option<Tensor<T>>,
-    /// The buffers of the per-node gradients of the last pass, for the next one.
-    spare: SpareBuffers<T>,
+    /// The buffers of the per-node gradients of the last pass, for the next one: a training
+    /// loop that keeps its `Gradients` allocates (and the operating system zero-fills) no
+    /// gradient memory after the first step.
+    pool: BufferPool<T>,
 }
 
 impl<T> Default for Gradients<T> {
     fn default() -> Self {
-        Self { params: Vec::new(), input: None, spare: SpareBuffers { buffers: Vec::new() } }
-    }
-}
-
-/// Buffers of per-node gradients no longer needed: a backward pass takes its gradient tensors
-/// from here and returns them when they are consumed, so that a training loop that keeps its
-/// `Gradients` allocates (and the operating system zero-fills) no gradient memory after the
-/// first step.
-#[derive(Clone, Debug)]
-struct SpareBuffers<T> {
-    buffers: Vec<Vec<T>>,
-}
-
-impl<T: Scalar> SpareBuffers<T> {
-    /// A batch of `shape` holding stale values: the caller must write every one.
-    fn stale(&mut self, batch: usize, shape: &[usize]) -> Tensor<T> {
-        let len = batch * shape.iter().product::<usize>();
-        // The smallest spare buffer that holds `len` values.
-        let fitting =
-            self.buffers.iter().enumerate().filter(|(_, b)| b.capacity() >= len).min_by_key(|(_, b)| b.capacity());
-        let mut data = match fitting.map(|(i, _)| i) {
-            Some(i) => self.buffers.swap_remove(i),
-            None => Vec::with_capacity(len),
-        };
-        data.truncate(len);
-        data.resize(len, T::zero());
-        Tensor { shape: shape.to_vec(), batch, data }
-    }
-
-    /// A batch of zeros of `shape`.
-    fn zeros(&mut self, batch: usize, shape: &[usize]) -> Tensor<T> {
-        let mut t = self.stale(batch, shape);
-        t.data.fill(T::zero());
-        t
-    }
-
-    /// A copy of `x`.
-    fn copy_of(&mut self, x: &Tensor<T>) -> Tensor<T> {
-        let mut t = self.stale(x.batch, &x.shape);
-        t.data.copy_from_slice(&x.data);
-        t
-    }
-
-    /// Keep `t`'s buffer for a later gradient.
-    fn give(&mut self, t: Tensor<T>) {
-        if t.data.capacity() > 0 {
-            self.buffers.push(t.data);
-        }
+        Self { params: Vec::new(), input: None, pool: BufferPool::default() }
     }
 }
 
@@ -105,18 +60,18 @@ impl<T: Scalar> Network<T> {
     /// operating system zero-filling) the gradient memory at every step.
     pub fn backward_into(&self, tape: &Tape<T>, grad_output: &Tensor<T>, wants: Wants, out: &mut Gradients<T>) {
         let n = self.nodes().len();
-        let spare = &mut out.spare;
+        let pool = &mut out.pool;
         if let Some(old) = out.input.take() {
-            spare.give(old);
+            pool.give_tensor(old);
         }
         let mut grads: Vec<Option<Tensor<T>>> = vec![None; n];
-        grads[n - 1] = Some(spare.copy_of(grad_output).reshaped(self.shape(n - 1)));
+        grads[n - 1] = Some(pool.copy_of(grad_output).reshaped(self.shape(n - 1)));
         self.reset_param_grads(wants.params, &mut out.params);
         let needs_input_grad = self.nodes_needing_input_grad(wants.input);
         let params = &mut out.params;
-        on_thread_pool(|| self.propagate(tape, &mut grads, wants, &needs_input_grad, params, spare));
+        on_thread_pool(|| self.propagate(tape, &mut grads, wants, &needs_input_grad, params, pool));
         out.input = if wants.input { grads[0].take() } else { None };
-        grads.into_iter().flatten().for_each(|g| spare.give(g));
+        grads.into_iter().flatten().for_each(|g| pool.give_tensor(g));
     }
 
     /// Walk the nodes backwards from the output gradient in `grads[last]`, leaving the input
@@ -130,7 +85,7 @@ impl<T: Scalar> Network<T> {
         wants: Wants,
         needs_input_grad: &[bool],
         params: &mut [Vec<T>],
-        spare: &mut SpareBuffers<T>,
+        pool: &mut BufferPool<T>,
     ) {
         let slots = self.param_slots();
         let readers = self.reader_counts();
@@ -148,14 +103,14 @@ impl<T: Scalar> Network<T> {
                     self.batch_norm_backward(bn, tape, &mut g, Some((slope, pre)), param_out);
                     vec![g]
                 }
-                None => self.node_backward(id, tape, g, want_dx, param_out, spare),
+                None => self.node_backward(id, tape, g, want_dx, param_out, pool),
             };
             if !want_dx {
-                dx.into_iter().for_each(|d| spare.give(d));
+                dx.into_iter().for_each(|d| pool.give_tensor(d));
                 continue;
             }
             for (&i, d) in node.inputs.iter().zip(dx) {
-                accumulate(&mut grads[i], d.reshaped(self.shape(i)), spare);
+                accumulate(&mut grads[i], d.reshaped(self.shape(i)), pool);
             }
         }
     }
@@ -199,7 +154,7 @@ impl<T: Scalar> Network<T> {
 
     /// Gradients of one node: returns the gradient for each input (empty if `want_dx` is false)
     /// and writes parameter gradients into `param_out`. Elementwise ops reuse `g` in place; the
-    /// others take their results from `spare` and give `g` back to it.
+    /// others take their results from `pool` and give `g` back to it.
     fn node_backward(
         &self,
         id: NodeId,
@@ -207,14 +162,14 @@ impl<T: Scalar> Network<T> {
         mut g: Tensor<T>,
         want_dx: bool,
         param_out: Option<&mut [Vec<T>]>,
-        spare: &mut SpareBuffers<T>,
+        pool: &mut BufferPool<T>,
     ) -> Vec<Tensor<T>> {
         let node = self.node(id);
         let x = &tape.values[node.inputs[0]];
         let dx = match node.op {
             Op::Input { .. } => vec![],
             Op::Flatten => return vec![g],
-            Op::Add => return vec![spare.copy_of(&g), g],
+            Op::Add => return vec![pool.copy_of(&g), g],
             Op::Concat | Op::SliceChannels { .. } | Op::ChannelShuffle { .. } => {
                 if !want_dx {
                     vec![]
@@ -228,11 +183,11 @@ impl<T: Scalar> Network<T> {
                     dense_param_grads(x, &g, in_features, out_features, out);
                 }
                 if !want_dx {
-                    spare.give(g);
+                    pool.give_tensor(g);
                     return vec![];
                 }
                 let w = &self.params(id).tensors[0];
-                let mut dx = spare.stale(g.batch, self.shape(node.inputs[0]));
+                let mut dx = pool.stale_tensor(g.batch, self.shape(node.inputs[0]));
                 let chunk = rows_per_task(g.batch, in_features * out_features);
                 dx.data.par_chunks_mut(chunk * in_features).zip(g.data.par_chunks(chunk * out_features)).for_each(
                     |(d, gi)| {
@@ -247,10 +202,10 @@ impl<T: Scalar> Network<T> {
                 );
                 vec![dx]
             }
-            Op::Conv2d { .. } => self.conv_backward(id, x, &g, want_dx, param_out, spare).into_iter().collect(),
+            Op::Conv2d { .. } => self.conv_backward(id, x, &g, want_dx, param_out, pool).into_iter().collect(),
             Op::AvgPool2d { .. } => {
                 let w = self.window(id);
-                let mut dx = spare.zeros(g.batch, self.shape(node.inputs[0]));
+                let mut dx = pool.zeros_tensor(g.batch, self.shape(node.inputs[0]));
                 let (in_w, out_w) = (dx.width(), g.width());
                 dx.data
                     .par_chunks_mut(in_w)
@@ -260,7 +215,7 @@ impl<T: Scalar> Network<T> {
             }
             Op::MaxPool2d { .. } => {
                 let argmax = tape.argmax[id].as_ref().expect("max pool argmax on tape");
-                let mut dx = spare.zeros(g.batch, self.shape(node.inputs[0]));
+                let mut dx = pool.zeros_tensor(g.batch, self.shape(node.inputs[0]));
                 let (in_w, out_w) = (dx.width(), g.width());
                 dx.data.par_chunks_mut(in_w).zip(g.data.par_chunks(out_w)).zip(argmax.par_chunks(out_w)).for_each(
                     |((d, gi), a)| {
@@ -280,7 +235,7 @@ impl<T: Scalar> Network<T> {
                 return vec![g];
             }
         };
-        spare.give(g);
+        pool.give_tensor(g);
         dx
     }
 
@@ -294,11 +249,11 @@ impl<T: Scalar> Network<T> {
         g: &Tensor<T>,
         want_dx: bool,
         param_out: Option<&mut [Vec<T>]>,
-        spare: &mut SpareBuffers<T>,
+        pool: &mut BufferPool<T>,
     ) -> Option<Tensor<T>> {
         let (group, groups) = self.conv_group(id);
         if direct_conv::applies::<T>(&group, groups) {
-            let dx = want_dx.then(|| spare.stale(x.batch, &x.shape));
+            let dx = want_dx.then(|| pool.stale_tensor(x.batch, &x.shape));
             return self.direct_conv_backward(id, &group, x, g, dx, param_out);
         }
         let w: Window = group.window;
@@ -310,7 +265,7 @@ impl<T: Scalar> Network<T> {
         let tasks = x.batch.div_ceil(per_task);
         let want_params = param_out.is_some();
         let param_lens = if want_params { (cout * rows, cout) } else { (0, 0) };
-        let mut dx = want_dx.then(|| spare.zeros(x.batch, &x.shape));
+        let mut dx = want_dx.then(|| pool.zeros_tensor(x.batch, &x.shape));
         let dx_parts: Vec<Option<&mut [T]>> = match dx.as_mut() {
             Some(dx) => dx.data.chunks_mut(per_task * in_w).map(Some).collect(),
             None => (0..tasks).map(|_| None).collect(),
@@ -554,11 +509,11 @@ fn dense_param_grads<T: Scalar>(x: &Tensor<T>, g: &Tensor<T>, in_f: usize, out_f
     }
 }
 
-fn accumulate<T: Scalar>(slot: &mut Option<Tensor<T>>, value: Tensor<T>, spare: &mut SpareBuffers<T>) {
+fn accumulate<T: Scalar>(slot: &mut Option<Tensor<T>>, value: Tensor<T>, pool: &mut BufferPool<T>) {
     match slot {
         Some(existing) => {
             add_into(&mut existing.data, &value.data);
-            spare.give(value);
+            pool.give_tensor(value);
         }
         None => *slot = Some(value),
     }
