@@ -284,7 +284,6 @@ impl<T: Scalar> Network<T> {
         let mut dx = want_dx.then(|| buffers.pool.zeros_tensor(x.batch, &x.shape));
         let (_, tasks) = buffers.conv.split(x.batch.div_ceil(per_task));
         let param_lens = if want_params { [cout * rows, cout] } else { [0, 0] };
-        tasks.iter_mut().for_each(|task| task.zero_param_grads(param_lens));
         let parts = dx_parts(dx.as_mut().map(|dx| &mut dx.data[..]), per_task * in_w, tasks.len());
         let partial_sums = parts
             .into_par_iter()
@@ -292,6 +291,7 @@ impl<T: Scalar> Network<T> {
             .zip(g.data.par_chunks(per_task * out_w))
             .zip(tasks)
             .map(|(((mut dx_part, xs), gs), task)| {
+                task.zero_param_grads(param_lens);
                 let ConvTask { weight_grad: dw, bias_grad: db, col, wide, dcol } = &mut *task;
                 let samples = xs.len() / in_w;
                 for first in (0..samples).step_by(per_gemm) {
@@ -373,7 +373,6 @@ impl<T: Scalar> Network<T> {
         let (gathered, tasks) = scratch.split(x.batch.div_ceil(per_task));
         let input_grad = dx.is_some().then(|| InputGrad::new(&group.window, weight, cout, as_f32_vec(gathered)));
         let param_lens = if param_out.is_some() { [weight.len(), cout] } else { [0, 0] };
-        tasks.iter_mut().for_each(|task| task.zero_param_grads(param_lens));
         let parts = dx_parts(dx.as_mut().map(|dx| as_f32_mut(&mut dx.data)), per_task * in_w, tasks.len());
         let partial_sums = parts
             .into_par_iter()
@@ -381,6 +380,7 @@ impl<T: Scalar> Network<T> {
             .zip(as_f32(&g.data).par_chunks(per_task * out_w))
             .zip(tasks)
             .map(|(((mut dx_part, xs), gs), task)| {
+                task.zero_param_grads(param_lens);
                 let (padded, flat) = (as_f32_vec(&mut task.col), as_f32_vec(&mut task.wide));
                 if param_lens[0] > 0 {
                     let dw = as_f32_mut(&mut task.weight_grad);
@@ -543,7 +543,8 @@ fn dx_parts<T>(dx: Option<&mut [T]>, len: usize, tasks: usize) -> Vec<Option<&mu
 }
 
 impl<T: Scalar> ConvTask<T> {
-    /// Zeroed partial gradients of `[weight, bias]` lengths (kept buffers, no allocation).
+    /// Zeroed partial gradients of `[weight, bias]` lengths (kept buffers, no allocation),
+    /// inside the task so that the zeroing runs in parallel.
     fn zero_param_grads(&mut self, [weight, bias]: [usize; 2]) {
         for (grad, len) in [(&mut self.weight_grad, weight), (&mut self.bias_grad, bias)] {
             grad.clear();
