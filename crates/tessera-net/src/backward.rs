@@ -2,12 +2,15 @@
 //! (adversarial attacks), from a forward `Tape`.
 
 use crate::batch_norm::{self, ChannelLayout};
-use crate::conv::{avg_pool_adjoint, col2im, im2col, samples_per_gemm, ConvGroup, SideBySide, Window};
-use crate::direct_conv::{self, as_f32, as_f32_mut, InputGrad, Planes};
+use crate::conv::{
+    avg_pool_adjoint, col2im, im2col, samples_per_gemm, samples_per_task, ConvGroup, ConvScratch, ConvTask, SideBySide,
+    Window,
+};
+use crate::direct_conv::{self, as_f32, as_f32_mut, as_f32_vec, InputGrad, Planes};
 use crate::forward::{on_thread_pool, rows_per_task, Tape, ELEMENTWISE_CHUNK};
 use crate::op::{Activation, Mode, Op};
 use crate::scalar::{fast_sum, gemm, MatRef};
-use crate::{Network, NodeId, Scalar, Tensor};
+use crate::{BufferPool, Network, NodeId, Scalar, Tensor};
 use rayon::prelude::*;
 
 /// What a backward pass should produce.
@@ -35,60 +38,29 @@ pub struct Gradients<T> {
     pub params: Vec<Vec<T>>,
     /// Gradient with respect to the network input (if wanted).
     pub input: Option<Tensor<T>>,
-    /// The buffers of the per-node gradients of the last pass, for the next one.
-    spare: SpareBuffers<T>,
+    /// The buffers of the last pass, for the next one.
+    buffers: Buffers<T>,
 }
 
 impl<T> Default for Gradients<T> {
     fn default() -> Self {
-        Self { params: Vec::new(), input: None, spare: SpareBuffers { buffers: Vec::new() } }
+        Self { params: Vec::new(), input: None, buffers: Buffers::default() }
     }
 }
 
-/// Buffers of per-node gradients no longer needed: a backward pass takes its gradient tensors
-/// from here and returns them when they are consumed, so that a training loop that keeps its
-/// `Gradients` allocates (and the operating system zero-fills) no gradient memory after the
-/// first step.
+/// What a backward pass reuses from the last one: a training loop that keeps its `Gradients`
+/// allocates (and the operating system zero-fills) none of this memory after the first step.
 #[derive(Clone, Debug)]
-struct SpareBuffers<T> {
-    buffers: Vec<Vec<T>>,
+struct Buffers<T> {
+    /// Per-node gradients, taken when a node's gradient is made and given back when consumed.
+    pool: BufferPool<T>,
+    /// The convolutions' partial parameter gradients and scratch, per parallel task.
+    conv: ConvScratch<T>,
 }
 
-impl<T: Scalar> SpareBuffers<T> {
-    /// A batch of `shape` holding stale values: the caller must write every one.
-    fn stale(&mut self, batch: usize, shape: &[usize]) -> Tensor<T> {
-        let len = batch * shape.iter().product::<usize>();
-        // The smallest spare buffer that holds `len` values.
-        let fitting =
-            self.buffers.iter().enumerate().filter(|(_, b)| b.capacity() >= len).min_by_key(|(_, b)| b.capacity());
-        let mut data = match fitting.map(|(i, _)| i) {
-            Some(i) => self.buffers.swap_remove(i),
-            None => Vec::with_capacity(len),
-        };
-        data.truncate(len);
-        data.resize(len, T::zero());
-        Tensor { shape: shape.to_vec(), batch, data }
-    }
-
-    /// A batch of zeros of `shape`.
-    fn zeros(&mut self, batch: usize, shape: &[usize]) -> Tensor<T> {
-        let mut t = self.stale(batch, shape);
-        t.data.fill(T::zero());
-        t
-    }
-
-    /// A copy of `x`.
-    fn copy_of(&mut self, x: &Tensor<T>) -> Tensor<T> {
-        let mut t = self.stale(x.batch, &x.shape);
-        t.data.copy_from_slice(&x.data);
-        t
-    }
-
-    /// Keep `t`'s buffer for a later gradient.
-    fn give(&mut self, t: Tensor<T>) {
-        if t.data.capacity() > 0 {
-            self.buffers.push(t.data);
-        }
+impl<T> Default for Buffers<T> {
+    fn default() -> Self {
+        Self { pool: BufferPool::default(), conv: ConvScratch::default() }
     }
 }
 
@@ -105,18 +77,18 @@ impl<T: Scalar> Network<T> {
     /// operating system zero-filling) the gradient memory at every step.
     pub fn backward_into(&self, tape: &Tape<T>, grad_output: &Tensor<T>, wants: Wants, out: &mut Gradients<T>) {
         let n = self.nodes().len();
-        let spare = &mut out.spare;
+        let buffers = &mut out.buffers;
         if let Some(old) = out.input.take() {
-            spare.give(old);
+            buffers.pool.give_tensor(old);
         }
         let mut grads: Vec<Option<Tensor<T>>> = vec![None; n];
-        grads[n - 1] = Some(spare.copy_of(grad_output).reshaped(self.shape(n - 1)));
+        grads[n - 1] = Some(buffers.pool.copy_of(grad_output).reshaped(self.shape(n - 1)));
         self.reset_param_grads(wants.params, &mut out.params);
         let needs_input_grad = self.nodes_needing_input_grad(wants.input);
         let params = &mut out.params;
-        on_thread_pool(|| self.propagate(tape, &mut grads, wants, &needs_input_grad, params, spare));
+        on_thread_pool(|| self.propagate(tape, &mut grads, wants, &needs_input_grad, params, buffers));
         out.input = if wants.input { grads[0].take() } else { None };
-        grads.into_iter().flatten().for_each(|g| spare.give(g));
+        grads.into_iter().flatten().for_each(|g| buffers.pool.give_tensor(g));
     }
 
     /// Walk the nodes backwards from the output gradient in `grads[last]`, leaving the input
@@ -130,7 +102,7 @@ impl<T: Scalar> Network<T> {
         wants: Wants,
         needs_input_grad: &[bool],
         params: &mut [Vec<T>],
-        spare: &mut SpareBuffers<T>,
+        buffers: &mut Buffers<T>,
     ) {
         let slots = self.param_slots();
         let readers = self.reader_counts();
@@ -148,14 +120,14 @@ impl<T: Scalar> Network<T> {
                     self.batch_norm_backward(bn, tape, &mut g, Some((slope, pre)), param_out);
                     vec![g]
                 }
-                None => self.node_backward(id, tape, g, want_dx, param_out, spare),
+                None => self.node_backward(id, tape, g, want_dx, param_out, buffers),
             };
             if !want_dx {
-                dx.into_iter().for_each(|d| spare.give(d));
+                dx.into_iter().for_each(|d| buffers.pool.give_tensor(d));
                 continue;
             }
             for (&i, d) in node.inputs.iter().zip(dx) {
-                accumulate(&mut grads[i], d.reshaped(self.shape(i)), spare);
+                accumulate(&mut grads[i], d.reshaped(self.shape(i)), &mut buffers.pool);
             }
         }
     }
@@ -199,7 +171,7 @@ impl<T: Scalar> Network<T> {
 
     /// Gradients of one node: returns the gradient for each input (empty if `want_dx` is false)
     /// and writes parameter gradients into `param_out`. Elementwise ops reuse `g` in place; the
-    /// others take their results from `spare` and give `g` back to it.
+    /// others take their results from `buffers` and give `g` back to it.
     fn node_backward(
         &self,
         id: NodeId,
@@ -207,14 +179,14 @@ impl<T: Scalar> Network<T> {
         mut g: Tensor<T>,
         want_dx: bool,
         param_out: Option<&mut [Vec<T>]>,
-        spare: &mut SpareBuffers<T>,
+        buffers: &mut Buffers<T>,
     ) -> Vec<Tensor<T>> {
         let node = self.node(id);
         let x = &tape.values[node.inputs[0]];
         let dx = match node.op {
             Op::Input { .. } => vec![],
             Op::Flatten => return vec![g],
-            Op::Add => return vec![spare.copy_of(&g), g],
+            Op::Add => return vec![buffers.pool.copy_of(&g), g],
             Op::Concat | Op::SliceChannels { .. } | Op::ChannelShuffle { .. } => {
                 if !want_dx {
                     vec![]
@@ -228,11 +200,11 @@ impl<T: Scalar> Network<T> {
                     dense_param_grads(x, &g, in_features, out_features, out);
                 }
                 if !want_dx {
-                    spare.give(g);
+                    buffers.pool.give_tensor(g);
                     return vec![];
                 }
                 let w = &self.params(id).tensors[0];
-                let mut dx = spare.stale(g.batch, self.shape(node.inputs[0]));
+                let mut dx = buffers.pool.stale_tensor(g.batch, self.shape(node.inputs[0]));
                 let chunk = rows_per_task(g.batch, in_features * out_features);
                 dx.data.par_chunks_mut(chunk * in_features).zip(g.data.par_chunks(chunk * out_features)).for_each(
                     |(d, gi)| {
@@ -247,10 +219,10 @@ impl<T: Scalar> Network<T> {
                 );
                 vec![dx]
             }
-            Op::Conv2d { .. } => self.conv_backward(id, x, &g, want_dx, param_out, spare).into_iter().collect(),
+            Op::Conv2d { .. } => self.conv_backward(id, x, &g, want_dx, param_out, buffers).into_iter().collect(),
             Op::AvgPool2d { .. } => {
                 let w = self.window(id);
-                let mut dx = spare.zeros(g.batch, self.shape(node.inputs[0]));
+                let mut dx = buffers.pool.zeros_tensor(g.batch, self.shape(node.inputs[0]));
                 let (in_w, out_w) = (dx.width(), g.width());
                 dx.data
                     .par_chunks_mut(in_w)
@@ -260,7 +232,7 @@ impl<T: Scalar> Network<T> {
             }
             Op::MaxPool2d { .. } => {
                 let argmax = tape.argmax[id].as_ref().expect("max pool argmax on tape");
-                let mut dx = spare.zeros(g.batch, self.shape(node.inputs[0]));
+                let mut dx = buffers.pool.zeros_tensor(g.batch, self.shape(node.inputs[0]));
                 let (in_w, out_w) = (dx.width(), g.width());
                 dx.data.par_chunks_mut(in_w).zip(g.data.par_chunks(out_w)).zip(argmax.par_chunks(out_w)).for_each(
                     |((d, gi), a)| {
@@ -280,13 +252,14 @@ impl<T: Scalar> Network<T> {
                 return vec![g];
             }
         };
-        spare.give(g);
+        buffers.pool.give_tensor(g);
         dx
     }
 
     /// Parameter and input gradients of conv node `id`, over tasks of a few GEMM blocks each
-    /// (samples side by side, see `samples_per_gemm`); every task keeps its own partial dW, so
-    /// that a thread slowed by other work on the machine does not hold up the rest.
+    /// (samples side by side, see `samples_per_gemm`) with their buffers from `buffers.conv`;
+    /// every task keeps its own partial dW, so that a thread slowed by other work on the
+    /// machine does not hold up the rest.
     fn conv_backward(
         &self,
         id: NodeId,
@@ -294,34 +267,32 @@ impl<T: Scalar> Network<T> {
         g: &Tensor<T>,
         want_dx: bool,
         param_out: Option<&mut [Vec<T>]>,
-        spare: &mut SpareBuffers<T>,
+        buffers: &mut Buffers<T>,
     ) -> Option<Tensor<T>> {
         let (group, groups) = self.conv_group(id);
         if direct_conv::applies::<T>(&group, groups) {
-            let dx = want_dx.then(|| spare.stale(x.batch, &x.shape));
-            return self.direct_conv_backward(id, &group, x, g, dx, param_out);
+            let dx = want_dx.then(|| buffers.pool.stale_tensor(x.batch, &x.shape));
+            return self.direct_conv_backward(id, &group, x, g, dx, param_out, &mut buffers.conv);
         }
         let w: Window = group.window;
         let weight = &self.params(id).tensors[0];
         let (rows, plen, cout_g) = (w.col_rows(), w.out_len(), group.cout);
         let cout = cout_g * groups;
         let (in_w, out_w, per_gemm) = (x.width(), g.width(), samples_per_gemm(&w));
-        let per_task = x.batch.div_ceil(4 * rayon::current_num_threads().max(1)).max(1).next_multiple_of(per_gemm);
-        let tasks = x.batch.div_ceil(per_task);
+        let per_task = samples_per_task(x.batch, per_gemm);
         let want_params = param_out.is_some();
-        let param_lens = if want_params { (cout * rows, cout) } else { (0, 0) };
-        let mut dx = want_dx.then(|| spare.zeros(x.batch, &x.shape));
-        let dx_parts: Vec<Option<&mut [T]>> = match dx.as_mut() {
-            Some(dx) => dx.data.chunks_mut(per_task * in_w).map(Some).collect(),
-            None => (0..tasks).map(|_| None).collect(),
-        };
-        let (dw, db) = dx_parts
+        let mut dx = want_dx.then(|| buffers.pool.zeros_tensor(x.batch, &x.shape));
+        let (_, tasks) = buffers.conv.split(x.batch.div_ceil(per_task));
+        let param_lens = if want_params { [cout * rows, cout] } else { [0, 0] };
+        let parts = dx_parts(dx.as_mut().map(|dx| &mut dx.data[..]), per_task * in_w, tasks.len());
+        let partial_sums = parts
             .into_par_iter()
             .zip(x.data.par_chunks(per_task * in_w))
             .zip(g.data.par_chunks(per_task * out_w))
-            .map(|((mut dx_part, xs), gs)| {
-                let (mut dw, mut db) = (vec![T::zero(); param_lens.0], vec![T::zero(); param_lens.1]);
-                let (mut col, mut wide, mut dcol) = (Vec::new(), Vec::new(), Vec::new());
+            .zip(tasks)
+            .map(|(((mut dx_part, xs), gs), task)| {
+                task.zero_param_grads(param_lens);
+                let ConvTask { weight_grad: dw, bias_grad: db, col, wide, dcol } = &mut *task;
                 let samples = xs.len() / in_w;
                 for first in (0..samples).step_by(per_gemm) {
                     let count = per_gemm.min(samples - first);
@@ -343,8 +314,8 @@ impl<T: Scalar> Network<T> {
                                 block: plen,
                                 count,
                             };
-                            layout.gather(gb, &mut wide);
-                            &wide
+                            layout.gather(gb, wide);
+                            wide
                         };
                         let gm = MatRef::new(gg, cout_g, ld);
                         if want_params {
@@ -352,11 +323,11 @@ impl<T: Scalar> Network<T> {
                             for s in 0..count {
                                 im2col(&w, &xs[sample(s, &xr)], &mut col[s * plen..], ld);
                             }
-                            gemm(gm, MatRef::transposed(&col, ld, rows), T::one(), &mut dw[wr.clone()]);
+                            gemm(gm, MatRef::transposed(col, ld, rows), T::one(), &mut dw[wr.clone()]);
                         }
                         if let Some(d) = dx_part.as_deref_mut() {
                             dcol.resize(rows * ld, T::zero());
-                            gemm(MatRef::transposed(&weight[wr], rows, cout_g), gm, T::zero(), &mut dcol);
+                            gemm(MatRef::transposed(&weight[wr], rows, cout_g), gm, T::zero(), dcol);
                             for s in 0..count {
                                 col2im(&w, &dcol[s * plen..], ld, &mut d[sample(s, &xr)]);
                             }
@@ -368,16 +339,13 @@ impl<T: Scalar> Network<T> {
                         }
                     }
                 }
-                (dw, db)
+                task
             })
-            .reduce(
-                || (vec![T::zero(); param_lens.0], vec![T::zero(); param_lens.1]),
-                |a, b| (add_vecs(a.0, &b.0), add_vecs(a.1, &b.1)),
-            );
-        if let Some(out) = param_out {
-            add_into(&mut out[0], &dw);
+            .reduce_with(ConvTask::add_param_grads);
+        if let (Some(out), Some(sum)) = (param_out, partial_sums) {
+            add_into(&mut out[0], &sum.weight_grad);
             if out.len() > 1 {
-                add_into(&mut out[1], &db);
+                add_into(&mut out[1], &sum.bias_grad);
             }
         }
         dx
@@ -386,6 +354,7 @@ impl<T: Scalar> Network<T> {
     /// `conv_backward` by the direct kernels (`direct_conv::applies`): per sample, the weight
     /// gradient from the padded input and the input gradient (into `dx`, every value written)
     /// from the padded output gradient, over tasks of samples that each keep a partial dW.
+    #[allow(clippy::too_many_arguments)]
     fn direct_conv_backward(
         &self,
         id: NodeId,
@@ -394,49 +363,46 @@ impl<T: Scalar> Network<T> {
         g: &Tensor<T>,
         mut dx: Option<Tensor<T>>,
         param_out: Option<&mut [Vec<T>]>,
+        scratch: &mut ConvScratch<T>,
     ) -> Option<Tensor<T>> {
-        let want_dx = dx.is_some();
         let (cin, cout) = (group.window.channels, group.cout);
         let planes = Planes::of(&group.window);
         let weight = as_f32(&self.params(id).tensors[0]);
-        let input_grad = want_dx.then(|| InputGrad::new(&group.window, weight, cout));
         let (in_w, out_w, plen) = (x.width(), g.width(), group.window.out_len());
-        let per_task = x.batch.div_ceil(4 * rayon::current_num_threads().max(1)).max(1);
-        let param_lens = if param_out.is_some() { (weight.len(), cout) } else { (0, 0) };
-        let tasks = x.batch.div_ceil(per_task);
-        let dx_parts: Vec<Option<&mut [f32]>> = match dx.as_mut() {
-            Some(dx) => as_f32_mut(&mut dx.data).chunks_mut(per_task * in_w).map(Some).collect(),
-            None => (0..tasks).map(|_| None).collect(),
-        };
-        let (dw, db) = dx_parts
+        let per_task = samples_per_task(x.batch, 1);
+        let (gathered, tasks) = scratch.split(x.batch.div_ceil(per_task));
+        let input_grad = dx.is_some().then(|| InputGrad::new(&group.window, weight, cout, as_f32_vec(gathered)));
+        let param_lens = if param_out.is_some() { [weight.len(), cout] } else { [0, 0] };
+        let parts = dx_parts(dx.as_mut().map(|dx| as_f32_mut(&mut dx.data)), per_task * in_w, tasks.len());
+        let partial_sums = parts
             .into_par_iter()
             .zip(as_f32(&x.data).par_chunks(per_task * in_w))
             .zip(as_f32(&g.data).par_chunks(per_task * out_w))
-            .map(|((mut dx_part, xs), gs)| {
-                let (mut dw, mut db) = (vec![0.0f32; param_lens.0], vec![0.0f32; param_lens.1]);
-                let (mut padded, mut flat) = (Vec::new(), Vec::new());
-                if param_lens.0 > 0 {
-                    planes.pad(xs, &mut padded);
-                    planes.weight_grad(&padded, cin, gs, cout, xs.len() / in_w, &mut flat, &mut dw);
+            .zip(tasks)
+            .map(|(((mut dx_part, xs), gs), task)| {
+                task.zero_param_grads(param_lens);
+                let (padded, flat) = (as_f32_vec(&mut task.col), as_f32_vec(&mut task.wide));
+                if param_lens[0] > 0 {
+                    let dw = as_f32_mut(&mut task.weight_grad);
+                    planes.pad(xs, padded);
+                    planes.weight_grad(padded, cin, gs, cout, xs.len() / in_w, flat, dw);
                     for gi in gs.chunks(out_w) {
+                        let db = as_f32_mut(&mut task.bias_grad);
                         db.iter_mut().zip(gi.chunks(plen)).for_each(|(b, gc)| *b += fast_sum(gc));
                     }
                 }
                 if let (Some(d), Some(input_grad)) = (dx_part.as_deref_mut(), &input_grad) {
                     for (gi, di) in gs.chunks(out_w).zip(d.chunks_mut(in_w)) {
-                        input_grad.sample(gi, cout, &mut padded, &mut flat, di);
+                        input_grad.sample(gi, cout, padded, flat, di);
                     }
                 }
-                (dw, db)
+                task
             })
-            .reduce(
-                || (vec![0.0; param_lens.0], vec![0.0; param_lens.1]),
-                |a, b| (add_vecs(a.0, &b.0), add_vecs(a.1, &b.1)),
-            );
-        if let Some(out) = param_out {
-            add_into(as_f32_mut(&mut out[0]), &dw);
+            .reduce_with(ConvTask::add_param_grads);
+        if let (Some(out), Some(sum)) = (param_out, partial_sums) {
+            add_into(&mut out[0], &sum.weight_grad);
             if out.len() > 1 {
-                add_into(as_f32_mut(&mut out[1]), &db);
+                add_into(&mut out[1], &sum.bias_grad);
             }
         }
         dx
@@ -554,11 +520,11 @@ fn dense_param_grads<T: Scalar>(x: &Tensor<T>, g: &Tensor<T>, in_f: usize, out_f
     }
 }
 
-fn accumulate<T: Scalar>(slot: &mut Option<Tensor<T>>, value: Tensor<T>, spare: &mut SpareBuffers<T>) {
+fn accumulate<T: Scalar>(slot: &mut Option<Tensor<T>>, value: Tensor<T>, pool: &mut BufferPool<T>) {
     match slot {
         Some(existing) => {
             add_into(&mut existing.data, &value.data);
-            spare.give(value);
+            pool.give_tensor(value);
         }
         None => *slot = Some(value),
     }
@@ -568,7 +534,29 @@ fn add_into<T: Scalar>(dst: &mut [T], src: &[T]) {
     dst.iter_mut().zip(src).for_each(|(d, &s)| *d += s);
 }
 
-fn add_vecs<T: Scalar>(mut a: Vec<T>, b: &[T]) -> Vec<T> {
-    add_into(&mut a, b);
-    a
+/// The parts of `dx` (if wanted) for `tasks` tasks of `len` values each (the last may be shorter).
+fn dx_parts<T>(dx: Option<&mut [T]>, len: usize, tasks: usize) -> Vec<Option<&mut [T]>> {
+    match dx {
+        Some(dx) => dx.chunks_mut(len).map(Some).collect(),
+        None => (0..tasks).map(|_| None).collect(),
+    }
+}
+
+impl<T: Scalar> ConvTask<T> {
+    /// Zeroed partial gradients of `[weight, bias]` lengths (kept buffers, no allocation),
+    /// inside the task so that the zeroing runs in parallel.
+    fn zero_param_grads(&mut self, [weight, bias]: [usize; 2]) {
+        for (grad, len) in [(&mut self.weight_grad, weight), (&mut self.bias_grad, bias)] {
+            grad.clear();
+            grad.resize(len, T::zero());
+        }
+    }
+
+    /// Add `later`'s partial gradients into `self`'s: the tasks' partial sums combine in the
+    /// tree rayon's `reduce` makes of them, as when each task returned fresh vectors.
+    fn add_param_grads<'a>(sum: &'a mut Self, later: &'a mut Self) -> &'a mut Self {
+        add_into(&mut sum.weight_grad, &later.weight_grad);
+        add_into(&mut sum.bias_grad, &later.bias_grad);
+        sum
+    }
 }

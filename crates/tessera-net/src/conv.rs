@@ -372,3 +372,57 @@ pub fn max_pool_sample<T: Scalar>(w: &Window, x: &[T], out: &mut [T], argmax: &m
         });
     }
 }
+
+/// Samples per parallel task of a convolution over `batch` samples, whole GEMM blocks of
+/// `per_gemm` samples: about four tasks per thread, so that a thread slowed by other work on
+/// the machine does not hold up the rest.
+pub(crate) fn samples_per_task(batch: usize, per_gemm: usize) -> usize {
+    batch.div_ceil(4 * rayon::current_num_threads().max(1)).max(1).next_multiple_of(per_gemm)
+}
+
+/// The buffers of one parallel task of a convolution. Kept across nodes and training steps (in
+/// the `Tape` forward, in `Gradients` backward), they grow to the largest node's needs in the
+/// first step and are reused after it.
+#[derive(Clone, Debug)]
+pub(crate) struct ConvTask<T> {
+    /// The task's partial weight and bias gradients (backward).
+    pub(crate) weight_grad: Vec<T>,
+    pub(crate) bias_grad: Vec<T>,
+    /// The im2col matrix; for the direct kernels, the zero-bordered planes.
+    pub(crate) col: Vec<T>,
+    /// GEMM outputs of samples side by side (`SideBySide`); for the direct kernels, the
+    /// correlation at flat positions.
+    pub(crate) wide: Vec<T>,
+    /// The column gradient of the input-gradient GEMM (backward).
+    pub(crate) dcol: Vec<T>,
+}
+
+impl<T> Default for ConvTask<T> {
+    fn default() -> Self {
+        Self { weight_grad: Vec::new(), bias_grad: Vec::new(), col: Vec::new(), wide: Vec::new(), dcol: Vec::new() }
+    }
+}
+
+/// What the convolutions of one pass reuse from the last: per-task buffers, and the weights
+/// rearranged for the direct kernels.
+#[derive(Clone, Debug)]
+pub(crate) struct ConvScratch<T> {
+    tasks: Vec<ConvTask<T>>,
+    weights: Vec<T>,
+}
+
+impl<T> Default for ConvScratch<T> {
+    fn default() -> Self {
+        Self { tasks: Vec::new(), weights: Vec::new() }
+    }
+}
+
+impl<T> ConvScratch<T> {
+    /// The rearranged-weights buffer and the buffers of `count` tasks.
+    pub(crate) fn split(&mut self, count: usize) -> (&mut Vec<T>, &mut [ConvTask<T>]) {
+        if self.tasks.len() < count {
+            self.tasks.resize_with(count, ConvTask::default);
+        }
+        (&mut self.weights, &mut self.tasks[..count])
+    }
+}

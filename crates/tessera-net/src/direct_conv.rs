@@ -85,6 +85,13 @@ pub(crate) fn as_f32_mut<T: 'static>(s: &mut [T]) -> &mut [f32] {
     unsafe { std::slice::from_raw_parts_mut(s.as_mut_ptr().cast(), s.len()) }
 }
 
+/// A reused buffer of `T` as the f32 buffer it is (`applies` checked that `T` is f32); a
+/// `Vec`, not a slice, because the kernels resize their scratch.
+#[allow(clippy::ptr_arg)]
+pub(crate) fn as_f32_vec<T: 'static>(v: &mut Vec<T>) -> &mut Vec<f32> {
+    (v as &mut dyn std::any::Any).downcast_mut().expect("the direct kernels run on f32")
+}
+
 /// The weights `[cout][cin][3][3]` rearranged as the correlation kernel reads them,
 /// `[cin][ky][kx][cout]` (the output channels of one cell side by side).
 pub(crate) fn forward_weights(weight: &[f32], cin: usize, cout: usize, out: &mut Vec<f32>) {
@@ -100,9 +107,8 @@ pub(crate) fn forward_weights(weight: &[f32], cin: usize, cout: usize, out: &mut
 
 /// The weights of a correlation of the output gradient (channel roles swapped), for kernel
 /// cells `cells` (indices `ky * 3 + kx`): `[cout][cells.len()][cin]` holding `w[co][ci][k]`.
-fn gathered_weights(weight: &[f32], cin: usize, cout: usize, cells: &[usize], out: &mut Vec<f32>) {
+fn gathered_weights(weight: &[f32], cin: usize, cout: usize, cells: &[usize], out: &mut [f32]) {
     let n = cells.len();
-    out.resize(cout * n * cin, 0.0);
     for co in 0..cout {
         for ci in 0..cin {
             for (j, &k) in cells.iter().enumerate() {
@@ -325,27 +331,34 @@ impl Planes {
 
 /// The input gradient of one convolution by the direct kernels: the correlations of
 /// `Planes::input_grad_parts`, with the weights of each gathered once.
-pub(crate) struct InputGrad {
-    parts: Vec<(Planes, Vec<f32>, [usize; 2])>,
+pub(crate) struct InputGrad<'a> {
+    /// Each correlation, the range of its weights in `weights` and its phase.
+    parts: Vec<(Planes, std::ops::Range<usize>, [usize; 2])>,
+    weights: &'a [f32],
     stride: usize,
     /// Input channels and the size of one input plane.
     cin: usize,
     in_hw: [usize; 2],
 }
 
-impl InputGrad {
-    /// For a window that `applies` accepted, with weights `[cout][cin][3][3]`.
-    pub(crate) fn new(window: &Window, weight: &[f32], cout: usize) -> Self {
+impl<'a> InputGrad<'a> {
+    /// For a window that `applies` accepted, with weights `[cout][cin][3][3]`, gathering them
+    /// into `buffer`.
+    pub(crate) fn new(window: &Window, weight: &[f32], cout: usize, buffer: &'a mut Vec<f32>) -> Self {
         let cin = window.channels;
-        let parts = Planes::input_grad_parts(window)
-            .into_iter()
-            .map(|(planes, cells, phase)| {
-                let mut weights = Vec::new();
-                gathered_weights(weight, cin, cout, &cells, &mut weights);
-                (planes, weights, phase)
-            })
-            .collect();
-        Self { parts, stride: window.stride[0], cin, in_hw: window.in_hw }
+        let parts = Planes::input_grad_parts(window);
+        // The parts read every kernel cell once between them.
+        buffer.resize(cout * 9 * cin, 0.0);
+        let mut ranges = Vec::with_capacity(parts.len());
+        let mut start = 0;
+        for (_, cells, _) in &parts {
+            let range = start..start + cout * cells.len() * cin;
+            gathered_weights(weight, cin, cout, cells, &mut buffer[range.clone()]);
+            start = range.end;
+            ranges.push(range);
+        }
+        let parts = parts.into_iter().zip(ranges).map(|((planes, _, phase), range)| (planes, range, phase)).collect();
+        Self { parts, weights: buffer, stride: window.stride[0], cin, in_hw: window.in_hw }
     }
 
     /// The input gradient `d` (`[cin][H][W]`, every value written) of one sample from its output
@@ -355,11 +368,11 @@ impl InputGrad {
         self.parts[0].0.pad(g, padded);
         if self.stride == 1 {
             let (planes, weights, _) = &self.parts[0];
-            planes.correlate(padded, cout, weights, cin, flat, d);
+            planes.correlate(padded, cout, &self.weights[weights.clone()], cin, flat, d);
             return;
         }
         for (planes, weights, [a, b]) in &self.parts {
-            planes.correlate_flat(padded, cout, weights, cin, flat);
+            planes.correlate_flat(padded, cout, &self.weights[weights.clone()], cin, flat);
             // Phase (a, b) at (i, j) is input (2i + a - 1, 2j + b - 1) (the padded plane's
             // border is dropped): the columns 1 - b, 3 - b, .. of every other row.
             for (dc, f) in d[..cin * h * w].chunks_exact_mut(h * w).zip(flat.chunks_exact(planes.span())) {
@@ -648,7 +661,8 @@ mod tests {
                     planes.correlate(&padded, cin, &weights, cout, &mut flat, &mut out);
                     let mut dw = vec![0.0; cout * cin * 9];
                     planes.weight_grad(&padded, cin, &g, cout, samples, &mut flat, &mut dw);
-                    let mut input_grad = InputGrad::new(&window, &wt, cout);
+                    let mut gathered = Vec::new();
+                    let mut input_grad = InputGrad::new(&window, &wt, cout, &mut gathered);
                     input_grad.parts.iter_mut().for_each(|part| part.0.isa = isa);
                     let mut dx = vec![f32::NAN; x.len()];
                     for (gs, ds) in g.chunks(cout * oh * ow).zip(dx.chunks_mut(cin * h * w)) {

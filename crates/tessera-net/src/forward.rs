@@ -2,8 +2,11 @@
 //! that backward reads.
 
 use crate::batch_norm::{self, ChannelLayout};
-use crate::conv::{avg_pool_sample, conv_samples, max_pool_sample, samples_per_gemm, ConvGroup, Window};
-use crate::direct_conv::{self, as_f32, as_f32_mut, Planes};
+use crate::conv::{
+    avg_pool_sample, conv_samples, max_pool_sample, samples_per_gemm, samples_per_task, ConvGroup, ConvScratch,
+    ConvTask, Window,
+};
+use crate::direct_conv::{self, as_f32, as_f32_mut, as_f32_vec, Planes};
 use crate::op::{Activation, Mode, Op};
 use crate::scalar::{gemm, MatRef};
 use crate::{NetError, Network, NodeId, Result, Scalar, Tensor};
@@ -60,12 +63,20 @@ pub struct Tape<T> {
     pub argmax: Vec<Option<Vec<u32>>>,
     /// Batch statistics of every batch-norm node run in training mode.
     pub batch_stats: Vec<Option<BatchStats<T>>>,
+    /// The convolutions' buffers, reused by the next pass into this tape.
+    conv: ConvScratch<T>,
 }
 
 impl<T: Scalar> Tape<T> {
     /// A tape holding nothing yet (for `Network::forward_tape_into` to fill).
     pub fn empty() -> Self {
-        Self { mode: Mode::Eval, values: Vec::new(), argmax: Vec::new(), batch_stats: Vec::new() }
+        Self {
+            mode: Mode::Eval,
+            values: Vec::new(),
+            argmax: Vec::new(),
+            batch_stats: Vec::new(),
+            conv: ConvScratch::default(),
+        }
     }
 
     /// The network's output (the last node's value).
@@ -138,6 +149,18 @@ impl<T: Scalar> Network<T> {
 
     /// `apply_affine` writing into `out`, whose buffer is reused (a training loop's tape).
     pub fn apply_affine_into(&self, id: NodeId, inputs: &[&Tensor<T>], offsets: OffsetRows, out: &mut Tensor<T>) {
+        self.apply_affine_reusing(id, inputs, offsets, out, &mut ConvScratch::default());
+    }
+
+    /// `apply_affine_into` with a convolution's buffers taken from `conv`.
+    fn apply_affine_reusing(
+        &self,
+        id: NodeId,
+        inputs: &[&Tensor<T>],
+        offsets: OffsetRows,
+        out: &mut Tensor<T>,
+        conv: &mut ConvScratch<T>,
+    ) {
         let node = self.node(id);
         let out_shape = self.shape(id);
         let x = inputs[0];
@@ -168,15 +191,23 @@ impl<T: Scalar> Network<T> {
                 let p = self.params(id);
                 out.prepare(x.batch, out_shape);
                 if direct_conv::applies::<T>(&group, groups) {
-                    direct_conv_forward(&group, as_f32(&p.tensors[0]), as_f32(&x.data), as_f32_mut(&mut out.data));
+                    direct_conv_forward(
+                        &group,
+                        as_f32(&p.tensors[0]),
+                        as_f32(&x.data),
+                        as_f32_mut(&mut out.data),
+                        conv,
+                    );
                 } else {
                     let (in_w, out_w, per_gemm) = (x.width(), out.width(), samples_per_gemm(&w));
-                    out.data.par_chunks_mut(per_gemm * out_w).zip(x.data.par_chunks(per_gemm * in_w)).for_each_init(
-                        || (Vec::new(), Vec::new()),
-                        |(col, wide), (o, xi)| {
-                            conv_samples(&group, groups, &p.tensors[0], xi, o, xi.len() / in_w, col, wide)
-                        },
-                    );
+                    let per_task = samples_per_task(x.batch, per_gemm);
+                    let (_, tasks) = conv.split(x.batch.div_ceil(per_task));
+                    let parts = out.data.par_chunks_mut(per_task * out_w).zip(x.data.par_chunks(per_task * in_w));
+                    parts.zip(tasks).for_each(|((o, xs), ConvTask { col, wide, .. })| {
+                        for (o, xi) in o.chunks_mut(per_gemm * out_w).zip(xs.chunks(per_gemm * in_w)) {
+                            conv_samples(&group, groups, &p.tensors[0], xi, o, xi.len() / in_w, col, wide);
+                        }
+                    });
                 }
                 if let Some(bias) = p.tensors.get(1) {
                     add_channel_offsets(out, bias, w.out_len(), offsets);
@@ -256,11 +287,12 @@ impl<T: Scalar> Network<T> {
         stats: &mut Option<BatchStats<T>>,
     ) -> Tensor<T> {
         let mut out = Tensor::empty();
-        self.run_node_into(id, inputs, mode, argmax, stats, &mut out);
+        self.run_node_into(id, inputs, mode, argmax, stats, &mut out, &mut ConvScratch::default());
         out
     }
 
-    /// `run_node` writing into `out` (and `argmax`), reusing their buffers.
+    /// `run_node` writing into `out` (and `argmax`), reusing their buffers and `conv`'s.
+    #[allow(clippy::too_many_arguments)]
     fn run_node_into(
         &self,
         id: NodeId,
@@ -269,6 +301,7 @@ impl<T: Scalar> Network<T> {
         argmax: &mut Option<Vec<u32>>,
         stats: &mut Option<BatchStats<T>>,
         out: &mut Tensor<T>,
+        conv: &mut ConvScratch<T>,
     ) {
         match self.node(id).op {
             Op::Activation { activation } => activated_into(activation, inputs[0], out),
@@ -276,7 +309,7 @@ impl<T: Scalar> Network<T> {
             Op::BatchNorm { .. } if mode == Mode::Train => {
                 *stats = Some(self.batch_norm_train(id, inputs[0], out, None))
             }
-            _ => self.apply_affine_into(id, inputs, OffsetRows::All, out),
+            _ => self.apply_affine_reusing(id, inputs, OffsetRows::All, out, conv),
         }
     }
 
@@ -320,8 +353,9 @@ impl<T: Scalar> Network<T> {
         Ok(tape)
     }
 
-    /// `forward_tape` into `tape`, reusing the buffers of its values: a training loop that keeps
-    /// one tape across steps of the same batch size allocates (and zero-fills) nothing.
+    /// `forward_tape` into `tape`, reusing the buffers of its values and convolutions: a training
+    /// loop that keeps one tape across steps of the same batch size allocates (and zero-fills)
+    /// none of them after the first step.
     pub fn forward_tape_into(&self, x: &Tensor<T>, mode: Mode, tape: &mut Tape<T>) -> Result<()> {
         let n = self.nodes().len();
         tape.mode = mode;
@@ -330,7 +364,7 @@ impl<T: Scalar> Network<T> {
         tape.batch_stats.resize(n, None);
         self.validate_input(x)?;
         tape.values[0].copy_reshaped(x, self.input_shape());
-        let Tape { values, argmax, batch_stats, .. } = tape;
+        let Tape { values, argmax, batch_stats, conv, .. } = tape;
         on_thread_pool(|| {
             let mut id = 1;
             while id < n {
@@ -342,7 +376,7 @@ impl<T: Scalar> Network<T> {
                     id += 2;
                     continue;
                 }
-                self.run_node_into(id, &inputs, mode, &mut argmax[id], &mut batch_stats[id], &mut rest[0]);
+                self.run_node_into(id, &inputs, mode, &mut argmax[id], &mut batch_stats[id], &mut rest[0], conv);
                 id += 1;
             }
         });
@@ -414,20 +448,31 @@ impl<T: Scalar> Network<T> {
     }
 }
 
-/// A 3x3 convolution (stride 1 or 2) of every sample by the direct kernels (`direct_conv::applies`).
-fn direct_conv_forward(group: &ConvGroup, weight: &[f32], x: &[f32], out: &mut [f32]) {
+/// A 3x3 convolution (stride 1 or 2) of every sample by the direct kernels
+/// (`direct_conv::applies`), over tasks of samples with their buffers from `scratch`.
+fn direct_conv_forward<T: Scalar>(
+    group: &ConvGroup,
+    weight: &[f32],
+    x: &[f32],
+    out: &mut [f32],
+    scratch: &mut ConvScratch<T>,
+) {
     let (cin, cout) = (group.window.channels, group.cout);
     let planes = Planes::of(&group.window);
-    let mut weights = Vec::new();
-    direct_conv::forward_weights(weight, cin, cout, &mut weights);
     let (in_w, out_w) = (cin * group.window.in_len(), cout * group.window.out_len());
-    out.par_chunks_mut(out_w).zip(x.par_chunks(in_w)).for_each_init(
-        || (Vec::new(), Vec::new()),
-        |(padded, flat), (o, xi)| {
+    let per_task = samples_per_task(x.len() / in_w, 1);
+    let (weights, tasks) = scratch.split((x.len() / in_w).div_ceil(per_task));
+    let weights = as_f32_vec(weights);
+    direct_conv::forward_weights(weight, cin, cout, weights);
+    let weights: &[f32] = weights;
+    let parts = out.par_chunks_mut(per_task * out_w).zip(x.par_chunks(per_task * in_w));
+    parts.zip(tasks).for_each(|((o, xs), task)| {
+        let (padded, flat) = (as_f32_vec(&mut task.col), as_f32_vec(&mut task.wide));
+        for (o, xi) in o.chunks_exact_mut(out_w).zip(xs.chunks_exact(in_w)) {
             planes.pad(xi, padded);
-            planes.correlate(padded, cin, &weights, cout, flat, o);
-        },
-    );
+            planes.correlate(padded, cin, weights, cout, flat, o);
+        }
+    });
 }
 
 /// Add `offset[c]` to each block of `spatial` elements of channel `c`, on the selected rows.

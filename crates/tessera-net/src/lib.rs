@@ -5,7 +5,8 @@
 //! channel concatenation, slices and shuffles), with forward passes in `f32`/`f64`
 //! that can return every activation's pre-activation ("taps"), backward passes for every op,
 //! the exact local affine map at a point, PyTorch-default initialisation, builders for the
-//! paper's architectures, and save/load (JSON + safetensors, PyTorch `nn.Sequential` import).
+//! paper's architectures, save/load (JSON + safetensors, PyTorch `nn.Sequential` import), and
+//! the pool of reusable buffers that training steps and exact partitions share (`BufferPool`).
 //!
 //! What it must not do: no geometry beyond one region (partitions live in `tessera-regions`),
 //! no statistics (`tessera-lc`), no datasets, losses or optimisers (`tessera-data`,
@@ -17,6 +18,7 @@
 
 pub mod backward;
 mod batch_norm;
+pub mod buffer_pool;
 pub mod builders;
 mod channels;
 pub mod conv;
@@ -35,6 +37,7 @@ mod tensor;
 mod walk;
 
 pub use backward::{Gradients, Wants};
+pub use buffer_pool::BufferPool;
 pub use builders::{cnn, mlp, mlp_with_norm, preact_resnet18, CnnSpec, ConvLayer};
 pub use error::{NetError, Result};
 pub use forward::{OffsetRows, Tape};

@@ -23,7 +23,7 @@ use crate::walk::{NodeWalk, Values};
 use rayon::prelude::*;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
-use tessera_net::{Network, NodeId, OffsetRows, Tensor};
+use tessera_net::{BufferPool, Network, NodeId, OffsetRows, Tensor};
 
 /// Regions per chunk however wide the maps: enough to keep both cores busy splitting.
 const MIN_CHUNK: usize = 8;
@@ -106,31 +106,27 @@ struct Chunk<C> {
     values: Values,
 }
 
-/// Tensors whose buffers pass from one chunk to the next, so that a chunk's maps reuse memory
-/// instead of allocating, faulting in and zeroing fresh pages. It holds at most as many
-/// tensors as were ever in use at once.
+/// Buffers that pass from one chunk to the next, so that a chunk's maps reuse memory instead
+/// of allocating, faulting in and zeroing fresh pages; shared by the chunks descending in
+/// parallel.
 #[derive(Default)]
-struct TensorPool(Mutex<Vec<Tensor<f64>>>);
+struct MapPool(Mutex<BufferPool<f64>>);
 
-impl TensorPool {
-    /// A tensor to overwrite with `len` values (`Tensor::prepare` it first): the shortest held
-    /// one at least that long, else the longest, so that `prepare` seldom grows (and zeroes)
-    /// a buffer.
+impl MapPool {
+    /// A tensor to overwrite with `len` values (`Tensor::prepare` it first: its values are
+    /// stale).
     fn take(&self, len: usize) -> Tensor<f64> {
-        let mut held = self.0.lock().expect("tensor pool");
-        let fit = |t: &Tensor<f64>| (t.data.len() < len, t.data.len().abs_diff(len));
-        match (0..held.len()).min_by_key(|&i| fit(&held[i])) {
-            Some(i) => held.swap_remove(i),
-            None => Tensor::empty(),
-        }
+        let data = self.0.lock().expect("map pool").stale(len);
+        Tensor { shape: vec![len], batch: 1, data }
     }
 
     fn give(&self, tensor: Tensor<f64>) {
-        self.0.lock().expect("tensor pool").push(tensor);
+        self.0.lock().expect("map pool").give_tensor(tensor);
     }
 
     fn give_values(&self, values: Values) {
-        values.into_iter().flatten().for_each(|t| self.give(t));
+        let mut pool = self.0.lock().expect("map pool");
+        values.into_iter().flatten().for_each(|t| pool.give_tensor(t));
     }
 }
 
@@ -142,7 +138,7 @@ struct Engine<'a> {
     fused: Vec<Option<FusedLinear>>,
     limits: Limits,
     progress: &'a CountProgress,
-    pool: TensorPool,
+    pool: MapPool,
     /// Regions after each kinked layer so far.
     regions_after: Vec<AtomicUsize>,
 }
@@ -162,7 +158,7 @@ pub(crate) fn refine<C: Cell>(
     let walk = NodeWalk::new(net, &layers, C::DIM + 1);
     let fused = layers.iter().map(|layer| FusedLinear::after(net, &walk.last_use, layer)).collect();
     let regions_after = layers.iter().map(|_| AtomicUsize::new(0)).collect();
-    let engine = Engine { net, walk, fused, limits, progress, layers, pool: TensorPool::default(), regions_after };
+    let engine = Engine { net, walk, fused, limits, progress, layers, pool: MapPool::default(), regions_after };
     let mut values = vec![None; net.nodes().len()];
     values[0] = Some(rows.reshaped(net.input_shape()));
     let mut found = Found::new(engine.layers.len());

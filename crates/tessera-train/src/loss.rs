@@ -68,10 +68,23 @@ impl Loss {
 
     /// The mean loss and its gradient with respect to `outputs`, against `targets`.
     pub fn value_and_grad_for<T: Scalar>(self, outputs: &Tensor<T>, targets: Targets<'_>) -> Result<LossValue<T>> {
+        let mut grad = Tensor::empty();
+        let value = self.value_and_grad_into(outputs, targets, &mut grad)?;
+        Ok(LossValue { value, grad })
+    }
+
+    /// `value_and_grad_for` with the gradient written into `grad` (every value), reusing its
+    /// buffer (a training loop's); returns the loss.
+    pub fn value_and_grad_into<T: Scalar>(
+        self,
+        outputs: &Tensor<T>,
+        targets: Targets<'_>,
+        grad: &mut Tensor<T>,
+    ) -> Result<f64> {
         let value = self.value_for(outputs, targets)?;
         let width = outputs.width();
         let scale = 1.0 / self.denominator(outputs.batch, width);
-        let mut grad = Tensor::zeros(outputs.batch, &outputs.shape);
+        grad.prepare(outputs.batch, &outputs.shape);
         let rows = grad.data.chunks_mut(width).zip(outputs.data.chunks(width));
         match targets {
             Targets::Classes(labels) => {
@@ -88,7 +101,7 @@ impl Loss {
                 }
             }
         }
-        Ok(LossValue { value, grad })
+        Ok(value)
     }
 
     /// What the summed per-sample terms are divided by: every element (MSE) or every sample (CE).

@@ -8,12 +8,13 @@ use crate::error::Result;
 use crate::loss::Loss;
 use crate::optim::Optimizer;
 
-/// The mini-batch, tape and gradient buffers of a training loop, kept across steps so that a
-/// step does not allocate (and the operating system zero-fill) them again.
+/// The mini-batch, tape, loss-gradient and gradient buffers of a training loop, kept across
+/// steps so that a step does not allocate (and the operating system zero-fill) them again.
 pub struct StepScratch<T> {
     /// The batch of the next step (fill it, e.g. with `Points::gather_into`).
     pub batch: Points<T>,
     tape: Tape<T>,
+    loss_grad: Tensor<T>,
     grads: Gradients<T>,
 }
 
@@ -22,6 +23,7 @@ impl<T: Scalar> Default for StepScratch<T> {
         Self {
             batch: Points::new(Tensor { shape: vec![0], batch: 0, data: Vec::new() }, Vec::new()),
             tape: Tape::empty(),
+            loss_grad: Tensor::empty(),
             grads: Gradients::default(),
         }
     }
@@ -39,14 +41,14 @@ impl<T: Scalar> StepScratch<T> {
     /// during the forward pass. The whole step runs on rayon's pool, so its parallel parts do not
     /// each pay the hand-off from the calling thread.
     pub fn step(&mut self, net: &mut Network<T>, optimizer: &mut Optimizer<T>, loss: Loss) -> Result<f64> {
-        let (batch, tape, grads) = (&self.batch, &mut self.tape, &mut self.grads);
+        let Self { batch, tape, loss_grad, grads } = self;
         rayon::scope(|_| {
             net.forward_tape_into(&batch.inputs, Mode::Train, tape)?;
-            let value = loss.value_and_grad_for(tape.output(), batch.targets())?;
-            net.backward_into(tape, &value.grad, Wants::PARAMS, grads);
+            let value = loss.value_and_grad_into(tape.output(), batch.targets(), loss_grad)?;
+            net.backward_into(tape, loss_grad, Wants::PARAMS, grads);
             net.update_running_stats(tape);
             optimizer.step(net.trainable_mut(), &grads.params)?;
-            Ok(value.value)
+            Ok(value)
         })
     }
 }
