@@ -356,8 +356,8 @@ pub fn all() -> Vec<Sweep> {
             title: "Training-set size with random labels",
             reference: "P1 Fig. 11, P2 Figs. 31–33, 36",
             base: MNIST,
-            about: "Paper: as train-size with uniformly random training labels. Here: depth 4, n ∈ {250, 500, 1000, 2000}; \
-                    at cpu scale 5e4 steps (paper.md §7 F).",
+            about: "Paper: as train-size with uniformly random training labels. Here: depth 4, n ∈ {250, 500, 1000, 2000}, \
+                    1e5 steps (paper.md §7 F: 5e4, more where larger n needs longer to memorise).",
             settings: |_| {
                 [250, 500, 1000, 2000]
                     .map(|n| Setting::new(format!("n = {n}"), &[format!("data.train_size={n}"), "data.random_labels=true".into()]))
