@@ -349,15 +349,16 @@ impl<'a> InputGrad<'a> {
         let parts = Planes::input_grad_parts(window);
         // The parts read every kernel cell once between them.
         buffer.resize(cout * 9 * cin, 0.0);
-        let mut ranges = Vec::with_capacity(parts.len());
         let mut start = 0;
-        for (_, cells, _) in &parts {
-            let range = start..start + cout * cells.len() * cin;
-            gathered_weights(weight, cin, cout, cells, &mut buffer[range.clone()]);
-            start = range.end;
-            ranges.push(range);
-        }
-        let parts = parts.into_iter().zip(ranges).map(|((planes, _, phase), range)| (planes, range, phase)).collect();
+        let parts = parts
+            .into_iter()
+            .map(|(planes, cells, phase)| {
+                let range = start..start + cout * cells.len() * cin;
+                gathered_weights(weight, cin, cout, &cells, &mut buffer[range.clone()]);
+                start = range.end;
+                (planes, range, phase)
+            })
+            .collect();
         Self { parts, weights: buffer, stride: window.stride[0], cin, in_hw: window.in_hw }
     }
 

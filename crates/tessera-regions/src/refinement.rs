@@ -316,17 +316,15 @@ impl Engine<'_> {
         let mut out = self.pool.take(block * group.len());
         out.prepare(rows * group.len(), self.net.shape(fused.node));
         out.data.par_chunks_mut(block).zip(group.par_iter().zip(&sources)).for_each(|(dst, (piece, source))| {
-            match *source {
-                Source::Direct(k) => dst.copy_from_slice(&node_out.data[k * block..(k + 1) * block]),
-                Source::Columns(k) => {
-                    dst.copy_from_slice(&node_out.data[k * block..(k + 1) * block]);
-                    let src = &pre.data[piece.parent * rows * in_w..(piece.parent + 1) * rows * in_w];
-                    let base = &states[piece.parent].base;
-                    with_avx2(
-                        #[inline(always)]
-                        || add_columns(fused, &layer.kink, dst, src, base, differing(piece)),
-                    );
-                }
+            let (Source::Direct(k) | Source::Columns(k)) = *source;
+            dst.copy_from_slice(&node_out.data[k * block..(k + 1) * block]);
+            if let Source::Columns(_) = source {
+                let src = &pre.data[piece.parent * rows * in_w..(piece.parent + 1) * rows * in_w];
+                let base = &states[piece.parent].base;
+                with_avx2(
+                    #[inline(always)]
+                    || add_columns(fused, &layer.kink, dst, src, base, differing(piece)),
+                );
             }
         });
         self.pool.give(node_out);
