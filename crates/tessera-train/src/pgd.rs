@@ -15,12 +15,12 @@
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use tessera_net::{Mode, Network, Scalar, Tensor, Wants};
+use tessera_net::{Gradients, Mode, Network, Scalar, Tape, Tensor, Wants};
 
 use crate::data::Points;
 use crate::error::{Result, TrainError};
 use crate::evaluate::{Evaluator, Metrics};
-use crate::loss::{argmax, Loss};
+use crate::loss::{argmax, Loss, Targets};
 
 /// The per-coordinate box inputs must stay in.
 #[derive(Clone, Debug, PartialEq)]
@@ -93,11 +93,15 @@ impl PgdAttack {
             let delta = T::from_f64(rng.random_range(-self.eps..=self.eps));
             *v = domain.clamp(i % x.width(), *v + delta);
         }
+        // One tape, loss gradient and set of gradient buffers for every step: a fresh batch of
+        // activations per step cost more in zero-filled pages than the convolutions themselves.
+        let (mut tape, mut grad_out, mut grads) = (Tape::empty(), Tensor::empty(), Gradients::default());
         for _ in 0..self.steps {
-            let tape = net.forward_tape(&adv, Mode::Eval)?;
+            net.forward_tape_into(&adv, Mode::Eval, &mut tape)?;
             and_assign(&mut robust, &predictions_match(tape.output(), &points.labels));
-            let grad_out = Loss::CrossEntropy.value_and_grad(tape.output(), &points.labels)?.grad;
-            let grad = net.backward(&tape, &grad_out, Wants::INPUT).input.expect("input gradient was asked for");
+            Loss::CrossEntropy.value_and_grad_into(tape.output(), Targets::Classes(&points.labels), &mut grad_out)?;
+            net.backward_into(&tape, &grad_out, Wants::INPUT, &mut grads);
+            let grad = grads.input.as_ref().expect("input gradient was asked for");
             let step = T::from_f64(self.alpha);
             for (i, (a, (g, x0))) in adv.data.iter_mut().zip(grad.data.iter().zip(&x.data)).enumerate() {
                 let moved = *a + step * sign(*g);
