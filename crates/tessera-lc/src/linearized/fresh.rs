@@ -117,6 +117,7 @@ impl<T: Scalar> Run<'_, '_, T> {
 }
 
 fn select_rows<T: Scalar>(t: &Tensor<T>, rows: &[usize]) -> Tensor<T> {
-    let data = rows.iter().flat_map(|&r| t.row(r).iter().copied()).collect();
+    let mut data = Vec::with_capacity(rows.len() * t.width());
+    rows.iter().for_each(|&r| data.extend_from_slice(t.row(r)));
     Tensor { shape: t.shape.clone(), batch: rows.len(), data }
 }
