@@ -10,7 +10,7 @@ use crate::{
     linearized, plain, CountedLayer, Directions, Frame, LcError, LcOptions, Method, PointBatch, PointSource, Result,
 };
 use rayon::prelude::*;
-use tessera_net::{Network, NodeId, OffsetRows, Op, Scalar, Tensor};
+use tessera_net::{with_workers_awake, Network, NodeId, OffsetRows, Op, Scalar, Tensor};
 
 /// Working-set size the automatic batch size aims for.
 const MEMORY_BUDGET_BYTES: usize = 256 << 20;
@@ -99,7 +99,12 @@ impl<'n, T: Scalar> LocalComplexity<'n, T> {
         self.count_checked_batch(batch)
     }
 
+    /// The batch's counts, the pool's workers kept awake between its many short parallel steps.
     fn count_checked_batch(&self, batch: &PointBatch) -> Result<Vec<PointCounts>> {
+        with_workers_awake(|| self.count_awake(batch))
+    }
+
+    fn count_awake(&self, batch: &PointBatch) -> Result<Vec<PointCounts>> {
         let centers = Tensor::from_vec(self.net.input_shape(), batch.coords.iter().map(|&v| T::from_f64(v)).collect())?;
         let dirs = self.input_dirs(batch)?;
         let flat = match self.options.method {

@@ -42,6 +42,24 @@ fn rayon_join(n: u64) -> f64 {
     })
 }
 
+/// `rayon::join` while a keeper job on the other worker polls the pool (`rayon::yield_now`)
+/// instead of letting it fall asleep between joins.
+fn rayon_join_kept_awake(n: u64) -> f64 {
+    let done = std::sync::atomic::AtomicBool::new(false);
+    rayon::scope(|scope| {
+        scope.spawn(|_| {
+            while !done.load(Ordering::Acquire) {
+                if rayon::yield_now() != Some(rayon::Yield::Executed) {
+                    std::hint::spin_loop();
+                }
+            }
+        });
+        let time = rayon_join(n);
+        done.store(true, Ordering::Release);
+        time
+    })
+}
+
 /// A helper thread takes one task of every pair; both threads spin (never sleep) in between.
 fn spinning_pair(n: u64) -> f64 {
     let (started, finished) = (AtomicU64::new(0), AtomicU64::new(0));
@@ -70,10 +88,12 @@ fn spinning_pair(n: u64) -> f64 {
 fn main() {
     println!("rayon threads: {}", rayon::current_num_threads());
     for n in [20_000, 200_000] {
-        let (seq, join, spin) = (sequential(n), rayon_join(n), spinning_pair(n));
+        let (seq, join, kept, spin) = (sequential(n), rayon_join(n), rayon_join_kept_awake(n), spinning_pair(n));
         println!(
-            "task of {n} steps: sequential pair {seq:.1} us, rayon::join {join:.1} us (x{:.2}), spinning pair {spin:.1} us (x{:.2})",
+            "task of {n} steps: sequential pair {seq:.1} us, rayon::join {join:.1} us (x{:.2}), \
+             rayon::join with a keeper {kept:.1} us (x{:.2}), spinning pair {spin:.1} us (x{:.2})",
             seq / join,
+            seq / kept,
             seq / spin
         );
     }

@@ -16,6 +16,7 @@
 //! (`[D]` or `[C, H, W]`). Dense weights are `[out, in]`, conv weights `[out, in, kh, kw]`,
 //! exactly as PyTorch stores them.
 
+mod awake;
 pub mod backward;
 mod batch_norm;
 pub mod buffer_pool;
@@ -36,6 +37,7 @@ pub mod scalar;
 mod tensor;
 mod walk;
 
+pub use awake::with_workers_awake;
 pub use backward::{Gradients, Wants};
 pub use buffer_pool::BufferPool;
 pub use builders::{cnn, mlp, mlp_with_norm, preact_resnet18, CnnSpec, ConvLayer};

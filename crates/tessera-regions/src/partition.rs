@@ -11,7 +11,7 @@ use crate::refinement::{refine, Limits};
 use crate::slice::Slice;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
-use tessera_net::{Network, Tensor};
+use tessera_net::{with_workers_awake, Network, Tensor};
 
 /// How to run a partition.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
@@ -220,7 +220,8 @@ pub fn partition_slice_with_progress(
     rows.extend_from_slice(&slice.directions[0]);
     rows.extend_from_slice(&slice.directions[1]);
     let rows = Tensor::from_vec(&[net.input_width()], rows)?;
-    let outcome = refine(net, rows, domain, options.limits(), progress)?;
+    let limits = options.limits();
+    let outcome = with_workers_awake(|| refine(net, rows, domain, limits, progress))?;
     // Each region with its piece of the decision boundary, in parallel and in order.
     let (regions, segments): (Vec<Region>, Vec<Vec<DecisionSegment>>) = outcome
         .regions

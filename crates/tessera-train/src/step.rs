@@ -1,7 +1,7 @@
 //! One optimizer update: forward in training mode, loss, backward, batch-norm running
 //! statistics, optimizer step, with the buffers a loop reuses from step to step.
 
-use tessera_net::{Gradients, Mode, Network, Scalar, Tape, Tensor, Wants};
+use tessera_net::{with_workers_awake, Gradients, Mode, Network, Scalar, Tape, Tensor, Wants};
 
 use crate::data::Points;
 use crate::error::Result;
@@ -39,10 +39,12 @@ impl<T: Scalar> StepScratch<T> {
     ///
     /// Batch norm runs in training mode and its running statistics are updated as PyTorch does
     /// during the forward pass. The whole step runs on rayon's pool, so its parallel parts do not
-    /// each pay the hand-off from the calling thread.
+    /// each pay the hand-off from the calling thread, with the other workers kept awake between
+    /// them (`with_workers_awake`: waking a sleeping worker costs as much as a layer's half of a
+    /// product on some machines).
     pub fn step(&mut self, net: &mut Network<T>, optimizer: &mut Optimizer<T>, loss: Loss) -> Result<f64> {
         let Self { batch, tape, loss_grad, grads } = self;
-        rayon::scope(|_| {
+        with_workers_awake(|| {
             net.forward_tape_into(&batch.inputs, Mode::Train, tape)?;
             let value = loss.value_and_grad_into(tape.output(), batch.targets(), loss_grad)?;
             net.backward_into(tape, loss_grad, Wants::PARAMS, grads);
