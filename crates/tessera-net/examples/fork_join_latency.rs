@@ -42,22 +42,10 @@ fn rayon_join(n: u64) -> f64 {
     })
 }
 
-/// `rayon::join` while a keeper job on the other worker polls the pool (`rayon::yield_now`)
-/// instead of letting it fall asleep between joins.
+/// `rayon::join` inside `tessera_net::with_workers_awake`: a poller on the other worker runs
+/// the pool's jobs (`rayon::yield_now`) instead of letting it fall asleep between joins.
 fn rayon_join_kept_awake(n: u64) -> f64 {
-    let done = std::sync::atomic::AtomicBool::new(false);
-    rayon::scope(|scope| {
-        scope.spawn(|_| {
-            while !done.load(Ordering::Acquire) {
-                if rayon::yield_now() != Some(rayon::Yield::Executed) {
-                    std::hint::spin_loop();
-                }
-            }
-        });
-        let time = rayon_join(n);
-        done.store(true, Ordering::Release);
-        time
-    })
+    tessera_net::with_workers_awake(|| rayon_join(n))
 }
 
 /// A helper thread takes one task of every pair; both threads spin (never sleep) in between.

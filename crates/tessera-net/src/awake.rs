@@ -7,6 +7,7 @@
 //! the pool for jobs while `work` runs, as OpenMP's active wait does; which thread runs a job
 //! never changes its result.
 
+use crate::forward::on_thread_pool;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 /// Whether some `with_workers_awake` has its poller out.
@@ -22,7 +23,7 @@ static POLLER_OUT: AtomicBool = AtomicBool::new(false);
 /// job) runs `work` on the pool without one.
 pub fn with_workers_awake<R: Send>(work: impl FnOnce() -> R + Send) -> R {
     if rayon::current_num_threads() < 2 || POLLER_OUT.swap(true, Ordering::AcqRel) {
-        return rayon::scope(|_| work());
+        return on_thread_pool(work);
     }
     let _back = SetOnDrop(&POLLER_OUT, false);
     let done = &AtomicBool::new(false);
