@@ -259,13 +259,17 @@ impl<'a, T: Scalar> Lane<'a, T> {
         if std::any::TypeId::of::<T>() != std::any::TypeId::of::<U>() {
             return Err(self);
         }
-        fn cast<T, U>(s: &mut [T]) -> &mut [U] {
-            // SAFETY: T and U are the same type (checked by the caller).
+        /// # Safety
+        /// `T` and `U` must be the same type.
+        unsafe fn cast<T, U>(s: &mut [T]) -> &mut [U] {
+            // SAFETY: the same type, so the same layout and length (the caller's contract).
             unsafe { std::slice::from_raw_parts_mut(s.as_mut_ptr().cast(), s.len()) }
         }
-        // SAFETY: as above.
-        let g = unsafe { std::slice::from_raw_parts(self.g.as_ptr().cast(), self.g.len()) };
-        Ok(Lane { p: cast(self.p), g, b0: cast(self.b0), b1: cast(self.b1) })
+        // SAFETY: `T` is `U`, checked just above.
+        unsafe {
+            let g = std::slice::from_raw_parts(self.g.as_ptr().cast(), self.g.len());
+            Ok(Lane { p: cast(self.p), g, b0: cast(self.b0), b1: cast(self.b1) })
+        }
     }
 }
 
