@@ -3,14 +3,19 @@
 
 use crate::cell::{crossing, eval, sign_class, tolerance, Affine, Cell, Point, NO_LABEL, REL_TOL};
 use serde::{Deserialize, Serialize};
+use smallvec::SmallVec;
 
 /// A convex polygon with counter-clockwise vertices.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Polygon {
-    points: Vec<Point>,
+    points: SmallVec<[Point; INLINE_VERTICES]>,
     /// `labels[i]` labels the edge from `points[i]` to `points[i + 1]`.
-    labels: Vec<u32>,
+    labels: SmallVec<[u32; INLINE_VERTICES]>,
 }
+
+/// Vertices kept without a heap allocation: most regions of a slice have at most this many, and
+/// a refinement splits hundreds of thousands of them.
+const INLINE_VERTICES: usize = 8;
 
 /// A segment of slice coordinates.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
@@ -77,8 +82,8 @@ impl Polygon {
     }
 
     fn from_ccw(points: Vec<Point>) -> Self {
-        let labels = vec![NO_LABEL; points.len()];
-        Self { points, labels }
+        let labels = smallvec::smallvec![NO_LABEL; points.len()];
+        Self { points: SmallVec::from_vec(points), labels }
     }
 
     /// The vertices, counter-clockwise.
@@ -88,7 +93,7 @@ impl Polygon {
 
     /// The vertices, counter-clockwise.
     pub fn into_points(self) -> Vec<Point> {
-        self.points
+        self.points.into_vec()
     }
 
     /// Area (non-negative for the counter-clockwise order kept here).
@@ -136,7 +141,7 @@ impl Polygon {
     }
 
     fn with_capacity(n: usize) -> Self {
-        Self { points: Vec::with_capacity(n), labels: Vec::with_capacity(n) }
+        Self { points: SmallVec::with_capacity(n), labels: SmallVec::with_capacity(n) }
     }
 }
 
@@ -193,7 +198,7 @@ impl Cell for Polygon {
     }
 
     fn relabelled(&self, label: u32) -> Self {
-        Self { points: self.points.clone(), labels: vec![label; self.points.len()] }
+        Self { points: self.points.clone(), labels: smallvec::smallvec![label; self.points.len()] }
     }
 
     fn labelled(&self, label: u32) -> Vec<Segment> {
