@@ -358,9 +358,8 @@ fn adam_blocks<T: QuietFloat, const DECOUPLED: bool>(s: &AdamScalars<T>, lane: L
     let Lane { p, g, b0: m, b1: v } = lane;
     for start in (0..p.len()).step_by(BLOCK) {
         let end = (start + BLOCK).min(p.len());
+        let n = end - start;
         let (p, g, m, v) = (&mut p[start..end], &g[start..end], &mut m[start..end], &mut v[start..end]);
-        let n = p.len();
-        let (g, m, v) = (&g[..n], &mut m[..n], &mut v[..n]);
         let near_subnormal = (0..n).fold(false, |any, i| any | m[i].is_near_subnormal() | v[i].is_near_subnormal());
         if near_subnormal {
             for i in 0..n {

@@ -72,6 +72,13 @@ pub(super) trait QuietFloat: Scalar {
     fn scaled_subnormal(self, c: Factor) -> Self;
 }
 
+/// A subnormal `self` of `k` units as the value of `units(k)` units and the same sign (`+0`
+/// for none, as IEEE addition gives when the terms cancel or the product rounds to zero).
+trait WithUnits: Sized {
+    type Bits;
+    fn with_units(self, units: impl FnOnce(Self::Bits) -> Self::Bits) -> Self;
+}
+
 macro_rules! quiet_float {
     ($float:ty, $bits:ty) => {
         impl QuietFloat for $float {
@@ -104,21 +111,24 @@ macro_rules! quiet_float {
 
             #[inline(always)]
             fn decayed_subnormal(self, c: Factor) -> Self {
-                // |self| = k units; c·k rounds to r units (r ≤ k): the sum is (k - r) units of
-                // self's sign, or +0 when they cancel.
-                let sign = self.to_bits() & (1 << (<$bits>::BITS - 1));
-                let units = self.to_bits() & !sign;
-                let rounded = c.round_product(units as u64) as $bits;
-                let left = units - rounded;
-                <$float>::from_bits(if left == 0 { 0 } else { sign | left })
+                // c·k rounds to r ≤ k units: the sum is k - r units.
+                self.with_units(|k| k - c.round_product(k as u64) as $bits)
             }
 
             #[inline(always)]
             fn scaled_subnormal(self, c: Factor) -> Self {
+                self.with_units(|k| c.round_product(k as u64) as $bits)
+            }
+        }
+
+        impl WithUnits for $float {
+            type Bits = $bits;
+
+            #[inline(always)]
+            fn with_units(self, units: impl FnOnce($bits) -> $bits) -> Self {
                 let sign = self.to_bits() & (1 << (<$bits>::BITS - 1));
-                let units = self.to_bits() & !sign;
-                let rounded = c.round_product(units as u64) as $bits;
-                <$float>::from_bits(if rounded == 0 { 0 } else { sign | rounded })
+                let new = units(self.to_bits() & !sign);
+                <$float>::from_bits(if new == 0 { 0 } else { sign | new })
             }
         }
     };
