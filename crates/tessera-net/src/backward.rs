@@ -7,9 +7,9 @@ use crate::conv::{
     Window,
 };
 use crate::direct_conv::{self, as_f32, as_f32_mut, as_f32_vec, InputGrad, Planes};
-use crate::forward::{on_thread_pool, rows_per_task, Tape, ELEMENTWISE_CHUNK};
+use crate::forward::{on_thread_pool, Tape, ELEMENTWISE_CHUNK};
 use crate::op::{Activation, Mode, Op};
-use crate::scalar::{fast_sum, gemm, MatRef};
+use crate::scalar::{fast_sum, gemm, par_gemm, MatRef};
 use crate::{BufferPool, Network, NodeId, Scalar, Tensor};
 use rayon::prelude::*;
 
@@ -205,17 +205,11 @@ impl<T: Scalar> Network<T> {
                 }
                 let w = &self.params(id).tensors[0];
                 let mut dx = buffers.pool.stale_tensor(g.batch, self.shape(node.inputs[0]));
-                let chunk = rows_per_task(g.batch, in_features * out_features);
-                dx.data.par_chunks_mut(chunk * in_features).zip(g.data.par_chunks(chunk * out_features)).for_each(
-                    |(d, gi)| {
-                        let rows = gi.len() / out_features;
-                        gemm(
-                            MatRef::new(gi, rows, out_features),
-                            MatRef::new(w, out_features, in_features),
-                            T::zero(),
-                            d,
-                        )
-                    },
+                par_gemm(
+                    MatRef::new(&g.data, g.batch, out_features),
+                    MatRef::new(w, out_features, in_features),
+                    T::zero(),
+                    &mut dx.data,
                 );
                 vec![dx]
             }
@@ -502,17 +496,10 @@ pub(crate) fn scale_where_negative<T: Scalar>(g: &mut [T], pre: &[T], slope: T) 
     }
 }
 
-/// dW += g^T x (out x in), db += column sums of g, split over output rows for parallelism.
+/// dW += g^T x (out x in), db += column sums of g.
 fn dense_param_grads<T: Scalar>(x: &Tensor<T>, g: &Tensor<T>, in_f: usize, out_f: usize, out: &mut [Vec<T>]) {
     let batch = g.batch;
-    let gt = MatRef::transposed(&g.data, out_f, batch);
-    let xm = MatRef::new(&x.data, batch, in_f);
-    let chunk = rows_per_task(out_f, batch * in_f);
-    out[0].par_chunks_mut(chunk * in_f).enumerate().for_each(|(k, dw)| {
-        let r0 = k * chunk;
-        let r1 = r0 + dw.len() / in_f;
-        gemm(gt.row_range(r0, r1), xm, T::one(), dw);
-    });
+    par_gemm(MatRef::transposed(&g.data, out_f, batch), MatRef::new(&x.data, batch, in_f), T::one(), &mut out[0]);
     if out.len() > 1 {
         for row in g.data.chunks(out_f) {
             add_into(&mut out[1], row);

@@ -8,7 +8,7 @@ use crate::conv::{
 };
 use crate::direct_conv::{self, as_f32, as_f32_mut, as_f32_vec, Planes};
 use crate::op::{Activation, Mode, Op};
-use crate::scalar::{gemm, MatRef};
+use crate::scalar::{par_gemm, MatRef};
 use crate::{NetError, Network, NodeId, Result, Scalar, Tensor};
 use rayon::prelude::*;
 
@@ -96,13 +96,6 @@ pub(crate) fn on_thread_pool<R: Send>(work: impl FnOnce() -> R + Send) -> R {
 /// more than the work (a tensor this small runs inline, with no synchronisation).
 pub(crate) const ELEMENTWISE_CHUNK: usize = 1 << 16;
 
-/// Rows per parallel task: small batches are not worth splitting.
-pub(crate) fn rows_per_task(rows: usize, cost_per_row: usize) -> usize {
-    let threads = rayon::current_num_threads().max(1);
-    let min_rows = (1 << 15) / cost_per_row.max(1) + 1;
-    rows.div_ceil(threads).max(min_rows).max(1)
-}
-
 impl<T: Scalar> Network<T> {
     /// Window geometry of a conv or pooling node.
     pub(crate) fn window(&self, id: NodeId) -> Window {
@@ -169,17 +162,11 @@ impl<T: Scalar> Network<T> {
             Op::Dense { in_features, out_features, .. } => {
                 let p = self.params(id);
                 out.prepare(x.batch, out_shape);
-                let chunk = rows_per_task(x.batch, in_features * out_features);
-                out.data.par_chunks_mut(chunk * out_features).zip(x.data.par_chunks(chunk * in_features)).for_each(
-                    |(o, xi)| {
-                        let rows = xi.len() / in_features;
-                        gemm(
-                            MatRef::new(xi, rows, in_features),
-                            MatRef::transposed(&p.tensors[0], in_features, out_features),
-                            T::zero(),
-                            o,
-                        );
-                    },
+                par_gemm(
+                    MatRef::new(&x.data, x.batch, in_features),
+                    MatRef::transposed(&p.tensors[0], in_features, out_features),
+                    T::zero(),
+                    &mut out.data,
                 );
                 if let Some(bias) = p.tensors.get(1) {
                     add_channel_offsets(out, bias, 1, offsets);

@@ -31,6 +31,8 @@ pub mod io;
 pub mod linearize;
 pub mod network;
 pub mod op;
+#[cfg(target_arch = "x86_64")]
+mod packed_gemm;
 pub mod partial;
 pub mod pytorch;
 pub mod scalar;
