@@ -12,7 +12,7 @@ use crate::{
 use rayon::prelude::*;
 use tessera_net::{with_workers_awake, Network, NodeId, OffsetRows, Op, Scalar, Tensor};
 
-/// Working-set size the automatic batch size aims for.
+/// Working-set size the automatic batch size aims for, over all batches counted at once.
 const MEMORY_BUDGET_BYTES: usize = 256 << 20;
 const MAX_BATCH_POINTS: usize = 64;
 
@@ -142,15 +142,32 @@ impl<'n, T: Scalar> LocalComplexity<'n, T> {
         }
         let columns = self.layers.iter().map(|l| l.column.clone()).collect();
         let mut summary = SummaryBuilder::new(&set, columns, self.options.radii.clone());
+        // One batch per thread at a time, each counted on its own: a batch's steps are many
+        // short parallel regions whose hand-offs cost more than they share (a third of the time
+        // on the MNIST MLP). Counts do not depend on which thread computes them.
+        let threads = rayon::current_num_threads().max(1);
         loop {
-            let batch = source.next_batch(self.batch_points)?;
-            if batch.is_empty() {
+            let mut group = Vec::with_capacity(threads);
+            while group.len() < threads {
+                let batch = source.next_batch(self.batch_points)?;
+                if batch.is_empty() {
+                    break;
+                }
+                self.check_batch(&batch, &set)?;
+                group.push(batch);
+            }
+            if group.is_empty() {
                 break;
             }
-            self.check_batch(&batch, &set)?;
-            let counts = self.count_checked_batch(&batch)?;
-            summary.add(&counts);
-            on_batch(&counts)?;
+            let counts: Vec<Result<Vec<PointCounts>>> = match group.as_slice() {
+                [single] => vec![self.count_checked_batch(single)],
+                _ => group.par_iter().map(|batch| self.count_awake(batch)).collect(),
+            };
+            for counts in counts {
+                let counts = counts?;
+                summary.add(&counts);
+                on_batch(&counts)?;
+            }
         }
         Ok(summary.finish())
     }
@@ -295,7 +312,8 @@ fn auto_batch_points<T: Scalar>(net: &Network<T>, options: &LcOptions) -> usize 
     let rows = 1 + p + options.radii.len() * 2 * p;
     // A few tensors of this size are alive at once (live nodes, the next node, temporaries).
     let bytes_per_point = 4 * rows * widest * std::mem::size_of::<T>();
-    (MEMORY_BUDGET_BYTES / bytes_per_point.max(1)).clamp(1, MAX_BATCH_POINTS)
+    let concurrent = rayon::current_num_threads().max(1);
+    (MEMORY_BUDGET_BYTES / concurrent / bytes_per_point.max(1)).clamp(1, MAX_BATCH_POINTS)
 }
 
 /// Whether activation or pooling `op` has a kink (a leaky ReLU of slope 1 is linear).
