@@ -198,16 +198,8 @@ impl Engine<'_> {
             .enumerate()
             .map(|(r, cell)| layer.refine(cell, r, &pre.data[r * stride..(r + 1) * stride]))
             .collect();
-        let mut states = Vec::with_capacity(refined.len());
-        let mut pieces = Vec::with_capacity(refined.iter().map(|r| r.pieces.len()).sum());
-        let mut boundaries = Vec::with_capacity(refined.iter().map(|r| r.boundaries.len()).sum());
-        for r in refined {
-            states.push(r.states);
-            pieces.extend(r.pieces);
-            boundaries.extend(r.boundaries);
-        }
-        out.boundaries[l].push(boundaries);
-        let regions = self.regions_after[l].fetch_add(pieces.len(), Ordering::Relaxed) + pieces.len();
+        let total: usize = refined.iter().map(|r| r.pieces.len()).sum();
+        let regions = self.regions_after[l].fetch_add(total, Ordering::Relaxed) + total;
         if regions > self.limits.max_regions {
             let (limit, name) = (self.limits.max_regions, layer.name.clone());
             return Err(RegionError::TooManyRegions { limit, node: layer.node, name });
@@ -215,15 +207,8 @@ impl Engine<'_> {
         let produced = self.fused[l].as_ref().map_or(layer.node, |f| f.node);
         let per_piece = self.walk.bytes_per_piece(&chunk.values, layer.node, produced);
         let batch = (self.limits.chunk_bytes / per_piece).max(MIN_CHUNK);
-        let mut groups = Vec::with_capacity(pieces.len().div_ceil(batch));
-        let mut pieces = pieces.into_iter();
-        loop {
-            let group: Vec<Piece<C>> = pieces.by_ref().take(batch).collect();
-            if group.is_empty() {
-                break;
-            }
-            groups.push(group);
-        }
+        let (states, groups, boundaries) = regroup(refined, batch, total);
+        out.boundaries[l].push(boundaries);
         let found: Vec<Found<C>> = groups
             .into_par_iter()
             .map(|group| {
@@ -370,4 +355,30 @@ fn add_columns(
             fused.add_column(d, u, kink.output_change(s, u, from, state, r == 0));
         }
     }
+}
+
+/// The refinements' piece states, their pieces in groups of `batch` (in order), and their
+/// boundaries: each piece moved once, straight into its group (pieces are a few hundred bytes).
+#[allow(clippy::type_complexity)]
+fn regroup<C: Cell>(
+    refined: Vec<CellRefinement<C>>,
+    batch: usize,
+    total: usize,
+) -> (Vec<PieceStates>, Vec<Vec<Piece<C>>>, Vec<(C::Boundary, u32)>) {
+    let mut states = Vec::with_capacity(refined.len());
+    let mut boundaries = Vec::with_capacity(refined.iter().map(|r| r.boundaries.len()).sum());
+    let mut groups: Vec<Vec<Piece<C>>> = Vec::with_capacity(total.div_ceil(batch));
+    let mut left = total;
+    for r in refined {
+        states.push(r.states);
+        boundaries.extend(r.boundaries);
+        for piece in r.pieces {
+            if groups.last().is_none_or(|g| g.len() == batch) {
+                groups.push(Vec::with_capacity(batch.min(left)));
+            }
+            groups.last_mut().expect("a group was just ensured").push(piece);
+            left -= 1;
+        }
+    }
+    (states, groups, boundaries)
 }
