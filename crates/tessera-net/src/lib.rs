@@ -6,7 +6,9 @@
 //! that can return every activation's pre-activation ("taps"), backward passes for every op,
 //! the exact local affine map at a point, PyTorch-default initialisation, builders for the
 //! paper's architectures, save/load (JSON + safetensors, PyTorch `nn.Sequential` import), and
-//! the pool of reusable buffers that training steps and exact partitions share (`BufferPool`).
+//! the pool of reusable buffers that training steps and exact partitions share (`BufferPool`),
+//! and the matrix products everything above uses (`scalar::gemm`, `scalar::par_gemm`: on
+//! AVX-512 machines a packed GEMM of its own that gives matrixmultiply's results bit for bit).
 //!
 //! What it must not do: no geometry beyond one region (partitions live in `tessera-regions`),
 //! no statistics (`tessera-lc`), no datasets, losses or optimisers (`tessera-data`,
