@@ -26,7 +26,7 @@ use last_layer::{BoundedLayer, PointBound};
 
 use crate::measure::{is_kinked, CountError, LocalComplexity};
 use crate::sign::{LayerKinks, NotANumber, SignSets};
-use crate::vertices::{offset_row, vertex_side, DirRows};
+use crate::vertices::{append_rows, vertex_side, DirRows, RowFrom};
 use rayon::prelude::*;
 use tessera_net::{Activation, NodeId, OffsetRows, Op, Scalar, Tensor};
 
@@ -335,14 +335,13 @@ impl<T: Scalar> Run<'_, '_, T> {
         }
         let (book, radii, num_dirs) = (&mut self.book, &self.lc.radii, self.lc.p());
         for v in self.values.iter_mut().flatten() {
-            let width = v.center.width();
-            let start = v.exact.data.len();
-            v.exact.data.resize(start + keys.len() * width, T::zero());
-            v.exact.data[start..].par_chunks_mut(width).zip(keys.par_iter()).for_each(|(row, k)| {
+            let (center, dirs, width) = (&v.center, &v.dirs, v.center.width());
+            append_rows(&mut v.exact.data, keys.len(), width, |r| {
+                let k = keys[r];
                 let slot = book.slot[k.point].expect("a clean vertex's point carries directions");
                 let (plus, p) = vertex_side(k.vertex, num_dirs);
                 let step = if plus { radii[k.radius] } else { -radii[k.radius] };
-                offset_row(v.center.row(k.point), v.dirs.row(slot, p, num_dirs), step, row);
+                RowFrom::Offset { center: center.row(k.point), dir: dirs.row(slot, p, num_dirs), step }
             });
             v.exact.batch += keys.len();
         }

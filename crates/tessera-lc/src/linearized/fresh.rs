@@ -4,7 +4,7 @@
 //! `centre ± r direction + W delta`, a few columns of `W`, instead of multiplying the whole row.
 
 use super::{NodeValues, Run};
-use crate::vertices::{offset_row, vertex_side, DirRows};
+use crate::vertices::{append_rows, vertex_side, DirRows, RowFrom};
 use rayon::prelude::*;
 use tessera_net::{Activation, NodeId, OffsetRows, Op, Scalar, Tensor, UnitResponses};
 
@@ -96,21 +96,27 @@ impl<T: Scalar> Run<'_, '_, T> {
         let product = self.lc.apply_affine_rows(id, &[&gathered], OffsetRows::All);
         let responses = UnitResponses::of(net, id).expect("fresh rows feed a dense node");
         let width = center.width();
-        let mut out = Tensor::zeros(input.exact.batch, net.shape(id));
-        out.data.par_chunks_mut(width).zip(sources.par_iter()).for_each(|(row, source)| match source {
-            Some(RowSource::Product(j)) => row.copy_from_slice(product.row(*j)),
+        let mut out = Tensor::zeros(0, net.shape(id));
+        append_rows(&mut out.data, sources.len(), width, |r| match sources[r] {
+            Some(RowSource::Product(j)) => RowFrom::Copy(product.row(j)),
             Some(RowSource::Fresh(k)) => {
-                let key = self.book.owners[fresh.rows[*k]];
+                let key = self.book.owners[fresh.rows[k]];
                 let slot = self.book.slot[key.point].expect("fresh rows' points carry directions");
                 let (plus, p) = vertex_side(key.vertex, num_dirs);
                 let radius = self.lc.radii[key.radius];
                 let step = if plus { radius } else { -radius };
-                offset_row(center.row(key.point), dirs.row(slot, p, num_dirs), step, row);
+                RowFrom::Offset { center: center.row(key.point), dir: dirs.row(slot, p, num_dirs), step }
+            }
+            None => unreachable!("every row has a source"),
+        });
+        out.batch = sources.len();
+        // The crossed units' corrections, after the clean value (the order of the additions).
+        out.data.par_chunks_mut(width).zip(sources.par_iter()).for_each(|(row, source)| {
+            if let Some(RowSource::Fresh(k)) = source {
                 for &(unit, delta) in &fresh.deltas[*k] {
                     responses.add(row, unit, delta);
                 }
             }
-            None => unreachable!("every row has a source"),
         });
         out
     }
