@@ -2,15 +2,23 @@
 //! measured in CPU time as well as wall time, so numbers stay meaningful on a shared machine.
 //!
 //! `cargo run --release -p tessera-lc --example lc_throughput -- [f32|f64] [plain|affine_shortcut|linearized] [radius,...] [points] [batch points]`
-//! Run with `RAYON_NUM_THREADS=1` for a per-core figure.
+//! Run with `RAYON_NUM_THREADS=1` for a per-core figure. To measure a trained network as the
+//! benchmark's trained rows do, set `LC_MODEL` (model directory), `LC_POINTS` and `LC_FRAME`
+//! (`.npy` files; the first `points` rows are used).
 
 use std::time::Instant;
 
+/// The allocator of the binaries that measure LC (`tessera`, `xtask`).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const REPETITIONS: usize = 5;
+use std::path::Path;
+use tessera_data::npy::NpyRows;
 use tessera_lc::{
     Directions, Frame, InMemoryPoints, LcError, LcOptions, LocalComplexity, Method, PointSource, UniformBox,
 };
-use tessera_net::{mlp, Activation, Scalar};
+use tessera_net::{mlp, Activation, Network, Scalar};
 
 /// CPU time (user + system) of this process, in seconds, from /proc (Linux).
 fn cpu_seconds() -> f64 {
@@ -20,11 +28,25 @@ fn cpu_seconds() -> f64 {
     ticks / 100.0
 }
 
+/// The network, points and frame: the random-init MLP, uniform points and a random frame, or
+/// what `LC_MODEL`, `LC_POINTS` and `LC_FRAME` name.
+fn workload<T: Scalar>(n: usize) -> (Network<T>, Vec<f64>, Frame) {
+    let Ok(model) = std::env::var("LC_MODEL") else {
+        let mut net = mlp::<T>(&[784, 200, 200, 200, 10], Activation::Relu).unwrap();
+        net.init_pytorch_default(0, 1.0);
+        let points = UniformBox::cube("random", 784, 0.0, 1.0, n, 0).unwrap().next_batch(n).unwrap().coords;
+        return (net, points, Frame::random(784, 25, 0).unwrap());
+    };
+    let npy = |var: &str| NpyRows::open(Path::new(&std::env::var(var).expect(var))).unwrap();
+    let mut points = Vec::new();
+    npy("LC_POINTS").read_rows(n, &mut points).unwrap();
+    let frame = Frame::from_rows(npy("LC_FRAME").read_all().unwrap(), 784, "LC_FRAME").unwrap();
+    (Network::load(Path::new(&model)).unwrap(), points, frame)
+}
+
 fn measure<T: Scalar>(method: Method, radii: Vec<f64>, n: usize, batch: Option<usize>) {
-    let mut net = mlp::<T>(&[784, 200, 200, 200, 10], Activation::Relu).unwrap();
-    net.init_pytorch_default(0, 1.0);
-    let points = UniformBox::cube("random", 784, 0.0, 1.0, n, 0).unwrap().next_batch(n).unwrap().coords;
-    let mut options = LcOptions::new(Directions::Shared(Frame::random(784, 25, 0).unwrap()), radii.clone());
+    let (net, points, frame) = workload::<T>(n);
+    let mut options = LcOptions::new(Directions::Shared(frame), radii.clone());
     options.method = method;
     options.batch_points = batch;
     let lc = LocalComplexity::new(&net, options).unwrap();

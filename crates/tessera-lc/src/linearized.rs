@@ -28,7 +28,7 @@ use crate::measure::{is_kinked, CountError, LocalComplexity};
 use crate::sign::{LayerKinks, NotANumber, SignSets};
 use crate::vertices::{append_rows, vertex_side, DirRows, RowFrom};
 use rayon::prelude::*;
-use tessera_net::{Activation, NodeId, OffsetRows, Op, Scalar, Tensor};
+use tessera_net::{activate_in_place, Activation, NodeId, OffsetRows, Op, Scalar, Tensor};
 
 /// The rows of one node's value.
 struct NodeValues<T> {
@@ -378,7 +378,13 @@ impl<T: Scalar> Run<'_, '_, T> {
 
     /// Activation node `id` on the values of its input `pre`: centres and exact rows through
     /// the activation, directions scaled by the centre's slopes.
-    fn activate(&self, id: NodeId, activation: Activation, pre: NodeId) -> NodeValues<T> {
+    fn activate(&mut self, id: NodeId, activation: Activation, pre: NodeId) -> NodeValues<T> {
+        // The exact rows are most of the data: activated in place when `pre` dies here.
+        let dying = (self.lc.last_use[pre] == id).then(|| {
+            let v = self.values[pre].as_mut().expect("value dropped before its last use");
+            let emptied = Tensor::zeros(0, &v.exact.shape);
+            std::mem::replace(&mut v.exact, emptied)
+        });
         let (net, v, num_dirs) = (self.lc.net, self.value(pre), self.lc.p());
         let width = v.center.width();
         let mut dirs = Tensor::zeros(self.book.tracked.len() * num_dirs, &v.center.shape);
@@ -392,11 +398,14 @@ impl<T: Scalar> Run<'_, '_, T> {
                 }
             },
         );
-        NodeValues {
-            center: net.run_node_eval(id, &[&v.center]),
-            dirs: DirRows::PerPoint(dirs),
-            exact: self.run_rows(id, &v.exact),
-        }
+        let exact = match dying {
+            Some(mut rows) => {
+                activate_in_place(activation, &mut rows.data);
+                rows
+            }
+            None => self.run_rows(id, &v.exact),
+        };
+        NodeValues { center: net.run_node_eval(id, &[&v.center]), dirs: DirRows::PerPoint(dirs), exact }
     }
 
     /// A kinked node whose directions are not carried (max pooling): every vertex is exact.

@@ -2,6 +2,7 @@
 //! pre-activation took, and whether it took more than one (its hyperplane cuts the hull).
 
 use serde::{Deserialize, Serialize};
+use tessera_net::simd::with_avx512;
 use tessera_net::{Activation, Scalar};
 
 /// How an exact zero pre-activation counts.
@@ -22,7 +23,7 @@ const POSITIVE: u8 = 4;
 const NOT_A_NUMBER: u8 = 8;
 
 /// The sign code of `v` (a NaN has a code of its own).
-#[inline]
+#[inline(always)]
 fn sign_code<T: Scalar>(v: T, zero: ZeroSign) -> u8 {
     let zero_code = match zero {
         ZeroSign::OwnSign => ZERO,
@@ -104,19 +105,27 @@ impl SignSets {
     }
 
     /// Record the pre-activations of one vertex.
+    /// Compiled for AVX-512 where the CPU has it: at large radii, with most vertices exact,
+    /// this loop was an eighth of an LC pass with two lanes.
     pub fn absorb<T: Scalar>(&mut self, values: &[T]) {
-        let zero = self.zero;
+        let (zero, seen) = (self.zero, &mut self.seen);
         match self.kinks {
-            LayerKinks::AtZero => {
-                for (seen, &v) in self.seen.iter_mut().zip(values) {
-                    *seen |= sign_code(v, zero);
-                }
-            }
-            LayerKinks::Clamp { lo, hi } => {
-                for (seen, &v) in self.seen.iter_mut().zip(values) {
-                    *seen |= clamp_code(v, lo, hi, zero);
-                }
-            }
+            LayerKinks::AtZero => with_avx512(
+                #[inline(always)]
+                || {
+                    for (seen, &v) in seen.iter_mut().zip(values) {
+                        *seen |= sign_code(v, zero);
+                    }
+                },
+            ),
+            LayerKinks::Clamp { lo, hi } => with_avx512(
+                #[inline(always)]
+                || {
+                    for (seen, &v) in seen.iter_mut().zip(values) {
+                        *seen |= clamp_code(v, lo, hi, zero);
+                    }
+                },
+            ),
         }
     }
 
@@ -152,7 +161,7 @@ impl SignSets {
 }
 
 /// The signs of `v - lo` (low bits) and `v - hi` (high bits).
-#[inline]
+#[inline(always)]
 fn clamp_code<T: Scalar>(v: T, lo: f64, hi: f64, zero: ZeroSign) -> u8 {
     sign_code(v - T::from_f64(lo), zero) | sign_code(v - T::from_f64(hi), zero) << 4
 }

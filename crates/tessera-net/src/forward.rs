@@ -9,6 +9,7 @@ use crate::conv::{
 use crate::direct_conv::{self, as_f32, as_f32_mut, as_f32_vec, Planes};
 use crate::op::{Activation, Mode, Op};
 use crate::scalar::{par_gemm, MatRef};
+use crate::simd::with_avx512;
 use crate::{NetError, Network, NodeId, Result, Scalar, Tensor};
 use rayon::prelude::*;
 
@@ -489,6 +490,28 @@ pub(crate) fn activated_into<T: Scalar>(activation: Activation, x: &Tensor<T>, o
     with_element_fn(activation, MapInto { data: &x.data, out: &mut out.data });
 }
 
+/// Apply `activation` to every element of `data` in place (one pass over a buffer whose
+/// pre-activations are not needed any more).
+pub fn activate_in_place<T: Scalar>(activation: Activation, data: &mut [T]) {
+    with_element_fn(activation, MapInPlace { data });
+}
+
+struct MapInPlace<'a, T> {
+    data: &'a mut [T],
+}
+
+impl<T: Scalar> ElementFn<T> for MapInPlace<'_, T> {
+    type Output = ();
+    fn apply(self, f: impl Fn(T) -> T + Copy + Send + Sync) {
+        self.data.par_chunks_mut(ELEMENTWISE_CHUNK).for_each(|chunk| {
+            with_avx512(
+                #[inline(always)]
+                || chunk.iter_mut().for_each(|v| *v = f(*v)),
+            )
+        });
+    }
+}
+
 /// Work to run with an activation's function of one element (`with_element_fn`), so that the
 /// function is a concrete closure the loop around it can inline and vectorise.
 pub(crate) trait ElementFn<T> {
@@ -536,14 +559,20 @@ impl<T: Scalar> ElementFn<T> for MapInto<'_, T> {
 }
 
 /// `out[i] = f(data[i])`, computed in parallel chunks straight into `out` (no zero fill first).
+/// The activations' functions are selects: the wide-vector build gives the same values.
 fn map_elements<T: Scalar>(data: &[T], out: &mut Vec<T>, f: impl Fn(T) -> T + Sync + Send) {
     let chunk = ELEMENTWISE_CHUNK;
     out.clear();
     out.reserve(data.len());
     out.spare_capacity_mut()[..data.len()].par_chunks_mut(chunk).zip(data.par_chunks(chunk)).for_each(|(o, x)| {
-        o.iter_mut().zip(x).for_each(|(o, &v)| {
-            o.write(f(v));
-        })
+        with_avx512(
+            #[inline(always)]
+            || {
+                o.iter_mut().zip(x).for_each(|(o, &v)| {
+                    o.write(f(v));
+                })
+            },
+        )
     });
     // SAFETY: the loop above initialised all `data.len()` elements.
     unsafe { out.set_len(data.len()) };

@@ -38,6 +38,7 @@ mod packed_gemm;
 pub mod partial;
 pub mod pytorch;
 pub mod scalar;
+pub mod simd;
 mod tensor;
 mod walk;
 
@@ -46,7 +47,7 @@ pub use backward::{Gradients, Wants};
 pub use buffer_pool::BufferPool;
 pub use builders::{cnn, mlp, mlp_with_norm, preact_resnet18, CnnSpec, ConvLayer};
 pub use error::{NetError, Result};
-pub use forward::{OffsetRows, Tape};
+pub use forward::{activate_in_place, OffsetRows, Tape};
 pub use linearize::{AffineMap, NodePattern, Pattern};
 pub use network::{GraphBuilder, Network, Node, NodeId, NodeParams, RunningStats};
 pub use op::{Activation, Kinks, Mode, Op};

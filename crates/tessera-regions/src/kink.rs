@@ -12,10 +12,10 @@
 use crate::affine::{PieceRows, UnitAffine};
 use crate::cell::{max_magnitude, Affine, Cell, Point, Side, NO_LABEL, REL_TOL};
 use crate::code::{layer_code, layer_seed, unit_key};
-use crate::simd::with_avx2;
 use crate::vertex_scan::vertex_extremes;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
+use tessera_net::simd::with_avx2;
 use tessera_net::{Activation, Network, NodeId, Op, Tensor};
 
 /// The kind of a kinked node.

@@ -36,7 +36,6 @@ pub mod polygon;
 pub mod polytope;
 mod progress;
 mod refinement;
-mod simd;
 mod slice;
 mod vertex_scan;
 mod walk;

@@ -18,11 +18,11 @@ use crate::error::{RegionError, Result};
 use crate::fused::FusedLinear;
 use crate::kink::{kink_layers, CellRefinement, KinkLayer, KinkUnits, Piece, PieceStates};
 use crate::progress::CountProgress;
-use crate::simd::with_avx2;
 use crate::walk::{NodeWalk, Values};
 use rayon::prelude::*;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
+use tessera_net::simd::with_avx2;
 use tessera_net::{BufferPool, Network, NodeId, OffsetRows, Tensor};
 
 /// Regions per chunk however wide the maps: enough to keep both cores busy splitting.

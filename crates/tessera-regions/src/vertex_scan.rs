@@ -6,7 +6,7 @@
 //! order, so the results are bit for bit those of the plain loop.
 
 use crate::cell::Point;
-use crate::simd::with_avx2;
+use tessera_net::simd::with_avx2;
 
 /// Neurons per block.
 const LANES: usize = 8;

@@ -6,6 +6,7 @@
 use super::{NodeValues, Run};
 use crate::vertices::{append_rows, vertex_side, DirRows, RowFrom};
 use rayon::prelude::*;
+use tessera_net::simd::with_avx512;
 use tessera_net::{Activation, NodeId, OffsetRows, Op, Scalar, Tensor, UnitResponses};
 
 /// Exact rows that crossed a kink at `activation` and whose point still carries directions,
@@ -42,10 +43,8 @@ impl<T: Scalar> Run<'_, '_, T> {
         let deltas = rows
             .par_iter()
             .map(|&r| {
-                let center = v.center.row(self.book.owners[r].point);
-                let units = center.iter().zip(v.exact.row(r)).enumerate();
-                let crossed = units.filter(|(_, (&c, &x))| piece(x) != piece(c));
-                crossed.map(|(i, (&c, &x))| (i, delta(c, x))).collect()
+                let (center, row) = (v.center.row(self.book.owners[r].point), v.exact.row(r));
+                crossed_units(activation, center, row).into_iter().map(|i| (i, delta(center[i], row[i]))).collect()
             })
             .collect();
         FreshRows { activation: id, rows, deltas }
@@ -126,4 +125,37 @@ fn select_rows<T: Scalar>(t: &Tensor<T>, rows: &[usize]) -> Tensor<T> {
     let mut data = Vec::with_capacity(rows.len() * t.width());
     rows.iter().for_each(|&r| data.extend_from_slice(t.row(r)));
     Tensor { shape: t.shape.clone(), batch: rows.len(), data }
+}
+
+/// The units where `x` lies on another piece of `activation` than `center` (the pieces of
+/// `Activation::piece_at`, compared in f64 as it does). Most units do not cross: the comparison
+/// runs over blocks with wide vectors, and only the blocks with a crossing are walked.
+fn crossed_units<T: Scalar>(activation: Activation, center: &[T], x: &[T]) -> Vec<usize> {
+    match activation {
+        Activation::Relu | Activation::LeakyRelu { .. } | Activation::Abs => {
+            units_where_pieces_differ(center, x, |v: T| u8::from(v.to_f64() >= 0.0))
+        }
+        Activation::Clamp { lo, hi } => {
+            units_where_pieces_differ(center, x, move |v: T| u8::from(v.to_f64() >= lo) + u8::from(v.to_f64() >= hi))
+        }
+    }
+}
+
+#[inline(always)]
+fn units_where_pieces_differ<T: Scalar>(center: &[T], x: &[T], piece: impl Fn(T) -> u8 + Copy) -> Vec<usize> {
+    const BLOCK: usize = 64;
+    let mut units = Vec::new();
+    let mut differs = [0u8; BLOCK];
+    for (block, (c, x)) in center.chunks(BLOCK).zip(x.chunks(BLOCK)).enumerate() {
+        let differs = &mut differs[..c.len()];
+        with_avx512(
+            #[inline(always)]
+            || differs.iter_mut().zip(c).zip(x).for_each(|((d, &c), &x)| *d = u8::from(piece(c) != piece(x))),
+        );
+        for (word, bytes) in differs.chunks(8).enumerate().filter(|(_, b)| b.iter().any(|&d| d != 0)) {
+            let first = block * BLOCK + word * 8;
+            units.extend(bytes.iter().enumerate().filter(|(_, &d)| d != 0).map(|(j, _)| first + j));
+        }
+    }
+    units
 }
