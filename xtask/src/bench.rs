@@ -24,6 +24,8 @@ use tessera_train::{Loss, Optimizer, OptimizerConfig, Points, RunConfig, RunCont
 
 use crate::runs::{RunRequest, RunStore};
 
+mod limits;
+
 /// The paper's MNIST MLP.
 const WIDTHS: [usize; 5] = [784, 200, 200, 200, 10];
 /// Directions per neighbourhood.
@@ -87,6 +89,8 @@ struct Row {
     rates: Rates,
     target: Target,
     note: String,
+    /// The plain floating-point work of one unit, where the row has one (not the slices).
+    work: Option<limits::Work>,
 }
 
 /// The rates of one row's rounds: tessera's and, when measured, PyTorch's of the same rounds.
@@ -267,7 +271,10 @@ pub fn bench(args: &BenchArgs) -> anyhow::Result<()> {
         }
     }
 
-    let table = render(&rows, torch.as_ref(), timing, load_before, load_average());
+    let mut table = render(&rows, torch.as_ref(), timing, load_before, load_average());
+    if rows.iter().any(|row| row.work.is_some()) {
+        table.push_str(&limits::render(&rows, limits::gemm_rates(timing)));
+    }
     println!("{table}");
     let path = args.out.join("bench.md");
     std::fs::write(&path, &table).with_context(|| format!("writing {}", path.display()))?;
@@ -395,7 +402,8 @@ impl LcBench<'_> {
         let pass = if radii.len() > 1 { " (one pass; PyTorch: one pass per radius)" } else { "" };
         let workload = format!("LC {}, {}, {}, r = {radii_text}{pass}", dtype.name(), model.label, points.label);
         eprintln!("{workload}: {:.0} points/s (median)", median(&rates.tessera));
-        Ok(Row { workload, unit: "points/s", rates, target, note })
+        let work = Some(limits::lc_work(dtype, radii.len()));
+        Ok(Row { workload, unit: "points/s", rates, target, note, work })
     }
 }
 
@@ -422,7 +430,8 @@ fn training_step_row(dtype: Dtype, torch: Option<&Torch>, timing: Timing) -> any
     let target = Target::Ratio(if matches!(dtype, Dtype::F32) { 1.2 } else { 1.0 });
     let workload = format!("training step {} (MSE + AdamW, batch {STEP_BATCH})", dtype.name());
     eprintln!("{workload}: {:.0} steps/s (median)", median(&rates.tessera));
-    Ok(Row { workload, unit: "steps/s", rates, target, note: String::new() })
+    let work = Some(limits::training_work(dtype));
+    Ok(Row { workload, unit: "steps/s", rates, target, note: String::new(), work })
 }
 
 /// Training steps on a fixed batch as the training loop runs them (batch and gradient buffers
@@ -475,6 +484,7 @@ fn slice_row(model: &Model, anchors: &[Vec<f64>; 3], timing: Timing) -> anyhow::
         rates,
         target: Target::Rate(500_000.0),
         note: format!("{seconds:.3} s per slice (first {first_seconds:.3} s)"),
+        work: None,
     })
 }
 
@@ -685,6 +695,7 @@ mod tests {
             rates: Rates { tessera: vec![tessera], torch: Some(vec![1000.0]) },
             target: Target::Ratio(4.0),
             note: String::new(),
+            work: None,
         };
         assert!(row(3999.0).verdict().ends_with("SHORT"), "{}", row(3999.0).verdict());
         assert!(row(4000.0).verdict().ends_with("met"));
@@ -697,8 +708,8 @@ mod tests {
     fn a_row_is_judged_by_its_median_round_ratio_not_its_best_rates() {
         // Best rates alone would read 6000 / 1000 = 6x; the rounds' ratios are 1.5x, 2x, 6x.
         let rates = Rates { tessera: vec![6000.0, 3000.0, 3000.0], torch: Some(vec![1000.0, 1500.0, 2000.0]) };
-        let row =
-            Row { workload: "w".into(), unit: "points/s", rates, target: Target::Ratio(4.0), note: String::new() };
+        let target = Target::Ratio(4.0);
+        let row = Row { workload: "w".into(), unit: "points/s", rates, target, note: String::new(), work: None };
         assert_eq!(row.verdict(), "2.00x | 1.50–6.00x | >= 4x | SHORT");
     }
 

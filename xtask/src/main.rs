@@ -21,7 +21,8 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 /// of the CPU time of an LC pass at r = 0.5). Purging by reset keeps the pages mapped until the
 /// system needs them. `MIMALLOC_PURGE_DECOMMITS` in the environment still decides.
 fn purge_freed_memory_by_reset() {
-    /// `mi_option_purge_decommits` in mimalloc v3's option enum.
+    /// `mi_option_purge_decommits` in mimalloc v3's option enum (checked by a test of the
+    /// `tessera` binary).
     const PURGE_DECOMMITS: libmimalloc_sys::mi_option_t = 5;
     if std::env::var_os("MIMALLOC_PURGE_DECOMMITS").is_none() {
         // SAFETY: called first in `main`, before any other thread runs (the options are not
