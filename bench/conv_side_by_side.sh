@@ -7,6 +7,8 @@
 # lines of one repetition (wall img/s and CPU ms per step).
 #
 # A third program (e.g. an older build of the example, BEFORE=path) runs after tessera.
+# The example gets the purge setting the `tessera` binary sets for its allocator
+# (MIMALLOC_PURGE_DECOMMITS=0: freed pages reset, not decommitted and faulted in again).
 #
 #     bench/conv_side_by_side.sh [REPS] [CNN_STEPS] [RESNET_STEPS]     (defaults 3, 10, 3)
 set -euo pipefail
@@ -20,7 +22,7 @@ tessera=${TESSERA:-target/release/examples/conv_step}
 for rep in $(seq 1 "$reps"); do
   for net in cnn cnn_bn resnet resnet_bn; do
     case $net in cnn*) steps=$cnn_steps warmup=2 ;; *) steps=$resnet_steps warmup=1 ;; esac
-    RAYON_NUM_THREADS=$threads "$tessera" --nets "$net" --steps "$steps" --warmup "$warmup" | sed "s/ 0 / $rep /"
+    MIMALLOC_PURGE_DECOMMITS=0 RAYON_NUM_THREADS=$threads "$tessera" --nets "$net" --steps "$steps" --warmup "$warmup" | sed "s/ 0 / $rep /"
     if [ -n "${BEFORE:-}" ]; then
       RAYON_NUM_THREADS=$threads "$BEFORE" --nets "$net" --steps "$steps" --warmup "$warmup" | sed "s/^tessera/before/; s/ 0 / $rep /"
     fi
