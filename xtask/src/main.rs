@@ -12,24 +12,10 @@ mod run_plots;
 mod runs;
 
 /// As in the `tessera` binary: keep the large per-batch blocks of LC, slices and training
-/// instead of returning them to the system and faulting them back in.
+/// instead of returning them to the system and faulting them back in (with `tessera_alloc`'s
+/// purge setting, made first in `main`).
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
-/// mimalloc (v3) purges freed memory by decommitting it: LC's and the slices' large per-batch row
-/// blocks are then faulted back in and zeroed by the kernel at every batch (6,000 faults and ~14 %
-/// of the CPU time of an LC pass at r = 0.5). Purging by reset keeps the pages mapped until the
-/// system needs them. `MIMALLOC_PURGE_DECOMMITS` in the environment still decides.
-fn purge_freed_memory_by_reset() {
-    /// `mi_option_purge_decommits` in mimalloc v3's option enum (checked by a test of the
-    /// `tessera` binary).
-    const PURGE_DECOMMITS: libmimalloc_sys::mi_option_t = 5;
-    if std::env::var_os("MIMALLOC_PURGE_DECOMMITS").is_none() {
-        // SAFETY: called first in `main`, before any other thread runs (the options are not
-        // thread safe); the option exists in the linked mimalloc v3.
-        unsafe { libmimalloc_sys::mi_option_set(PURGE_DECOMMITS, 0) };
-    }
-}
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand, ValueEnum};
@@ -103,7 +89,8 @@ pub enum Scale {
 
 /// Errors are printed as one line of causes (`a: b: c`), without a stack trace.
 fn main() -> std::process::ExitCode {
-    purge_freed_memory_by_reset();
+    // SAFETY: the first statement of `main`: no other thread has started.
+    unsafe { tessera_alloc::purge_freed_memory_by_reset() };
     match run(Cli::parse().command) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(error) => {

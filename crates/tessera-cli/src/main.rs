@@ -19,25 +19,9 @@ mod train;
 
 /// LC and slices allocate large row blocks per batch; glibc returns those to the system and
 /// faults them back in every batch (~15% of an LC run's CPU time in the kernel), mimalloc
-/// keeps them.
+/// keeps them (with `tessera_alloc`'s purge setting, made first in `main`).
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
-/// mimalloc (v3) purges freed memory by decommitting it: LC's and the slices' large per-batch row
-/// blocks are then faulted back in and zeroed by the kernel at every batch (6,000 faults and ~14 %
-/// of the CPU time of an LC pass at r = 0.5). Purging by reset keeps the pages mapped until the
-/// system needs them. `MIMALLOC_PURGE_DECOMMITS` in the environment still decides.
-fn purge_freed_memory_by_reset() {
-    if std::env::var_os("MIMALLOC_PURGE_DECOMMITS").is_none() {
-        // SAFETY: called first in `main`, before any other thread runs (the options are not
-        // thread safe); the option exists in the linked mimalloc v3.
-        unsafe { libmimalloc_sys::mi_option_set(PURGE_DECOMMITS, 0) };
-    }
-}
-
-/// `mi_option_purge_decommits` in mimalloc v3's option enum (the sys crate names no constant
-/// for it; a test checks the index against the environment variable of that name).
-const PURGE_DECOMMITS: libmimalloc_sys::mi_option_t = 5;
 
 /// Measure, track and draw the linear regions of piecewise-affine deep networks.
 #[derive(Parser)]
@@ -84,7 +68,8 @@ enum Command {
 /// Errors are printed as their chain of causes, one per line; a stack trace only when
 /// `TESSERA_BACKTRACE=1` asks for one (`RUST_BACKTRACE` alone is for panics).
 fn main() -> std::process::ExitCode {
-    purge_freed_memory_by_reset();
+    // SAFETY: the first statement of `main`: no other thread has started.
+    unsafe { tessera_alloc::purge_freed_memory_by_reset() };
     let Err(error) = run(Cli::parse().command) else { return std::process::ExitCode::SUCCESS };
     eprintln!("error: {error}");
     for cause in error.chain().skip(1) {
@@ -104,29 +89,5 @@ fn run(command: Command) -> anyhow::Result<()> {
         Command::Train(a) => train::run(a),
         Command::Data(a) => data::run(a),
         Command::Import(a) => import::run(a),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::PURGE_DECOMMITS;
-
-    /// Run in a child process whose mimalloc read `MIMALLOC_PURGE_DECOMMITS=7` at start: the
-    /// option at index `PURGE_DECOMMITS` must be the one of that name.
-    #[test]
-    fn purge_decommits_index_is_the_option_of_that_name() {
-        const CHILD: &str = "TESSERA_TEST_MIMALLOC_CHILD";
-        if std::env::var_os(CHILD).is_some() {
-            // SAFETY: reading an option; the index is in range (checked by mimalloc too).
-            assert_eq!(unsafe { libmimalloc_sys::mi_option_get(PURGE_DECOMMITS) }, 7);
-            return;
-        }
-        let status = std::process::Command::new(std::env::current_exe().unwrap())
-            .args(["--exact", "tests::purge_decommits_index_is_the_option_of_that_name", "--quiet"])
-            .env(CHILD, "1")
-            .env("MIMALLOC_PURGE_DECOMMITS", "7")
-            .status()
-            .unwrap();
-        assert!(status.success(), "the option at index {PURGE_DECOMMITS} is not purge_decommits");
     }
 }
