@@ -6,7 +6,13 @@
 //! benchmark's trained rows do, set `LC_MODEL` (model directory), `LC_POINTS` and `LC_FRAME`
 //! (`.npy` files; the first `points` rows are used).
 
+use std::path::Path;
 use std::time::Instant;
+use tessera_data::npy::NpyRows;
+use tessera_lc::{
+    Directions, Frame, InMemoryPoints, LcError, LcOptions, LocalComplexity, Method, PointSource, UniformBox,
+};
+use tessera_net::{mlp, Activation, Network, Scalar};
 
 /// The allocator of the binaries that measure LC (`tessera`, `xtask`); they also set
 /// `MIMALLOC_PURGE_DECOMMITS=0`, which runs of this example should set in the environment.
@@ -14,12 +20,6 @@ use std::time::Instant;
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 const REPETITIONS: usize = 5;
-use std::path::Path;
-use tessera_data::npy::NpyRows;
-use tessera_lc::{
-    Directions, Frame, InMemoryPoints, LcError, LcOptions, LocalComplexity, Method, PointSource, UniformBox,
-};
-use tessera_net::{mlp, Activation, Network, Scalar};
 
 /// CPU time (user + system) of this process, in seconds, from /proc (Linux).
 fn cpu_seconds() -> f64 {

@@ -108,25 +108,16 @@ impl SignSets {
     /// Compiled for AVX-512 where the CPU has it: at large radii, with most vertices exact,
     /// this loop was an eighth of an LC pass with two lanes.
     pub fn absorb<T: Scalar>(&mut self, values: &[T]) {
-        let (zero, seen) = (self.zero, &mut self.seen);
-        match self.kinks {
-            LayerKinks::AtZero => with_avx512(
-                #[inline(always)]
-                || {
-                    for (seen, &v) in seen.iter_mut().zip(values) {
-                        *seen |= sign_code(v, zero);
-                    }
-                },
-            ),
-            LayerKinks::Clamp { lo, hi } => with_avx512(
-                #[inline(always)]
-                || {
-                    for (seen, &v) in seen.iter_mut().zip(values) {
-                        *seen |= clamp_code(v, lo, hi, zero);
-                    }
-                },
-            ),
-        }
+        let (zero, kinks, seen) = (self.zero, self.kinks, &mut self.seen);
+        with_avx512(
+            #[inline(always)]
+            || match kinks {
+                LayerKinks::AtZero => seen.iter_mut().zip(values).for_each(|(s, &v)| *s |= sign_code(v, zero)),
+                LayerKinks::Clamp { lo, hi } => {
+                    seen.iter_mut().zip(values).for_each(|(s, &v)| *s |= clamp_code(v, lo, hi, zero))
+                }
+            },
+        )
     }
 
     /// The piece codes seen per neuron.

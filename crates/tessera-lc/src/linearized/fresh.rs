@@ -159,3 +159,32 @@ fn units_where_pieces_differ<T: Scalar>(center: &[T], x: &[T], piece: impl Fn(T)
     }
     units
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// The block scan finds exactly the units where `Activation::piece_at` differs between
+        /// centre and vertex, for every activation (its pieces are written out again for speed).
+        #[test]
+        fn crossed_units_are_the_units_whose_piece_at_differs(
+            pairs in proptest::collection::vec((-2.0f64..2.0, -2.0f64..2.0), 0..200),
+            kind in 0usize..4,
+        ) {
+            let activation = [
+                Activation::Relu,
+                Activation::LeakyRelu { slope: 0.1 },
+                Activation::Abs,
+                Activation::Clamp { lo: -0.5, hi: 0.7 },
+            ][kind];
+            // Exact kinks on both sides, so that ties are covered.
+            let (center, x): (Vec<f64>, Vec<f64>) =
+                pairs.iter().enumerate().map(|(i, &(c, v))| if i % 7 == 0 { (0.0, v) } else if i % 11 == 0 { (c, 0.7) } else { (c, v) }).unzip();
+            let expected: Vec<usize> =
+                (0..center.len()).filter(|&i| activation.piece_at(center[i]) != activation.piece_at(x[i])).collect();
+            prop_assert_eq!(crossed_units(activation, &center, &x), expected);
+        }
+    }
+}
