@@ -377,9 +377,9 @@ impl<T: Scalar> Network<T> {
                 task.zero_param_grads(param_lens);
                 let (padded, flat) = (as_f32_vec(&mut task.col), as_f32_vec(&mut task.wide));
                 if param_lens[0] > 0 {
-                    let dw = as_f32_mut(&mut task.weight_grad);
+                    let (dw, sums) = (as_f32_mut(&mut task.weight_grad), as_f32_vec(&mut task.dcol));
                     planes.pad(xs, padded);
-                    planes.weight_grad(padded, cin, gs, cout, xs.len() / in_w, flat, dw);
+                    planes.weight_grad(padded, cin, gs, cout, xs.len() / in_w, flat, sums, dw);
                     for gi in gs.chunks(out_w) {
                         let db = as_f32_mut(&mut task.bias_grad);
                         db.iter_mut().zip(gi.chunks(plen)).for_each(|(b, gc)| *b += fast_sum(gc));

@@ -149,6 +149,8 @@ pub(crate) struct Planes {
     /// Offset of each kernel cell read, from the flat output position.
     cells: [usize; 9],
     cell_count: usize,
+    /// Which kernels run: by `lanes_suit`'s rule (`None`), or forced by a test.
+    lanes: Option<bool>,
 }
 
 impl Planes {
@@ -160,7 +162,17 @@ impl Planes {
             let row = in_hw[1] + 2;
             let cells = std::array::from_fn(|k| (k / 3) * row + k % 3);
             let channel_len = (in_hw[0] + 2) * row;
-            return Self { isa, in_hw, out_hw, layout: Layout::Padded, row, channel_len, cells, cell_count: 9 };
+            return Self {
+                isa,
+                in_hw,
+                out_hw,
+                layout: Layout::Padded,
+                row,
+                channel_len,
+                cells,
+                cell_count: 9,
+                lanes: None,
+            };
         }
         let row = out_hw[1] + 1;
         let phase_len = (out_hw[0] + 1) * row;
@@ -168,7 +180,17 @@ impl Planes {
             let (ky, kx) = (k / 3, k % 3);
             ((ky % 2) * 2 + kx % 2) * phase_len + (ky / 2) * row + kx / 2
         });
-        Self { isa, in_hw, out_hw, layout: Layout::Phases, row, channel_len: 4 * phase_len, cells, cell_count: 9 }
+        Self {
+            isa,
+            in_hw,
+            out_hw,
+            layout: Layout::Phases,
+            row,
+            channel_len: 4 * phase_len,
+            cells,
+            cell_count: 9,
+            lanes: None,
+        }
     }
 
     /// The correlations of the padded output gradient that make the input gradient, each with
@@ -188,6 +210,7 @@ impl Planes {
             channel_len: (out_hw[0] + 2) * row,
             cells: std::array::from_fn(|j| shifts.get(j).map_or(0, |&(dy, dx)| dy * row + dx)),
             cell_count: shifts.len(),
+            lanes: None,
         };
         if window.stride == [1, 1] {
             let shifts: Vec<(usize, usize)> = (0..9).map(|j| (j / 3, j % 3)).collect();
@@ -258,18 +281,66 @@ impl Planes {
         }
     }
 
+    /// The flat offset of output position `q`'s read at kernel cell 0.
+    #[inline(always)]
+    fn base(self, q: usize) -> usize {
+        q / self.out_hw[1] * self.row + q % self.out_hw[1]
+    }
+
+    /// Output positions (`H' * W'`).
+    fn positions(self) -> usize {
+        self.out_hw[0] * self.out_hw[1]
+    }
+
+    /// Whether the channels-in-lanes correlation suits `channels` outputs: whole vectors of
+    /// them, on planes so small that vectors of flat positions would waste many lanes on the
+    /// border columns and the rounding up (a 4x4 output: half; measured on one AVX-512 core,
+    /// it is the faster from there, the slower at 8x8, which wastes a fifth).
+    fn lanes_suit(self, channels: usize) -> bool {
+        channels.is_multiple_of(self.isa.lanes()) && self.lanes.unwrap_or(10 * self.positions() < 7 * self.span())
+    }
+
+    /// Whether the channels-in-lanes weight gradient suits `cin` inputs and `cout` outputs:
+    /// whole vectors of outputs and at least a vector's worth of inputs (at 3 inputs its
+    /// register blocks over kernel cells load more than they multiply). Unlike
+    /// `weight_grad`'s other kernel it keeps its sums in the L1 cache while it runs over the
+    /// samples, and it reduces no lanes.
+    fn weight_grad_lanes_suit(self, cin: usize, cout: usize) -> bool {
+        let lanes = self.isa.lanes();
+        cout.is_multiple_of(lanes) && self.lanes.unwrap_or(cin >= lanes)
+    }
+
+    /// `out[q][co] = sum_{ci, k} weights[ci][k][co] * planes[ci][base(q) + cells[k]]` at every
+    /// output position `q` (`[positions][cout]`; `cout` a multiple of the lanes).
+    fn correlate_lanes(self, planes: &[f32], cin: usize, weights: &[f32], cout: usize, out: &mut Vec<f32>) {
+        assert!(planes.len() >= cin * self.channel_len && weights.len() >= cin * self.cell_count * cout);
+        assert!(cout.is_multiple_of(self.isa.lanes()));
+        out.resize(self.positions() * cout, 0.0);
+        let operands = Operands { p: self, planes, cin, weights, cout };
+        // SAFETY: `Isa::detect` found the instruction set on this CPU; every read is at a
+        // valid output position's kernel cell, inside the channel's planes.
+        #[cfg(target_arch = "x86_64")]
+        unsafe {
+            match self.isa {
+                Isa::Avx512 => avx512::correlate_lanes(operands, out),
+                Isa::Avx2 => avx2::correlate_lanes(operands, out),
+            }
+        }
+    }
+
     /// `flat[co][p] = sum_{ci, k} weights[ci][k][co] * planes[ci][p + cells[k]]` at every flat
     /// position `p` (`[cout][span]`).
     fn correlate_flat(self, planes: &[f32], cin: usize, weights: &[f32], cout: usize, flat: &mut Vec<f32>) {
         assert!(planes.len() >= cin * self.channel_len + self.slack() && weights.len() >= cin * self.cell_count * cout);
         flat.resize(cout * self.span(), 0.0);
+        let operands = Operands { p: self, planes, cin, weights, cout };
         // SAFETY: `Isa::detect` found the instruction set on this CPU; with the slack asserted
         // above, every vector read at a kernel cell lies inside `planes`.
         #[cfg(target_arch = "x86_64")]
         unsafe {
             match self.isa {
-                Isa::Avx512 => avx512::correlate(self, planes, cin, weights, cout, flat),
-                Isa::Avx2 => avx2::correlate(self, planes, cin, weights, cout, flat),
+                Isa::Avx512 => avx512::correlate(operands, flat),
+                Isa::Avx2 => avx2::correlate(operands, flat),
             }
         }
     }
@@ -285,6 +356,11 @@ impl Planes {
         flat: &mut Vec<f32>,
         out: &mut [f32],
     ) {
+        if self.lanes_suit(cout) {
+            self.correlate_lanes(planes, cin, weights, cout, flat);
+            transpose(flat, self.positions(), cout, out);
+            return;
+        }
         self.correlate_flat(planes, cin, weights, cout, flat);
         let ([h, w], span) = (self.out_hw, self.span());
         for (o, f) in out[..cout * h * w].chunks_exact_mut(h * w).zip(flat.chunks_exact(span)) {
@@ -296,8 +372,9 @@ impl Planes {
 
     /// `dw[co][ci][ky][kx] += sum_{s, p} grad[s][co][p] * padded[s][ci][p + (ky, kx)]` over
     /// `samples` samples (padded together by `pad`): small planes sum over several samples in
-    /// registers before reducing across lanes. `flat` is scratch for the gradient at flat
-    /// positions (zero at the discarded ones).
+    /// registers before reducing across lanes. `flat` and `lanes` are scratch: for the gradient
+    /// at flat positions (zero at the discarded ones), or with the channels-in-lanes kernel for
+    /// the gradient `[s][positions][cout]` and the sums `[cin][9][cout]`.
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn weight_grad(
         self,
@@ -307,9 +384,34 @@ impl Planes {
         cout: usize,
         samples: usize,
         flat: &mut Vec<f32>,
+        lanes: &mut Vec<f32>,
         dw: &mut [f32],
     ) {
         assert!(padded.len() >= samples * cin * self.channel_len + self.slack() && dw.len() >= cout * cin * 9);
+        if self.weight_grad_lanes_suit(cin, cout) {
+            // The output gradient transposed to `[s][positions][cout]`, summed into
+            // `[cin][9][cout]`, added to `dw` transposed back.
+            let positions = self.positions();
+            flat.resize(samples * positions * cout, 0.0);
+            let per_sample = grad[..samples * cout * positions].chunks_exact(cout * positions);
+            per_sample.zip(flat.chunks_exact_mut(positions * cout)).for_each(|(g, t)| transpose(g, cout, positions, t));
+            lanes.clear();
+            lanes.resize(cin * 9 * cout, 0.0);
+            // SAFETY: as in `correlate_lanes`; `flat` and `lanes` have the lengths it reads.
+            #[cfg(target_arch = "x86_64")]
+            unsafe {
+                match self.isa {
+                    Isa::Avx512 => avx512::weight_grad_lanes(self, padded, cin, flat, cout, samples, lanes),
+                    Isa::Avx2 => avx2::weight_grad_lanes(self, padded, cin, flat, cout, samples, lanes),
+                }
+            }
+            for (ci, cell_sums) in lanes.chunks_exact(9 * cout).enumerate() {
+                for (k, row) in cell_sums.chunks_exact(cout).enumerate() {
+                    row.iter().enumerate().for_each(|(co, &v)| dw[(co * cin + ci) * 9 + k] += v);
+                }
+            }
+            return;
+        }
         let (span, [h, w]) = (self.span(), self.out_hw);
         flat.resize(samples * cout * span, 0.0);
         for (g, f) in grad[..samples * cout * h * w].chunks_exact(h * w).zip(flat.chunks_exact_mut(span)) {
@@ -327,6 +429,31 @@ impl Planes {
             }
         }
     }
+}
+
+/// `out[c][r] = m[r][c]` for `m` with `rows` rows of `cols`.
+fn transpose(m: &[f32], rows: usize, cols: usize, out: &mut [f32]) {
+    const TILE: usize = 16;
+    for r0 in (0..rows).step_by(TILE) {
+        for c0 in (0..cols).step_by(TILE) {
+            for r in r0..(r0 + TILE).min(rows) {
+                for c in c0..(c0 + TILE).min(cols) {
+                    out[c * rows + r] = m[r * cols + c];
+                }
+            }
+        }
+    }
+}
+
+/// What a correlation reads: the planes of `cin` input channels laid out as `p` says, and
+/// the weights of `cout` output channels.
+#[derive(Clone, Copy)]
+struct Operands<'a> {
+    p: Planes,
+    planes: &'a [f32],
+    cin: usize,
+    weights: &'a [f32],
+    cout: usize,
 }
 
 /// The input gradient of one convolution by the direct kernels: the correlations of
@@ -373,6 +500,19 @@ impl<'a> InputGrad<'a> {
             return;
         }
         for (planes, weights, [a, b]) in &self.parts {
+            if planes.lanes_suit(cin) {
+                planes.correlate_lanes(padded, cout, &self.weights[weights.clone()], cin, flat);
+                let [ph, pw] = planes.out_hw;
+                for i in 0..ph {
+                    let Some(y) = (2 * i + a).checked_sub(1).filter(|&y| y < h) else { continue };
+                    for j in 0..pw {
+                        let Some(x) = (2 * j + b).checked_sub(1).filter(|&x| x < w) else { continue };
+                        let values = &flat[(i * pw + j) * cin..][..cin];
+                        values.iter().enumerate().for_each(|(ci, &v)| d[(ci * h + y) * w + x] = v);
+                    }
+                }
+                continue;
+            }
             planes.correlate_flat(padded, cout, &self.weights[weights.clone()], cin, flat);
             // Phase (a, b) at (i, j) is input (2i + a - 1, 2j + b - 1) (the padded plane's
             // border is dropped): the columns 1 - b, 3 - b, .. of every other row.
@@ -392,44 +532,39 @@ impl<'a> InputGrad<'a> {
 /// `CHANNEL_BLOCK x 3` in the weight gradient.
 macro_rules! kernels {
     ($module:ident, $features:literal, $v:ty, $lanes:literal, $channel_block:literal, $vector_block:literal,
+     $lane_channels:literal, $lane_positions:literal,
      $zero:ident, $load:ident, $store:ident, $set1:ident, $fmadd:ident, $hsum:path) => {
         mod $module {
             #[allow(unused_imports)]
             use super::horizontal_sum_256;
-            use super::Planes;
+            use super::{Operands, Planes};
             use std::arch::x86_64::*;
 
             const LANES: usize = $lanes;
             const CHANNEL_BLOCK: usize = $channel_block;
             const VECTOR_BLOCK: usize = $vector_block;
+            const LANE_CHANNELS: usize = $lane_channels;
+            const LANE_POSITIONS: usize = $lane_positions;
+            /// Output positions a chunk of the channels-in-lanes weight gradient covers.
+            const WEIGHT_GRAD_POSITIONS: usize = 64;
 
             #[target_feature(enable = $features)]
-            pub(super) unsafe fn correlate(
-                p: Planes,
-                padded: &[f32],
-                cin: usize,
-                weights: &[f32],
-                cout: usize,
-                out: &mut [f32],
-            ) {
+            pub(super) unsafe fn correlate(o: Operands, out: &mut [f32]) {
+                let (p, cout) = (o.p, o.cout);
                 let paired = p.vectors() / VECTOR_BLOCK * VECTOR_BLOCK;
                 let mut co = 0;
                 while co < cout {
                     let block = if cout - co >= CHANNEL_BLOCK { CHANNEL_BLOCK } else { 1 };
                     for v in (0..paired).step_by(VECTOR_BLOCK) {
                         match block {
-                            CHANNEL_BLOCK => correlate_block::<CHANNEL_BLOCK, VECTOR_BLOCK>(
-                                p, padded, cin, weights, cout, co, v, out,
-                            ),
-                            _ => correlate_block::<1, VECTOR_BLOCK>(p, padded, cin, weights, cout, co, v, out),
+                            CHANNEL_BLOCK => correlate_block::<CHANNEL_BLOCK, VECTOR_BLOCK>(o, co, v, out),
+                            _ => correlate_block::<1, VECTOR_BLOCK>(o, co, v, out),
                         }
                     }
                     for v in paired..p.vectors() {
                         match block {
-                            CHANNEL_BLOCK => {
-                                correlate_block::<CHANNEL_BLOCK, 1>(p, padded, cin, weights, cout, co, v, out)
-                            }
-                            _ => correlate_block::<1, 1>(p, padded, cin, weights, cout, co, v, out),
+                            CHANNEL_BLOCK => correlate_block::<CHANNEL_BLOCK, 1>(o, co, v, out),
+                            _ => correlate_block::<1, 1>(o, co, v, out),
                         }
                     }
                     co += block;
@@ -438,17 +573,13 @@ macro_rules! kernels {
 
             /// Output channels `co..co + B` at output vectors `v..v + V`, kept in `B * V` registers.
             #[inline(always)]
-            #[allow(clippy::too_many_arguments)]
             unsafe fn correlate_block<const B: usize, const V: usize>(
-                p: Planes,
-                padded: &[f32],
-                cin: usize,
-                weights: &[f32],
-                cout: usize,
+                o: Operands,
                 co: usize,
                 v: usize,
                 out: &mut [f32],
             ) {
+                let Operands { p, planes: padded, cin, weights, cout } = o;
                 let corners: [usize; V] = std::array::from_fn(|j| (v + j) * LANES);
                 let cells = &p.cells[..p.cell_count];
                 let mut acc = [[$zero(); V]; B];
@@ -468,6 +599,157 @@ macro_rules! kernels {
                 for (b, acc) in acc.iter().enumerate() {
                     for (j, a) in acc.iter().enumerate() {
                         $store(out.as_mut_ptr().add((co + b) * p.span() + (v + j) * LANES), *a);
+                    }
+                }
+            }
+
+            /// `Planes::correlate_lanes`: blocks of `LANE_CHANNELS` vectors of output channels at
+            /// `LANE_POSITIONS` output positions in registers.
+            #[target_feature(enable = $features)]
+            pub(super) unsafe fn correlate_lanes(o: Operands, out: &mut [f32]) {
+                let (positions, cout) = (o.p.positions(), o.cout);
+                let whole = positions / LANE_POSITIONS * LANE_POSITIONS;
+                let mut co = 0;
+                while co < cout {
+                    let wide = cout - co >= LANE_CHANNELS * LANES;
+                    for q in (0..whole).step_by(LANE_POSITIONS) {
+                        if wide {
+                            lanes_block::<LANE_CHANNELS, LANE_POSITIONS>(o, co, q, out);
+                        } else {
+                            lanes_block::<1, LANE_POSITIONS>(o, co, q, out);
+                        }
+                    }
+                    if wide {
+                        lanes_tail::<LANE_CHANNELS>(o, co, whole, out);
+                    } else {
+                        lanes_tail::<1>(o, co, whole, out);
+                    }
+                    co += if wide { LANE_CHANNELS * LANES } else { LANES };
+                }
+            }
+
+            /// The positions from `first` on (fewer than 6) in one block of their number, not one
+            /// by one: a block of one position has too few independent sums.
+            #[inline(always)]
+            unsafe fn lanes_tail<const C: usize>(o: Operands, co: usize, first: usize, out: &mut [f32]) {
+                match o.p.positions() - first {
+                    0 => {}
+                    1 => lanes_block::<C, 1>(o, co, first, out),
+                    2 => lanes_block::<C, 2>(o, co, first, out),
+                    3 => lanes_block::<C, 3>(o, co, first, out),
+                    4 => lanes_block::<C, 4>(o, co, first, out),
+                    5 => lanes_block::<C, 5>(o, co, first, out),
+                    more => unreachable!("{more} positions left after the whole blocks"),
+                }
+            }
+
+            /// Output channels `co..co + C * LANES` at output positions `q..q + P`, kept in
+            /// `C * P` registers; the sums run in `correlate_block`'s order.
+            #[inline(always)]
+            unsafe fn lanes_block<const C: usize, const P: usize>(o: Operands, co: usize, q: usize, out: &mut [f32]) {
+                let Operands { p, planes: padded, cin, weights, cout } = o;
+                assert!(q + P <= p.positions() && (q + P) * cout <= out.len());
+                let bases: [usize; P] = std::array::from_fn(|j| p.base(q + j));
+                let cells = &p.cells[..p.cell_count];
+                let mut acc = [[$zero(); C]; P];
+                for ci in 0..cin {
+                    let plane = padded.as_ptr().add(ci * p.channel_len);
+                    let cell_weights = weights.as_ptr().add(ci * cells.len() * cout + co);
+                    for (k, &shift) in cells.iter().enumerate() {
+                        let w: [$v; C] = std::array::from_fn(|c| $load(cell_weights.add(k * cout + c * LANES)));
+                        for (acc, &base) in acc.iter_mut().zip(&bases) {
+                            let x = $set1(*plane.add(base + shift));
+                            for (a, &w) in acc.iter_mut().zip(&w) {
+                                *a = $fmadd(w, x, *a);
+                            }
+                        }
+                    }
+                }
+                for (j, acc) in acc.iter().enumerate() {
+                    for (c, a) in acc.iter().enumerate() {
+                        $store(out.as_mut_ptr().add((q + j) * cout + co + c * LANES), *a);
+                    }
+                }
+            }
+
+            /// `Planes::weight_grad_lanes`: per chunk of samples, input channel and block of
+            /// output channels, the sums of a few kernel cells in registers, loaded from and
+            /// stored to `sums` around the chunk's positions (which stay in the L1 cache).
+            #[target_feature(enable = $features)]
+            pub(super) unsafe fn weight_grad_lanes(
+                p: Planes,
+                padded: &[f32],
+                cin: usize,
+                grads: &[f32],
+                cout: usize,
+                samples: usize,
+                sums: &mut [f32],
+            ) {
+                let chunk = (WEIGHT_GRAD_POSITIONS / p.positions()).clamp(1, samples.max(1));
+                for first in (0..samples).step_by(chunk) {
+                    let chunk = first..(first + chunk).min(samples);
+                    for ci in 0..cin {
+                        let mut co = 0;
+                        while co < cout {
+                            let vectors = (cout - co) / LANES;
+                            let block = if vectors >= 4 {
+                                sums_block::<6, 4>(p, padded, cin, grads, cout, chunk.clone(), ci, co, 0, sums);
+                                sums_block::<3, 4>(p, padded, cin, grads, cout, chunk.clone(), ci, co, 6, sums);
+                                4
+                            } else if vectors >= 2 {
+                                sums_block::<9, 2>(p, padded, cin, grads, cout, chunk.clone(), ci, co, 0, sums);
+                                2
+                            } else {
+                                sums_block::<9, 1>(p, padded, cin, grads, cout, chunk.clone(), ci, co, 0, sums);
+                                1
+                            };
+                            co += block * LANES;
+                        }
+                    }
+                }
+            }
+
+            /// `sums[ci][k][co..co + C * LANES]` for kernel cells `k..k + K`, over the positions
+            /// of samples `chunk`.
+            #[inline(always)]
+            #[allow(clippy::too_many_arguments)]
+            unsafe fn sums_block<const K: usize, const C: usize>(
+                p: Planes,
+                padded: &[f32],
+                cin: usize,
+                grads: &[f32],
+                cout: usize,
+                chunk: std::ops::Range<usize>,
+                ci: usize,
+                co: usize,
+                k: usize,
+                sums: &mut [f32],
+            ) {
+                let dst = sums.as_mut_ptr().add((ci * 9 + k) * cout + co);
+                let mut acc: [[$v; C]; K] =
+                    std::array::from_fn(|j| std::array::from_fn(|c| $load(dst.add(j * cout + c * LANES))));
+                let shifts: [usize; K] = std::array::from_fn(|j| p.cells[k + j]);
+                let [h, w] = p.out_hw;
+                for s in chunk {
+                    let plane = padded.as_ptr().add((s * cin + ci) * p.channel_len);
+                    let mut g = grads.as_ptr().add(s * h * w * cout + co);
+                    for y in 0..h {
+                        for x in 0..w {
+                            let base = plane.add(y * p.row + x);
+                            let gs: [$v; C] = std::array::from_fn(|c| $load(g.add(c * LANES)));
+                            for (acc, &shift) in acc.iter_mut().zip(&shifts) {
+                                let x = $set1(*base.add(shift));
+                                for (a, &g) in acc.iter_mut().zip(&gs) {
+                                    *a = $fmadd(g, x, *a);
+                                }
+                            }
+                            g = g.add(cout);
+                        }
+                    }
+                }
+                for (j, acc) in acc.iter().enumerate() {
+                    for (c, a) in acc.iter().enumerate() {
+                        $store(dst.add(j * cout + c * LANES), *a);
                     }
                 }
             }
@@ -550,6 +832,8 @@ kernels!(
     16,
     8,
     2,
+    4,
+    6,
     _mm512_setzero_ps,
     _mm512_loadu_ps,
     _mm512_storeu_ps,
@@ -565,6 +849,8 @@ kernels!(
     8,
     4,
     2,
+    2,
+    5,
     _mm256_setzero_ps,
     _mm256_loadu_ps,
     _mm256_storeu_ps,
@@ -628,18 +914,59 @@ mod tests {
         (out, dw, dx)
     }
 
+    /// The forward output of sample 0, the weight gradient and the input gradient of every
+    /// sample by the kernels of `isa`, with vectors of channels (`lanes`) or of positions.
+    fn direct(
+        isa: Isa,
+        lanes: bool,
+        window: &Window,
+        x: &[f32],
+        wt: &[f32],
+        g: &[f32],
+        cout: usize,
+    ) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
+        let (cin, samples) = (window.channels, x.len() / window.channels / window.in_len());
+        let planes = Planes { isa, lanes: Some(lanes), ..Planes::of(window) };
+        let (mut padded, mut flat, mut weights) = (Vec::new(), Vec::new(), Vec::new());
+        planes.pad(x, &mut padded);
+        forward_weights(wt, cin, cout, &mut weights);
+        let mut out = vec![0.0; cout * window.out_len()];
+        planes.correlate(&padded, cin, &weights, cout, &mut flat, &mut out);
+        let mut dw = vec![0.0; cout * cin * 9];
+        planes.weight_grad(&padded, cin, g, cout, samples, &mut flat, &mut Vec::new(), &mut dw);
+        let mut gathered = Vec::new();
+        let mut input_grad = InputGrad::new(window, wt, cout, &mut gathered);
+        input_grad.parts.iter_mut().for_each(|part| part.0 = Planes { isa, lanes: Some(lanes), ..part.0 });
+        let mut dx = vec![f32::NAN; x.len()];
+        for (gs, ds) in g.chunks(cout * window.out_len()).zip(dx.chunks_mut(cin * window.in_len())) {
+            input_grad.sample(gs, cout, &mut padded, &mut flat, ds);
+        }
+        (out, dw, dx)
+    }
+
     /// Every instruction set this CPU has (the CI machine may lack AVX-512, this one AVX2
-    /// paths would otherwise go untested) gives the plain loops' results to f32 rounding, for
-    /// stride 1 and stride 2, even and odd sizes.
+    /// paths would otherwise go untested), with vectors of positions and of channels, gives the
+    /// plain loops' results to f32 rounding, for stride 1 and stride 2, even and odd sizes,
+    /// channel counts that fill every register block of the channels-in-lanes kernels and ones
+    /// they do not take, samples in one or several chunks; and the two layouts' forward
+    /// outputs and input gradients are the same bits (the same sums in the same order).
     #[test]
-    fn kernels_of_every_instruction_set_equal_plain_loops() {
+    fn kernels_of_every_instruction_set_and_layout_equal_plain_loops() {
         let isas = [Isa::Avx512, Isa::Avx2]
             .into_iter()
             .filter(|&isa| Isa::detect().is_some_and(|best| best == isa || isa == Isa::Avx2));
         let value = |i: usize| ((i * 7919 % 1009) as f32 / 1009.0) - 0.5;
+        // (h, w, cin, cout): channel counts the channels-in-lanes kernels do not take, then ones
+        // that fill each of their register blocks and leave each number of positions over.
+        #[rustfmt::skip]
+        let shapes: [[usize; 4]; 13] = [
+            [3, 5, 2, 9], [4, 4, 3, 17], [2, 16, 1, 8], [5, 8, 4, 3], [7, 1, 2, 2],
+            [4, 4, 16, 32], [5, 3, 32, 48], [9, 8, 48, 128], [3, 7, 16, 64],
+            [5, 5, 16, 32], [1, 11, 16, 16], [3, 3, 32, 16], [2, 4, 16, 16],
+        ];
         for isa in isas {
             for stride in [1, 2] {
-                for (h, w, cin, cout) in [(3, 5, 2, 9), (4, 4, 3, 17), (2, 16, 1, 8), (5, 8, 4, 3), (7, 1, 2, 2)] {
+                for [h, w, cin, cout] in shapes {
                     let (oh, ow) = ((h - 1) / stride + 1, (w - 1) / stride + 1);
                     let window = Window {
                         channels: cin,
@@ -649,30 +976,30 @@ mod tests {
                         stride: [stride; 2],
                         padding: [1, 1],
                     };
-                    let samples = 2;
+                    let samples = 3;
                     let x: Vec<f32> = (0..samples * cin * h * w).map(value).collect();
                     let wt: Vec<f32> = (0..cin * 9 * cout).map(|i| value(i + 5)).collect();
                     let g: Vec<f32> = (0..samples * cout * oh * ow).map(|i| value(i + 11)).collect();
-                    let (expected_out, expected_dw, expected_dx) = reference([h, w], stride, &x, cin, &wt, &g, cout);
-                    let planes = Planes { isa, ..Planes::of(&window) };
-                    let (mut padded, mut flat, mut weights) = (Vec::new(), Vec::new(), Vec::new());
-                    planes.pad(&x, &mut padded);
-                    forward_weights(&wt, cin, cout, &mut weights);
-                    let mut out = vec![0.0; cout * oh * ow];
-                    planes.correlate(&padded, cin, &weights, cout, &mut flat, &mut out);
-                    let mut dw = vec![0.0; cout * cin * 9];
-                    planes.weight_grad(&padded, cin, &g, cout, samples, &mut flat, &mut dw);
-                    let mut gathered = Vec::new();
-                    let mut input_grad = InputGrad::new(&window, &wt, cout, &mut gathered);
-                    input_grad.parts.iter_mut().for_each(|part| part.0.isa = isa);
-                    let mut dx = vec![f32::NAN; x.len()];
-                    for (gs, ds) in g.chunks(cout * oh * ow).zip(dx.chunks_mut(cin * h * w)) {
-                        input_grad.sample(gs, cout, &mut padded, &mut flat, ds);
+                    let expected = reference([h, w], stride, &x, cin, &wt, &g, cout);
+                    let by_positions = direct(isa, false, &window, &x, &wt, &g, cout);
+                    let by_channels = direct(isa, true, &window, &x, &wt, &g, cout);
+                    for (lanes, (out, dw, dx)) in [(false, &by_positions), (true, &by_channels)] {
+                        let pairs = out.iter().zip(&expected.0).chain(dw.iter().zip(&expected.1));
+                        for (a, b) in pairs.chain(dx.iter().zip(&expected.2)) {
+                            let close = (a - b).abs() < 1e-5 * (cin * 9 * samples) as f32;
+                            assert!(
+                                close,
+                                "{isa:?} lanes {lanes} stride {stride} {h}x{w} {cin}->{cout}: {a} against {b}"
+                            );
+                        }
                     }
-                    let pairs = out.iter().zip(&expected_out).chain(dw.iter().zip(&expected_dw));
-                    for (a, b) in pairs.chain(dx.iter().zip(&expected_dx)) {
-                        assert!((a - b).abs() < 1e-4, "{isa:?} stride {stride} {h}x{w} {cin}->{cout}: {a} against {b}");
-                    }
+                    let bits = |v: &[f32]| v.iter().map(|f| f.to_bits()).collect::<Vec<_>>();
+                    assert_eq!(bits(&by_positions.0), bits(&by_channels.0), "{isa:?} {h}x{w} {cin}->{cout} outputs");
+                    assert_eq!(
+                        bits(&by_positions.2),
+                        bits(&by_channels.2),
+                        "{isa:?} {h}x{w} {cin}->{cout} input gradients"
+                    );
                 }
             }
         }
