@@ -927,7 +927,9 @@ mod tests {
     ) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
         let (cin, samples) = (window.channels, x.len() / window.channels / window.in_len());
         let planes = Planes { isa, lanes: Some(lanes), ..Planes::of(window) };
-        let (mut padded, mut flat, mut weights) = (Vec::new(), Vec::new(), Vec::new());
+        // Scratch that holds garbage, as reused scratch does: the kernels must write every
+        // value they read.
+        let (mut padded, mut flat, mut weights) = (vec![f32::NAN; 1 << 16], vec![f32::NAN; 1 << 16], Vec::new());
         planes.pad(x, &mut padded);
         forward_weights(wt, cin, cout, &mut weights);
         let mut out = vec![0.0; cout * window.out_len()];
