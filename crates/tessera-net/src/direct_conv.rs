@@ -271,10 +271,11 @@ impl Planes {
                     for (y, row) in src.chunks_exact(w).enumerate() {
                         let padded_y = y + 1;
                         let (parity, i) = (padded_y % 2, padded_y / 2);
-                        let even = &mut dst[(parity * 2) * phase_len + i * self.row..][..self.row];
-                        even.iter_mut().skip(1).zip(row.iter().skip(1).step_by(2)).for_each(|(d, &v)| *d = v);
-                        let odd = &mut dst[(parity * 2 + 1) * phase_len + i * self.row..][..self.row];
-                        odd.iter_mut().zip(row.iter().step_by(2)).for_each(|(d, &v)| *d = v);
+                        let (even_start, odd_start) = ((parity * 2) * phase_len, (parity * 2 + 1) * phase_len);
+                        let (head, tail) = dst.split_at_mut(odd_start);
+                        let even = &mut head[even_start + i * self.row..][1..self.row];
+                        let odd = &mut tail[i * self.row..][..self.row];
+                        split_columns(row, odd, even);
                     }
                 }
             }
@@ -428,6 +429,18 @@ impl Planes {
                 Isa::Avx2 => avx2::weight_grad(self, padded, cin, flat, cout, samples, dw),
             }
         }
+    }
+}
+
+/// The even-indexed values of `row` into `even` and the odd-indexed ones into `odd`, in
+/// pairs (a loop the compiler turns into vector shuffles).
+fn split_columns(row: &[f32], even: &mut [f32], odd: &mut [f32]) {
+    let (pairs, last) = row.as_chunks::<2>();
+    for ((&[a, b], e), o) in pairs.iter().zip(even.iter_mut()).zip(odd.iter_mut()) {
+        (*e, *o) = (a, b);
+    }
+    if let [v] = last {
+        even[pairs.len()] = *v;
     }
 }
 
