@@ -444,17 +444,61 @@ fn split_columns(row: &[f32], even: &mut [f32], odd: &mut [f32]) {
     }
 }
 
-/// `out[c][r] = m[r][c]` for `m` with `rows` rows of `cols`.
+/// `out[c][r] = m[r][c]` for `m` with `rows` rows of `cols`: 8x8 tiles in AVX registers (the
+/// kernels run only where AVX2 is), the edges one value at a time.
 fn transpose(m: &[f32], rows: usize, cols: usize, out: &mut [f32]) {
-    const TILE: usize = 16;
-    for r0 in (0..rows).step_by(TILE) {
-        for c0 in (0..cols).step_by(TILE) {
-            for r in r0..(r0 + TILE).min(rows) {
-                for c in c0..(c0 + TILE).min(cols) {
-                    out[c * rows + r] = m[r * cols + c];
-                }
+    assert!(m.len() >= rows * cols && out.len() >= rows * cols);
+    let mut plain = |r: std::ops::Range<usize>, c: std::ops::Range<usize>| {
+        for r in r {
+            c.clone().for_each(|c| out[c * rows + r] = m[r * cols + c]);
+        }
+    };
+    #[cfg(target_arch = "x86_64")]
+    if Isa::detect().is_some() {
+        let (whole_rows, whole_cols) = (rows / 8 * 8, cols / 8 * 8);
+        plain(0..whole_rows, whole_cols..cols);
+        plain(whole_rows..rows, 0..cols);
+        for r0 in (0..whole_rows).step_by(8) {
+            for c0 in (0..whole_cols).step_by(8) {
+                // SAFETY: AVX is on this CPU (it has AVX2); the tile's rows and columns lie
+                // inside both matrices (asserted lengths, whole tiles).
+                unsafe { transpose_tile(m, rows, cols, r0, c0, out) };
             }
         }
+        return;
+    }
+    plain(0..rows, 0..cols);
+}
+
+/// The 8x8 tile at row `r0`, column `c0` of `transpose`: unpack pairs, shuffle quadruples,
+/// swap 128-bit halves.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx")]
+unsafe fn transpose_tile(m: &[f32], rows: usize, cols: usize, r0: usize, c0: usize, out: &mut [f32]) {
+    use std::arch::x86_64::*;
+    let r: [__m256; 8] = std::array::from_fn(|i| _mm256_loadu_ps(m.as_ptr().add((r0 + i) * cols + c0)));
+    let t: [__m256; 8] = std::array::from_fn(|i| {
+        let (a, b) = (r[i / 2 * 2], r[i / 2 * 2 + 1]);
+        if i % 2 == 0 {
+            _mm256_unpacklo_ps(a, b)
+        } else {
+            _mm256_unpackhi_ps(a, b)
+        }
+    });
+    // u[4h + j]: from t[4h + j % 2] and t[4h + j % 2 + 2], low pairs for even j.
+    let u: [__m256; 8] = std::array::from_fn(|i| {
+        let (h, j) = (i / 4, i % 4);
+        let (a, b) = (t[4 * h + j / 2], t[4 * h + j / 2 + 2]);
+        if j % 2 == 0 {
+            _mm256_shuffle_ps::<0x44>(a, b)
+        } else {
+            _mm256_shuffle_ps::<0xEE>(a, b)
+        }
+    });
+    for i in 0..8 {
+        let (a, b) = (u[i % 4], u[i % 4 + 4]);
+        let column = if i < 4 { _mm256_permute2f128_ps::<0x20>(a, b) } else { _mm256_permute2f128_ps::<0x31>(a, b) };
+        _mm256_storeu_ps(out.as_mut_ptr().add((c0 + i) * rows + r0), column);
     }
 }
 
@@ -957,6 +1001,20 @@ mod tests {
             input_grad.sample(gs, cout, &mut padded, &mut flat, ds);
         }
         (out, dw, dx)
+    }
+
+    /// The tiled transpose moves every value where the plain loop does, with edges of every
+    /// width in both directions.
+    #[test]
+    fn transpose_equals_plain_loops() {
+        for (rows, cols) in [(8, 8), (16, 24), (1, 9), (9, 1), (13, 21), (32, 17), (7, 7), (0, 5)] {
+            let m: Vec<f32> = (0..rows * cols).map(|i| i as f32).collect();
+            let mut out = vec![f32::NAN; rows * cols];
+            transpose(&m, rows, cols, &mut out);
+            for (r, c) in (0..rows).flat_map(|r| (0..cols).map(move |c| (r, c))) {
+                assert_eq!(out[c * rows + r], m[r * cols + c], "{rows}x{cols} at ({r}, {c})");
+            }
+        }
     }
 
     /// Every instruction set this CPU has (the CI machine may lack AVX-512, this one AVX2
