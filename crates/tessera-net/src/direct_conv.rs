@@ -332,22 +332,33 @@ impl Planes {
     /// `flat[co][p] = sum_{ci, k} weights[ci][k][co] * planes[ci][p + cells[k]]` at every flat
     /// position `p` (`[cout][span]`).
     fn correlate_flat(self, planes: &[f32], cin: usize, weights: &[f32], cout: usize, flat: &mut Vec<f32>) {
-        assert!(planes.len() >= cin * self.channel_len + self.slack() && weights.len() >= cin * self.cell_count * cout);
         flat.resize(cout * self.span(), 0.0);
-        let operands = Operands { p: self, planes, cin, weights, cout };
+        self.correlate_to(Operands { p: self, planes, cin, weights, cout }, flat, Destination::Flat);
+    }
+
+    /// The vectors-of-positions kernel into `out`, laid out as `to` says.
+    fn correlate_to(self, operands: Operands, out: &mut [f32], to: Destination) {
+        let Operands { planes, cin, weights, cout, .. } = operands;
+        assert!(planes.len() >= cin * self.channel_len + self.slack() && weights.len() >= cin * self.cell_count * cout);
+        let out_len = match to {
+            Destination::Flat => cout * self.span(),
+            Destination::Planes => cout * self.positions(),
+        };
+        assert!(out.len() >= out_len);
         // SAFETY: `Isa::detect` found the instruction set on this CPU; with the slack asserted
-        // above, every vector read at a kernel cell lies inside `planes`.
+        // above, every vector read at a kernel cell lies inside `planes`; the stores stay
+        // inside the asserted output length (masked to the output columns with `Planes`).
         #[cfg(target_arch = "x86_64")]
         unsafe {
             match self.isa {
-                Isa::Avx512 => avx512::correlate(operands, flat),
-                Isa::Avx2 => avx2::correlate(operands, flat),
+                Isa::Avx512 => avx512::correlate(operands, out, to),
+                Isa::Avx2 => avx2::correlate(operands, out, to),
             }
         }
     }
 
-    /// `correlate_flat` with the outputs `[cout][H'][W']` copied into `out`: the forward pass
-    /// with `forward_weights`.
+    /// `correlate_flat` at the output positions only, into `out` (`[cout][H'][W']`): the
+    /// forward pass with `forward_weights`. `flat` is scratch.
     pub(crate) fn correlate(
         self,
         planes: &[f32],
@@ -362,13 +373,7 @@ impl Planes {
             transpose(flat, self.positions(), cout, out);
             return;
         }
-        self.correlate_flat(planes, cin, weights, cout, flat);
-        let ([h, w], span) = (self.out_hw, self.span());
-        for (o, f) in out[..cout * h * w].chunks_exact_mut(h * w).zip(flat.chunks_exact(span)) {
-            for (row, src) in o.chunks_exact_mut(w).zip(f.chunks(self.row)) {
-                row.copy_from_slice(&src[..w]);
-            }
-        }
+        self.correlate_to(Operands { p: self, planes, cin, weights, cout }, out, Destination::Planes);
     }
 
     /// `dw[co][ci][ky][kx] += sum_{s, p} grad[s][co][p] * padded[s][ci][p + (ky, kx)]` over
@@ -502,6 +507,14 @@ unsafe fn transpose_tile(m: &[f32], rows: usize, cols: usize, r0: usize, c0: usi
     }
 }
 
+/// Where the forward kernel writes: at the flat positions (`[cout][span]`, the discarded ones
+/// included), or straight into the output planes `[cout][H'][W']`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Destination {
+    Flat,
+    Planes,
+}
+
 /// What a correlation reads: the planes of `cin` input channels laid out as `p` says, and
 /// the weights of `cout` output channels.
 #[derive(Clone, Copy)]
@@ -590,11 +603,11 @@ impl<'a> InputGrad<'a> {
 macro_rules! kernels {
     ($module:ident, $features:literal, $v:ty, $lanes:literal, $channel_block:literal, $vector_block:literal,
      $lane_channels:literal, $lane_positions:literal,
-     $zero:ident, $load:ident, $store:ident, $set1:ident, $fmadd:ident, $hsum:path) => {
+     $zero:ident, $load:ident, $store:ident, $store_lanes:path, $set1:ident, $fmadd:ident, $hsum:path) => {
         mod $module {
             #[allow(unused_imports)]
             use super::horizontal_sum_256;
-            use super::{Operands, Planes};
+            use super::{Destination, Operands, Planes};
             use std::arch::x86_64::*;
 
             const LANES: usize = $lanes;
@@ -606,7 +619,7 @@ macro_rules! kernels {
             const WEIGHT_GRAD_POSITIONS: usize = 64;
 
             #[target_feature(enable = $features)]
-            pub(super) unsafe fn correlate(o: Operands, out: &mut [f32]) {
+            pub(super) unsafe fn correlate(o: Operands, out: &mut [f32], to: Destination) {
                 let (p, cout) = (o.p, o.cout);
                 let paired = p.vectors() / VECTOR_BLOCK * VECTOR_BLOCK;
                 let mut co = 0;
@@ -614,14 +627,14 @@ macro_rules! kernels {
                     let block = if cout - co >= CHANNEL_BLOCK { CHANNEL_BLOCK } else { 1 };
                     for v in (0..paired).step_by(VECTOR_BLOCK) {
                         match block {
-                            CHANNEL_BLOCK => correlate_block::<CHANNEL_BLOCK, VECTOR_BLOCK>(o, co, v, out),
-                            _ => correlate_block::<1, VECTOR_BLOCK>(o, co, v, out),
+                            CHANNEL_BLOCK => correlate_block::<CHANNEL_BLOCK, VECTOR_BLOCK>(o, (co, v), out, to),
+                            _ => correlate_block::<1, VECTOR_BLOCK>(o, (co, v), out, to),
                         }
                     }
                     for v in paired..p.vectors() {
                         match block {
-                            CHANNEL_BLOCK => correlate_block::<CHANNEL_BLOCK, 1>(o, co, v, out),
-                            _ => correlate_block::<1, 1>(o, co, v, out),
+                            CHANNEL_BLOCK => correlate_block::<CHANNEL_BLOCK, 1>(o, (co, v), out, to),
+                            _ => correlate_block::<1, 1>(o, (co, v), out, to),
                         }
                     }
                     co += block;
@@ -632,9 +645,9 @@ macro_rules! kernels {
             #[inline(always)]
             unsafe fn correlate_block<const B: usize, const V: usize>(
                 o: Operands,
-                co: usize,
-                v: usize,
+                (co, v): (usize, usize),
                 out: &mut [f32],
+                to: Destination,
             ) {
                 let Operands { p, planes: padded, cin, weights, cout } = o;
                 let corners: [usize; V] = std::array::from_fn(|j| (v + j) * LANES);
@@ -653,9 +666,29 @@ macro_rules! kernels {
                         }
                     }
                 }
-                for (b, acc) in acc.iter().enumerate() {
-                    for (j, a) in acc.iter().enumerate() {
-                        $store(out.as_mut_ptr().add((co + b) * p.span() + (v + j) * LANES), *a);
+                if to == Destination::Flat {
+                    for (b, acc) in acc.iter().enumerate() {
+                        for (j, a) in acc.iter().enumerate() {
+                            $store(out.as_mut_ptr().add((co + b) * p.span() + (v + j) * LANES), *a);
+                        }
+                    }
+                    return;
+                }
+                // Each output row a vector reaches gets the lanes of its columns < W' by a
+                // masked store: lane `l` of the vector at flat position `f` is column
+                // `f + l - y * row` of row `y`.
+                let [h, w] = p.out_hw;
+                for j in 0..V {
+                    let f = (v + j) * LANES;
+                    let mut y = f / p.row;
+                    while y < h && y * p.row < f + LANES {
+                        let row_start = y * p.row;
+                        let (lo, hi) = (row_start.saturating_sub(f), (row_start + w).min(f + LANES).saturating_sub(f));
+                        for (b, acc) in acc.iter().enumerate().filter(|_| hi > lo) {
+                            let row = out.as_mut_ptr().add((co + b) * h * w + y * w);
+                            $store_lanes(row.wrapping_add(f).wrapping_sub(row_start), lo, hi, acc[j]);
+                        }
+                        y += 1;
                     }
                 }
             }
@@ -894,6 +927,7 @@ kernels!(
     _mm512_setzero_ps,
     _mm512_loadu_ps,
     _mm512_storeu_ps,
+    super::store_lanes_512,
     _mm512_set1_ps,
     _mm512_fmadd_ps,
     _mm512_reduce_add_ps
@@ -911,10 +945,31 @@ kernels!(
     _mm256_setzero_ps,
     _mm256_loadu_ps,
     _mm256_storeu_ps,
+    super::store_lanes_256,
     _mm256_set1_ps,
     _mm256_fmadd_ps,
     horizontal_sum_256
 );
+
+/// Store lanes `lo..hi` of `v` at `to + lo ..= to + hi - 1` (nothing else is written: masked
+/// stores suppress the other lanes, faults included).
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+unsafe fn store_lanes_512(to: *mut f32, lo: usize, hi: usize, v: std::arch::x86_64::__m512) {
+    let mask = ((1u32 << hi) - (1u32 << lo)) as u16;
+    std::arch::x86_64::_mm512_mask_storeu_ps(to, mask, v);
+}
+
+/// `store_lanes_512` for an AVX vector.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+unsafe fn store_lanes_256(to: *mut f32, lo: usize, hi: usize, v: std::arch::x86_64::__m256) {
+    use std::arch::x86_64::*;
+    let lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    let from_lo = _mm256_cmpgt_epi32(lane, _mm256_set1_epi32(lo as i32 - 1));
+    let below_hi = _mm256_cmpgt_epi32(_mm256_set1_epi32(hi as i32), lane);
+    _mm256_maskstore_ps(to, _mm256_and_si256(from_lo, below_hi), v);
+}
 
 /// The sum of the eight lanes of an AVX vector.
 #[cfg(target_arch = "x86_64")]
@@ -989,7 +1044,7 @@ mod tests {
         let (mut padded, mut flat, mut weights) = (vec![f32::NAN; 1 << 16], vec![f32::NAN; 1 << 16], Vec::new());
         planes.pad(x, &mut padded);
         forward_weights(wt, cin, cout, &mut weights);
-        let mut out = vec![0.0; cout * window.out_len()];
+        let mut out = vec![f32::NAN; cout * window.out_len()];
         planes.correlate(&padded, cin, &weights, cout, &mut flat, &mut out);
         let mut dw = vec![0.0; cout * cin * 9];
         planes.weight_grad(&padded, cin, g, cout, samples, &mut flat, &mut Vec::new(), &mut dw);
