@@ -627,14 +627,14 @@ macro_rules! kernels {
                     let block = if cout - co >= CHANNEL_BLOCK { CHANNEL_BLOCK } else { 1 };
                     for v in (0..paired).step_by(VECTOR_BLOCK) {
                         match block {
-                            CHANNEL_BLOCK => correlate_block::<CHANNEL_BLOCK, VECTOR_BLOCK>(o, (co, v), out, to),
-                            _ => correlate_block::<1, VECTOR_BLOCK>(o, (co, v), out, to),
+                            CHANNEL_BLOCK => correlate_block::<CHANNEL_BLOCK, VECTOR_BLOCK>(&o, (co, v), out, to),
+                            _ => correlate_block::<1, VECTOR_BLOCK>(&o, (co, v), out, to),
                         }
                     }
                     for v in paired..p.vectors() {
                         match block {
-                            CHANNEL_BLOCK => correlate_block::<CHANNEL_BLOCK, 1>(o, (co, v), out, to),
-                            _ => correlate_block::<1, 1>(o, (co, v), out, to),
+                            CHANNEL_BLOCK => correlate_block::<CHANNEL_BLOCK, 1>(&o, (co, v), out, to),
+                            _ => correlate_block::<1, 1>(&o, (co, v), out, to),
                         }
                     }
                     co += block;
@@ -644,12 +644,12 @@ macro_rules! kernels {
             /// Output channels `co..co + B` at output vectors `v..v + V`, kept in `B * V` registers.
             #[inline(always)]
             unsafe fn correlate_block<const B: usize, const V: usize>(
-                o: Operands,
+                o: &Operands,
                 (co, v): (usize, usize),
                 out: &mut [f32],
                 to: Destination,
             ) {
-                let Operands { p, planes: padded, cin, weights, cout } = o;
+                let (p, padded, cin, weights, cout) = (&o.p, o.planes, o.cin, o.weights, o.cout);
                 let corners: [usize; V] = std::array::from_fn(|j| (v + j) * LANES);
                 let cells = &p.cells[..p.cell_count];
                 let mut acc = [[$zero(); V]; B];
@@ -704,15 +704,15 @@ macro_rules! kernels {
                     let wide = cout - co >= LANE_CHANNELS * LANES;
                     for q in (0..whole).step_by(LANE_POSITIONS) {
                         if wide {
-                            lanes_block::<LANE_CHANNELS, LANE_POSITIONS>(o, co, q, out);
+                            lanes_block::<LANE_CHANNELS, LANE_POSITIONS>(&o, co, q, out);
                         } else {
-                            lanes_block::<1, LANE_POSITIONS>(o, co, q, out);
+                            lanes_block::<1, LANE_POSITIONS>(&o, co, q, out);
                         }
                     }
                     if wide {
-                        lanes_tail::<LANE_CHANNELS>(o, co, whole, out);
+                        lanes_tail::<LANE_CHANNELS>(&o, co, whole, out);
                     } else {
-                        lanes_tail::<1>(o, co, whole, out);
+                        lanes_tail::<1>(&o, co, whole, out);
                     }
                     co += if wide { LANE_CHANNELS * LANES } else { LANES };
                 }
@@ -721,7 +721,7 @@ macro_rules! kernels {
             /// The positions from `first` on (fewer than 6) in one block of their number, not one
             /// by one: a block of one position has too few independent sums.
             #[inline(always)]
-            unsafe fn lanes_tail<const C: usize>(o: Operands, co: usize, first: usize, out: &mut [f32]) {
+            unsafe fn lanes_tail<const C: usize>(o: &Operands, co: usize, first: usize, out: &mut [f32]) {
                 match o.p.positions() - first {
                     0 => {}
                     1 => lanes_block::<C, 1>(o, co, first, out),
@@ -736,8 +736,8 @@ macro_rules! kernels {
             /// Output channels `co..co + C * LANES` at output positions `q..q + P`, kept in
             /// `C * P` registers; the sums run in `correlate_block`'s order.
             #[inline(always)]
-            unsafe fn lanes_block<const C: usize, const P: usize>(o: Operands, co: usize, q: usize, out: &mut [f32]) {
-                let Operands { p, planes: padded, cin, weights, cout } = o;
+            unsafe fn lanes_block<const C: usize, const P: usize>(o: &Operands, co: usize, q: usize, out: &mut [f32]) {
+                let (p, padded, cin, weights, cout) = (&o.p, o.planes, o.cin, o.weights, o.cout);
                 assert!(q + P <= p.positions() && (q + P) * cout <= out.len());
                 let bases: [usize; P] = std::array::from_fn(|j| p.base(q + j));
                 let cells = &p.cells[..p.cell_count];
