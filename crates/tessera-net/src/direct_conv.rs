@@ -44,10 +44,18 @@ impl Isa {
         None
     }
 
-    fn lanes(self) -> usize {
+    const fn lanes(self) -> usize {
         match self {
             Isa::Avx512 => 16,
             Isa::Avx2 => 8,
+        }
+    }
+
+    /// Vectors of output channels in a register block of the channels-in-lanes correlation.
+    const fn lane_channels(self) -> usize {
+        match self {
+            Isa::Avx512 => 4,
+            Isa::Avx2 => 2,
         }
     }
 }
@@ -293,22 +301,23 @@ impl Planes {
         self.out_hw[0] * self.out_hw[1]
     }
 
-    /// Whether the channels-in-lanes correlation suits `channels` outputs: whole vectors of
-    /// them, on planes so small that vectors of flat positions would waste many lanes on the
-    /// border columns and the rounding up (a 4x4 output: half; measured on one AVX-512 core,
-    /// it is the faster from there, the slower at 8x8, which wastes a fifth).
+    /// Whether the channels-in-lanes correlation suits `channels` outputs: whole register
+    /// blocks of them (64 on AVX-512), on planes so small that vectors of flat positions would
+    /// waste a fifth of their lanes or more on the border columns and the rounding up (8x8
+    /// outputs: a fifth; 4x4: half). Measured on one AVX-512 core it is then the faster
+    /// (64->64 at 8x8: 141-145 against 118-128 GFLOP/s), the slower at 16x16 (a ninth wasted)
+    /// and with fewer channels.
     fn lanes_suit(self, channels: usize) -> bool {
-        channels.is_multiple_of(self.isa.lanes()) && self.lanes.unwrap_or(10 * self.positions() < 7 * self.span())
+        let whole_blocks = channels.is_multiple_of(self.isa.lanes() * self.isa.lane_channels());
+        whole_blocks && self.lanes.unwrap_or(5 * self.positions() <= 4 * self.span())
     }
 
-    /// Whether the channels-in-lanes weight gradient suits `cin` inputs and `cout` outputs:
-    /// whole vectors of outputs and at least a vector's worth of inputs (at 3 inputs its
-    /// register blocks over kernel cells load more than they multiply). Unlike
-    /// `weight_grad`'s other kernel it keeps its sums in the L1 cache while it runs over the
-    /// samples, and it reduces no lanes.
-    fn weight_grad_lanes_suit(self, cin: usize, cout: usize) -> bool {
-        let lanes = self.isa.lanes();
-        cout.is_multiple_of(lanes) && self.lanes.unwrap_or(cin >= lanes)
+    /// Whether the channels-in-lanes weight gradient suits `cout` outputs: whole vectors of
+    /// them. Unlike `weight_grad`'s other kernel it keeps its sums in the L1 cache while it
+    /// runs over the samples and reduces no lanes; it is the faster at every size measured
+    /// (3->16 at 32x32: 68 against 47-59 GFLOP/s; 128->128 at 4x4: 99-102 against 39).
+    fn weight_grad_lanes_suit(self, cout: usize) -> bool {
+        cout.is_multiple_of(self.isa.lanes()) && self.lanes.unwrap_or(true)
     }
 
     /// `out[q][co] = sum_{ci, k} weights[ci][k][co] * planes[ci][base(q) + cells[k]]` at every
@@ -394,7 +403,7 @@ impl Planes {
         dw: &mut [f32],
     ) {
         assert!(padded.len() >= samples * cin * self.channel_len + self.slack() && dw.len() >= cout * cin * 9);
-        if self.weight_grad_lanes_suit(cin, cout) {
+        if self.weight_grad_lanes_suit(cout) {
             // The output gradient transposed to `[s][positions][cout]`, summed into
             // `[cin][9][cout]`, added to `dw` transposed back.
             let positions = self.positions();
@@ -602,18 +611,18 @@ impl<'a> InputGrad<'a> {
 /// `CHANNEL_BLOCK x 3` in the weight gradient.
 macro_rules! kernels {
     ($module:ident, $features:literal, $v:ty, $lanes:literal, $channel_block:literal, $vector_block:literal,
-     $lane_channels:literal, $lane_positions:literal,
+     $isa:expr, $lane_positions:literal,
      $zero:ident, $load:ident, $store:ident, $store_lanes:path, $set1:ident, $fmadd:ident, $hsum:path) => {
         mod $module {
             #[allow(unused_imports)]
             use super::horizontal_sum_256;
-            use super::{Destination, Operands, Planes};
+            use super::{Destination, Isa, Operands, Planes};
             use std::arch::x86_64::*;
 
             const LANES: usize = $lanes;
             const CHANNEL_BLOCK: usize = $channel_block;
             const VECTOR_BLOCK: usize = $vector_block;
-            const LANE_CHANNELS: usize = $lane_channels;
+            const LANE_CHANNELS: usize = $isa.lane_channels();
             const LANE_POSITIONS: usize = $lane_positions;
             /// Output positions a chunk of the channels-in-lanes weight gradient covers.
             const WEIGHT_GRAD_POSITIONS: usize = 64;
@@ -694,42 +703,27 @@ macro_rules! kernels {
             }
 
             /// `Planes::correlate_lanes`: blocks of `LANE_CHANNELS` vectors of output channels at
-            /// `LANE_POSITIONS` output positions in registers.
+            /// `LANE_POSITIONS` output positions in registers (at 6, the 24 sums, the weights and
+            /// the broadcast input need more than 32 registers and two sums spill).
             #[target_feature(enable = $features)]
             pub(super) unsafe fn correlate_lanes(o: Operands, out: &mut [f32]) {
                 let (positions, cout) = (o.p.positions(), o.cout);
+                assert!(cout.is_multiple_of(LANE_CHANNELS * LANES));
                 let whole = positions / LANE_POSITIONS * LANE_POSITIONS;
-                let mut co = 0;
-                while co < cout {
-                    let wide = cout - co >= LANE_CHANNELS * LANES;
+                for co in (0..cout).step_by(LANE_CHANNELS * LANES) {
                     for q in (0..whole).step_by(LANE_POSITIONS) {
-                        if wide {
-                            lanes_block::<LANE_CHANNELS, LANE_POSITIONS>(&o, co, q, out);
-                        } else {
-                            lanes_block::<1, LANE_POSITIONS>(&o, co, q, out);
-                        }
+                        lanes_block::<LANE_CHANNELS, LANE_POSITIONS>(&o, co, q, out);
                     }
-                    if wide {
-                        lanes_tail::<LANE_CHANNELS>(&o, co, whole, out);
-                    } else {
-                        lanes_tail::<1>(&o, co, whole, out);
+                    // The last positions in one block of their number, not one by one: a block
+                    // of one position has too few independent sums.
+                    match positions - whole {
+                        0 => {}
+                        1 => lanes_block::<LANE_CHANNELS, 1>(&o, co, whole, out),
+                        2 => lanes_block::<LANE_CHANNELS, 2>(&o, co, whole, out),
+                        3 => lanes_block::<LANE_CHANNELS, 3>(&o, co, whole, out),
+                        4 => lanes_block::<LANE_CHANNELS, 4>(&o, co, whole, out),
+                        more => unreachable!("{more} positions left after the whole blocks"),
                     }
-                    co += if wide { LANE_CHANNELS * LANES } else { LANES };
-                }
-            }
-
-            /// The positions from `first` on (fewer than 6) in one block of their number, not one
-            /// by one: a block of one position has too few independent sums.
-            #[inline(always)]
-            unsafe fn lanes_tail<const C: usize>(o: &Operands, co: usize, first: usize, out: &mut [f32]) {
-                match o.p.positions() - first {
-                    0 => {}
-                    1 => lanes_block::<C, 1>(o, co, first, out),
-                    2 => lanes_block::<C, 2>(o, co, first, out),
-                    3 => lanes_block::<C, 3>(o, co, first, out),
-                    4 => lanes_block::<C, 4>(o, co, first, out),
-                    5 => lanes_block::<C, 5>(o, co, first, out),
-                    more => unreachable!("{more} positions left after the whole blocks"),
                 }
             }
 
@@ -922,8 +916,8 @@ kernels!(
     16,
     8,
     2,
-    4,
-    6,
+    Isa::Avx512,
+    5,
     _mm512_setzero_ps,
     _mm512_loadu_ps,
     _mm512_storeu_ps,
@@ -940,7 +934,7 @@ kernels!(
     8,
     4,
     2,
-    2,
+    Isa::Avx2,
     5,
     _mm256_setzero_ps,
     _mm256_loadu_ps,
@@ -1085,12 +1079,13 @@ mod tests {
             .filter(|&isa| Isa::detect().is_some_and(|best| best == isa || isa == Isa::Avx2));
         let value = |i: usize| ((i * 7919 % 1009) as f32 / 1009.0) - 0.5;
         // (h, w, cin, cout): channel counts the channels-in-lanes kernels do not take, then ones
-        // that fill each of their register blocks and leave each number of positions over.
+        // that fill each of their register blocks and leave each number of positions over
+        // (forward: cout a multiple of 64; input gradient: cin).
         #[rustfmt::skip]
         let shapes: [[usize; 4]; 13] = [
             [3, 5, 2, 9], [4, 4, 3, 17], [2, 16, 1, 8], [5, 8, 4, 3], [7, 1, 2, 2],
             [4, 4, 16, 32], [5, 3, 32, 48], [9, 8, 48, 128], [3, 7, 16, 64],
-            [5, 5, 16, 32], [1, 11, 16, 16], [3, 3, 32, 16], [2, 4, 16, 16],
+            [5, 5, 64, 64], [1, 11, 16, 16], [3, 3, 64, 16], [2, 4, 16, 64],
         ];
         for isa in isas {
             for stride in [1, 2] {
