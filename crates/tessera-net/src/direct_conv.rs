@@ -8,15 +8,23 @@
 //! positions straight from it at the nine kernel offsets (see `Planes`), with the output
 //! channels of a block in registers.
 //!
+//! On small planes (8x8 outputs and less) vectors of positions waste lanes on the border
+//! columns and the rounding up, so a second family of kernels puts 16 (or 8) output channels in
+//! a vector instead, at a block of a few output positions, each input value broadcast. The
+//! weight gradient uses that layout wherever the output channels fill vectors: with the output
+//! gradient transposed to `[positions][channels]` its sums stay in registers and L1 over
+//! chunks of positions, and need no reduction across lanes. `Planes::lanes_suit` and
+//! `Planes::weight_grad_lanes_suit` choose, from measurements on one AVX-512 core.
+//!
 //! A stride-2 convolution first splits each padded plane into its four phases (even and odd
 //! rows times even and odd columns): every kernel cell then reads one phase at a unit shift, and
 //! the same kernels apply. Its input gradient is, per phase of the padded input, a stride-1
 //! correlation of the padded output gradient with the kernel cells of that phase (4, 2, 2 and 1
 //! of them), scattered back to the input positions of the phase.
 //!
-//! Sums run over input channels and kernel cells in that order (the weight gradient: over
-//! positions in lanes, then across lanes), so results differ from the im2col path by
-//! floating-point reassociation only.
+//! Sums run over input channels and kernel cells in that order in both layouts (the same bits
+//! either way; the weight gradient: over positions, in lanes then across them or in chunks), so
+//! results differ from the im2col path by floating-point reassociation only.
 
 use crate::conv::{ConvGroup, Window};
 
@@ -321,10 +329,10 @@ impl Planes {
     }
 
     /// `out[q][co] = sum_{ci, k} weights[ci][k][co] * planes[ci][base(q) + cells[k]]` at every
-    /// output position `q` (`[positions][cout]`; `cout` a multiple of the lanes).
+    /// output position `q` (`[positions][cout]`; `cout` whole register blocks, `lanes_suit`).
     fn correlate_lanes(self, planes: &[f32], cin: usize, weights: &[f32], cout: usize, out: &mut Vec<f32>) {
         assert!(planes.len() >= cin * self.channel_len && weights.len() >= cin * self.cell_count * cout);
-        assert!(cout.is_multiple_of(self.isa.lanes()));
+        assert!(cout.is_multiple_of(self.isa.lanes() * self.isa.lane_channels()));
         out.resize(self.positions() * cout, 0.0);
         let operands = Operands { p: self, planes, cin, weights, cout };
         // SAFETY: `Isa::detect` found the instruction set on this CPU; every read is at a
@@ -386,10 +394,11 @@ impl Planes {
     }
 
     /// `dw[co][ci][ky][kx] += sum_{s, p} grad[s][co][p] * padded[s][ci][p + (ky, kx)]` over
-    /// `samples` samples (padded together by `pad`): small planes sum over several samples in
-    /// registers before reducing across lanes. `flat` and `lanes` are scratch: for the gradient
-    /// at flat positions (zero at the discarded ones), or with the channels-in-lanes kernel for
-    /// the gradient `[s][positions][cout]` and the sums `[cin][9][cout]`.
+    /// `samples` samples (padded together by `pad`), by the channels-in-lanes kernel where
+    /// `weight_grad_lanes_suit`, else by vectors of positions summed over every sample in
+    /// registers before reducing across lanes. `flat` and `sums` are scratch: the gradient
+    /// `[s][positions][cout]` and the sums `[cin][9][cout]` of the first, the gradient at flat
+    /// positions (zero at the discarded ones) of the second.
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn weight_grad(
         self,
@@ -399,7 +408,7 @@ impl Planes {
         cout: usize,
         samples: usize,
         flat: &mut Vec<f32>,
-        lanes: &mut Vec<f32>,
+        sums: &mut Vec<f32>,
         dw: &mut [f32],
     ) {
         assert!(padded.len() >= samples * cin * self.channel_len + self.slack() && dw.len() >= cout * cin * 9);
@@ -410,17 +419,17 @@ impl Planes {
             flat.resize(samples * positions * cout, 0.0);
             let per_sample = grad[..samples * cout * positions].chunks_exact(cout * positions);
             per_sample.zip(flat.chunks_exact_mut(positions * cout)).for_each(|(g, t)| transpose(g, cout, positions, t));
-            lanes.clear();
-            lanes.resize(cin * 9 * cout, 0.0);
-            // SAFETY: as in `correlate_lanes`; `flat` and `lanes` have the lengths it reads.
+            sums.clear();
+            sums.resize(cin * 9 * cout, 0.0);
+            // SAFETY: as in `correlate_lanes`; `flat` and `sums` have the lengths it reads.
             #[cfg(target_arch = "x86_64")]
             unsafe {
                 match self.isa {
-                    Isa::Avx512 => avx512::weight_grad_lanes(self, padded, cin, flat, cout, samples, lanes),
-                    Isa::Avx2 => avx2::weight_grad_lanes(self, padded, cin, flat, cout, samples, lanes),
+                    Isa::Avx512 => avx512::weight_grad_lanes(self, padded, cin, flat, cout, samples, sums),
+                    Isa::Avx2 => avx2::weight_grad_lanes(self, padded, cin, flat, cout, samples, sums),
                 }
             }
-            for (ci, cell_sums) in lanes.chunks_exact(9 * cout).enumerate() {
+            for (ci, cell_sums) in sums.chunks_exact(9 * cout).enumerate() {
                 for (k, row) in cell_sums.chunks_exact(cout).enumerate() {
                     row.iter().enumerate().for_each(|(co, &v)| dw[(co * cin + ci) * 9 + k] += v);
                 }
