@@ -365,16 +365,7 @@ impl GraphBuilder {
 
     /// A 3x3 convolution with padding 1 and the given stride.
     pub fn conv3x3(&mut self, from: NodeId, cin: usize, cout: usize, stride: usize, bias: bool) -> NodeId {
-        let op = Op::Conv2d {
-            in_channels: cin,
-            out_channels: cout,
-            kernel: [3, 3],
-            stride: [stride; 2],
-            padding: [1, 1],
-            bias,
-            groups: 1,
-        };
-        self.push("conv", op, &[from])
+        self.push("conv", Op::conv3x3(cin, cout, stride, bias), &[from])
     }
 
     /// A 1x1 convolution without bias (the projection shortcut of residual blocks).

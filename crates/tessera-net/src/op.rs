@@ -270,6 +270,11 @@ fn default_momentum() -> f64 {
 }
 
 impl Op {
+    /// A 3x3 convolution with padding 1, the given stride and one group.
+    pub fn conv3x3(in_channels: usize, out_channels: usize, stride: usize, bias: bool) -> Op {
+        Op::Conv2d { in_channels, out_channels, kernel: [3, 3], stride: [stride; 2], padding: [1, 1], bias, groups: 1 }
+    }
+
     /// Names of the trainable parameters of this op, in storage order.
     pub fn param_names(&self) -> &'static [&'static str] {
         match self {

@@ -284,17 +284,8 @@ fn check_conv3x3_f32(
         padding: [1, 1],
         ceil_mode: false,
     };
-    let op = Op::Conv2d {
-        in_channels: cin,
-        out_channels: cout,
-        kernel: [3, 3],
-        stride: [stride; 2],
-        padding: [1, 1],
-        bias,
-        groups: 1,
-    };
     // Weights and inputs rounded to f32 first, so that only the f32 arithmetic differs.
-    let net = single_op_net(&g, op, seed).cast::<f32>();
+    let net = single_op_net(&g, Op::conv3x3(cin, cout, stride, bias), seed).cast::<f32>();
     let exact = net.cast::<f64>();
     let mut r = rng(seed ^ 1);
     let x = random_batch::<f32>(&mut r, batch, &g.in_shape());
