@@ -59,6 +59,26 @@ impl Isa {
         }
     }
 
+    /// Whether vectors of output channels are the faster for a correlation whose output
+    /// positions fill `positions / span` of the position vectors. Measured on one core of the
+    /// Intel machine (AVX2 by forcing its kernels): AVX-512 from a fifth wasted (8x8 outputs,
+    /// 64->64: 141-145 against 118-128 GFLOP/s); AVX2 from 30 % (4x4: 52 against 43; at 8x8
+    /// 55 against 59).
+    fn channels_beat_positions(self, positions: usize, span: usize) -> bool {
+        match self {
+            Isa::Avx512 => 5 * positions <= 4 * span,
+            Isa::Avx2 => 10 * positions <= 7 * span,
+        }
+    }
+
+    /// Whether the channels-in-lanes weight gradient is the faster: with AVX-512 at every size
+    /// measured (3->16 at 32x32: 68 against 47-59 GFLOP/s; 128->128 at 4x4: 99-102 against 39);
+    /// with AVX2's 16 registers its blocks of sums spill, and vectors of positions win (16->16
+    /// at 32x32: 52 against 42; 32->32 at 16x16: 60 against 53).
+    fn weight_grad_by_channels(self) -> bool {
+        self == Isa::Avx512
+    }
+
     /// Vectors of output channels in a register block of the channels-in-lanes correlation.
     const fn lane_channels(self) -> usize {
         match self {
@@ -311,21 +331,19 @@ impl Planes {
 
     /// Whether the channels-in-lanes correlation suits `channels` outputs: whole register
     /// blocks of them (64 on AVX-512), on planes so small that vectors of flat positions would
-    /// waste a fifth of their lanes or more on the border columns and the rounding up (8x8
-    /// outputs: a fifth; 4x4: half). Measured on one AVX-512 core it is then the faster
-    /// (64->64 at 8x8: 141-145 against 118-128 GFLOP/s), the slower at 16x16 (a ninth wasted)
-    /// and with fewer channels.
+    /// waste many lanes on the border columns and the rounding up (8x8 outputs: a fifth; 4x4:
+    /// half; `Isa::channels_beat_positions` says how many is many).
     fn lanes_suit(self, channels: usize) -> bool {
         let whole_blocks = channels.is_multiple_of(self.isa.lanes() * self.isa.lane_channels());
-        whole_blocks && self.lanes.unwrap_or(5 * self.positions() <= 4 * self.span())
+        whole_blocks && self.lanes.unwrap_or(self.isa.channels_beat_positions(self.positions(), self.span()))
     }
 
     /// Whether the channels-in-lanes weight gradient suits `cout` outputs: whole vectors of
-    /// them. Unlike `weight_grad`'s other kernel it keeps its sums in the L1 cache while it
-    /// runs over the samples and reduces no lanes; it is the faster at every size measured
-    /// (3->16 at 32x32: 68 against 47-59 GFLOP/s; 128->128 at 4x4: 99-102 against 39).
+    /// them, on an instruction set where it is the faster (`Isa::weight_grad_by_channels`).
+    /// Unlike `weight_grad`'s other kernel it keeps its sums in the L1 cache while it runs over
+    /// the samples and reduces no lanes.
     fn weight_grad_lanes_suit(self, cout: usize) -> bool {
-        cout.is_multiple_of(self.isa.lanes()) && self.lanes.unwrap_or(true)
+        cout.is_multiple_of(self.isa.lanes()) && self.lanes.unwrap_or(self.isa.weight_grad_by_channels())
     }
 
     /// `out[q][co] = sum_{ci, k} weights[ci][k][co] * planes[ci][base(q) + cells[k]]` at every
