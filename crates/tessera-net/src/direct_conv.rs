@@ -610,9 +610,9 @@ impl<'a> InputGrad<'a> {
                 planes.correlate_lanes(padded, cout, &self.weights[weights.clone()], cin, flat);
                 let [ph, pw] = planes.out_hw;
                 for i in 0..ph {
-                    let Some(y) = (2 * i + a).checked_sub(1).filter(|&y| y < h) else { continue };
+                    let Some(y) = phase_input(i, *a, h) else { continue };
                     for j in 0..pw {
-                        let Some(x) = (2 * j + b).checked_sub(1).filter(|&x| x < w) else { continue };
+                        let Some(x) = phase_input(j, *b, w) else { continue };
                         let values = &flat[(i * pw + j) * cin..][..cin];
                         values.iter().enumerate().for_each(|(ci, &v)| d[(ci * h + y) * w + x] = v);
                     }
@@ -620,17 +620,23 @@ impl<'a> InputGrad<'a> {
                 continue;
             }
             planes.correlate_flat(padded, cout, &self.weights[weights.clone()], cin, flat);
-            // Phase (a, b) at (i, j) is input (2i + a - 1, 2j + b - 1) (the padded plane's
-            // border is dropped): the columns 1 - b, 3 - b, .. of every other row.
+            // Row i of phase (a, b) fills the columns 1 - b, 3 - b, .. of its input row.
             for (dc, f) in d[..cin * h * w].chunks_exact_mut(h * w).zip(flat.chunks_exact(planes.span())) {
                 for (i, src) in f.chunks(planes.row).take(planes.out_hw[0]).enumerate() {
-                    let Some(y) = (2 * i + a).checked_sub(1).filter(|&y| y < h) else { continue };
+                    let Some(y) = phase_input(i, *a, h) else { continue };
                     let row = dc[y * w..(y + 1) * w].iter_mut().skip(1 - b).step_by(2);
                     row.zip(&src[1 - b..]).for_each(|(d, &v)| *d = v);
                 }
             }
         }
     }
+}
+
+/// The input row (or column) of index `i` of the padded input's phase of parity `parity`, of
+/// `len` input rows: phase index `i` is padded index `2i + parity`, input index one less (the
+/// padded border, index 0 and `len + 1`, is dropped).
+fn phase_input(i: usize, parity: usize, len: usize) -> Option<usize> {
+    (2 * i + parity).checked_sub(1).filter(|&input| input < len)
 }
 
 /// The kernels for one instruction set: `$features` for `target_feature`, vectors of type `$v`
@@ -783,7 +789,7 @@ macro_rules! kernels {
                 }
             }
 
-            /// `Planes::weight_grad_lanes`: per chunk of samples, input channel and block of
+            /// `Planes::weight_grad` by channels in lanes: per chunk of samples, input channel and block of
             /// output channels, the sums of a few kernel cells in registers, loaded from and
             /// stored to `sums` around the chunk's positions (which stay in the L1 cache).
             #[target_feature(enable = $features)]
